@@ -1,0 +1,78 @@
+# One command vocabulary for people, the README and CI.
+#   make demo   - create .venv, install pinned dependencies, run the whole loop on embedded defaults
+#   make test   - create .venv, install pinned dependencies (+ test extras), run the whole suite
+#   make up     - start (or keep) the production-shaped stack: Prefect server, MLflow server,
+#                 a process worker, deployments from deployments/prefect.yaml, on-call automations
+#   make down   - stop it;  make status - what is running
+#   Stack settings come from the environment (see deployments/stack.py), e.g.
+#   DRIFTLOOP_STACK=prod (PostgreSQL + S3), DRIFTLOOP_WEBHOOK_URL=https://hooks.slack.com/...
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.driftloop-installed
+
+# Keep every tool's state inside the project and every library quiet on the network.
+export PREFECT_HOME ?= $(CURDIR)/.prefect
+export MPLCONFIGDIR ?= $(CURDIR)/.cache/matplotlib
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export MLFLOW_DISABLE_TELEMETRY ?= true
+export DO_NOT_TRACK ?= true
+export GX_ANALYTICS_ENABLED ?= false
+
+.PHONY: install demo test test-fast lint prefect-ui mlflow-ui up down status lock clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "driftloop needs Python 3.11 or newer (found " + sys.version.split()[0] + ")")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,prod]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/driftloop demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not e2e"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+# The demo's runs live in .prefect/ (Prefect) and data/demo/ (MLflow); these UIs read them.
+prefect-ui: $(STAMP)
+	$(BIN)/prefect server start --host 127.0.0.1 --port 4200
+
+mlflow-ui: $(STAMP)
+	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 \
+		--backend-store-uri sqlite:///$(CURDIR)/data/demo/mlflow.db \
+		--default-artifact-root $(CURDIR)/data/demo/mlartifacts
+
+# The stack: one Python module (deployments/stack.py) used here and by the e2e tests.
+up: $(STAMP)
+	$(BIN)/python -m driftloop.deployments.stack up
+
+down: $(STAMP)
+	$(BIN)/python -m driftloop.deployments.stack down
+
+status: $(STAMP)
+	$(BIN)/python -m driftloop.deployments.stack status
+
+# Re-resolve the pins after changing pyproject.toml (then run a real flow: see DESIGN.md).
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --upgrade pip
+	.lock-venv/bin/python -m pip install --quiet -e '.[test,prod]'
+	.lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^-e ' > constraints.txt
+	rm -rf .lock-venv
+
+# validate_frame vs a bare Great Expectations call, 1M rows x 20 columns (see benchmarks/README.md)
+.PHONY: bench-validation
+bench-validation: $(STAMP)
+	$(BIN)/python benchmarks/validation.py
+
+clean:
+	rm -rf $(VENV) .prefect .stack data/demo data/lake data/mlflow .pytest_cache

@@ -1,0 +1,598 @@
+"""The one strict settings model for driftloop.
+
+A YAML typo must fail before any task runs, naming the key: every model forbids extra keys,
+and `load_settings` turns pydantic's error into one message per bad key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+CONFIG_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = CONFIG_DIR.parent
+
+DType = Literal["string", "int", "float", "category", "datetime", "bool"]
+Severity = Literal["error", "warning"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnSpec(Strict):
+    """The contract for one column: what a valid value looks like."""
+
+    dtype: DType
+    nullable: bool = True
+    max_null_fraction: float = Field(1.0, ge=0.0, le=1.0)
+    min: float | None = None
+    max: float | None = None
+    categories: list[str] | None = None
+    unique: bool = False
+    severity: Severity = "error"
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ColumnSpec:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        if self.categories is not None and self.dtype not in ("category", "string"):
+            raise ValueError("categories are only allowed on dtype 'category' or 'string'")
+        if (self.min is not None or self.max is not None) and self.dtype not in ("int", "float"):
+            raise ValueError("min/max are only allowed on dtype 'int' or 'float'")
+        return self
+
+
+RuleOp = Literal["<", "<=", ">", ">=", "=="]
+
+
+class CrossColumnRule(Strict):
+    """A row-level rule over two columns: `column_a op factor * column_b`.
+
+    Rows with a null in either column are not judged. Datetime pairs compare as they are
+    (factor must stay 1).
+    """
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    column_a: str
+    op: RuleOp
+    column_b: str
+    factor: float = Field(1.0, gt=0.0, description="column_b is scaled by this before comparing")
+    severity: Severity = "error"
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _distinct(self) -> CrossColumnRule:
+        if self.column_a == self.column_b:
+            raise ValueError(f"rule {self.name!r} compares column {self.column_a!r} with itself")
+        return self
+
+
+class DatasetSettings(Strict):
+    """The data contract: columns, roles, cross-column rules and batch-level bounds."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    id_column: str
+    timestamp_column: str
+    target: str
+    positive_label: int = 1
+    columns: dict[str, ColumnSpec]
+    min_rows: int = Field(1, ge=1)
+    max_rows: int | None = None
+    max_quarantine_fraction: float = Field(0.2, ge=0.0, le=1.0)
+    max_future_minutes: int = Field(
+        60, ge=0, description="timestamps later than now + this are quarantined"
+    )
+    extra_columns: Literal["error", "drop"] = "drop"
+    rules: list[CrossColumnRule] = Field(
+        default_factory=list, description="row-level rules over pairs of columns"
+    )
+    data_docs: bool = Field(
+        True,
+        description="build a Great Expectations Data Docs site for each validation "
+        "(~0.5 s and ~4 MB per batch, whatever its size)",
+    )
+
+    @model_validator(mode="after")
+    def _roles_exist(self) -> DatasetSettings:
+        for role in ("id_column", "timestamp_column", "target"):
+            name = getattr(self, role)
+            if name not in self.columns:
+                raise ValueError(f"{role} {name!r} is not one of the declared columns")
+        if self.columns[self.timestamp_column].dtype != "datetime":
+            raise ValueError(f"timestamp_column {self.timestamp_column!r} must have dtype datetime")
+        return self
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_rule_names(cls, rules: list[CrossColumnRule]) -> list[CrossColumnRule]:
+        names = [r.name for r in rules]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"rule names must be unique; repeated: {repeated}")
+        return rules
+
+    @model_validator(mode="after")
+    def _rules_fit_columns(self) -> DatasetSettings:
+        numeric = ("int", "float")
+        for i, rule in enumerate(self.rules):
+            key = f"'dataset.rules.{i}' ({rule.name})"
+            for side in ("column_a", "column_b"):
+                name = getattr(rule, side)
+                if name not in self.columns:
+                    raise ValueError(
+                        f"{key}: {side} {name!r} is not one of the declared columns "
+                        f"({', '.join(self.columns)})"
+                    )
+            a = self.columns[rule.column_a].dtype
+            b = self.columns[rule.column_b].dtype
+            if a in numeric and b in numeric:
+                continue
+            if a == b == "datetime":
+                if rule.factor != 1.0:
+                    raise ValueError(f"{key}: factor must be 1 when comparing datetime columns")
+                continue
+            raise ValueError(
+                f"{key}: compares {rule.column_a!r} ({a}) with {rule.column_b!r} ({b}); "
+                "both columns must be numeric (int/float) or both datetime"
+            )
+        return self
+
+    @property
+    def feature_columns(self) -> list[str]:
+        roles = {self.id_column, self.timestamp_column, self.target}
+        return [c for c in self.columns if c not in roles]
+
+    @property
+    def numeric_features(self) -> list[str]:
+        return [c for c in self.feature_columns if self.columns[c].dtype in ("int", "float")]
+
+    @property
+    def categorical_features(self) -> list[str]:
+        return [
+            c
+            for c in self.feature_columns
+            if self.columns[c].dtype in ("category", "string", "bool")
+        ]
+
+    def contract_columns(self, with_target: bool = True) -> dict[str, ColumnSpec]:
+        """Scoring inputs use the same contract minus the target: labels come later."""
+        if with_target:
+            return dict(self.columns)
+        return {k: v for k, v in self.columns.items() if k != self.target}
+
+
+class PreprocessingSettings(Strict):
+    numeric_impute: Literal["mean", "median", "most_frequent"] = "median"
+    scale_numeric: bool = True
+    categorical_impute: Literal["most_frequent", "constant"] = "constant"
+    max_categories: int | None = Field(None, ge=2)
+
+
+class ModelSettings(Strict):
+    """The estimator as an importable sklearn class path plus its hyperparameters."""
+
+    estimator: str = "sklearn.ensemble.HistGradientBoostingClassifier"
+    params: dict[str, Any] = Field(default_factory=dict)
+    preprocessing: PreprocessingSettings = PreprocessingSettings()
+
+    @field_validator("estimator")
+    @classmethod
+    def _allowed_module(cls, value: str) -> str:
+        if not value.startswith("sklearn.") or "." not in value:
+            raise ValueError(
+                f"estimator {value!r} must be a scikit-learn class path, "
+                "e.g. sklearn.linear_model.LogisticRegression"
+            )
+        return value
+
+
+class SplitSettings(Strict):
+    strategy: Literal["random", "time"] = "random"
+    test_size: float = Field(0.25, gt=0.0, lt=1.0)
+    seed: int = 42
+
+
+MetricName = Literal[
+    "roc_auc", "average_precision", "log_loss", "brier", "accuracy", "f1", "recall_at_precision"
+]
+
+
+class MetricRule(Strict):
+    """MLflow `MetricThreshold` semantics, signed so that a positive change is an improvement.
+
+    `threshold` is an absolute floor (a ceiling for lower-is-better metrics). The changes are
+    measured against the champion on the same rows: `min_absolute_change: -0.01` tolerates a
+    loss of 0.01, `+0.005` demands a gain of 0.005; `min_relative_change` is the same as a
+    fraction of the champion's value.
+    """
+
+    threshold: float | None = None
+    min_absolute_change: float | None = None
+    min_relative_change: float | None = None
+
+
+class BootstrapSettings(Strict):
+    """A paired bootstrap over the evaluation rows, so noise does not churn the champion."""
+
+    resamples: int = Field(300, ge=0, description="0 switches the bootstrap off")
+    confidence: float = Field(0.9, gt=0.0, lt=1.0)
+    seed: int = 0
+    require_lower_bound: bool = Field(
+        True,
+        description="the lower bound of the primary metric's gain must reach min_lower_bound",
+    )
+    min_lower_bound: float = Field(
+        -0.005,
+        description="how much worse the candidate may plausibly be: with the point estimate "
+        "required to be a gain, this keeps noise from churning the champion",
+    )
+
+
+class SliceSettings(Strict):
+    """Per-value checks on slice columns: a model may not win on average and fail a group."""
+
+    columns: list[str] = Field(default_factory=list)
+    min_rows: int = Field(200, ge=1, description="smaller slices are reported, not judged")
+    metric: MetricName = "roc_auc"
+    rule: MetricRule = MetricRule(threshold=0.55, min_absolute_change=-0.05)
+
+
+class BaselineSettings(Strict):
+    """A simple model trained on the same rows; the candidate must beat it."""
+
+    estimator: str = "sklearn.dummy.DummyClassifier"
+    params: dict[str, Any] = Field(default_factory=lambda: {"strategy": "prior"})
+    min_absolute_change: float = Field(0.1, description="required gain on the primary metric")
+
+    @field_validator("estimator")
+    @classmethod
+    def _sklearn_only(cls, value: str) -> str:
+        return ModelSettings._allowed_module(value)
+
+
+class ApprovalSettings(Strict):
+    """A human decision before promotion: the train run pauses with a form in the Prefect UI."""
+
+    required: bool = False
+    timeout_minutes: int = Field(24 * 60, ge=1, description="then the run fails, nothing moves")
+    poll_seconds: int = Field(10, ge=1)
+
+
+class GateSettings(Strict):
+    """Everything the evaluation gate checks before an alias may move."""
+
+    primary_metric: MetricName = "roc_auc"
+    metrics: dict[MetricName, MetricRule] = Field(
+        default_factory=lambda: {
+            "roc_auc": MetricRule(threshold=0.6, min_absolute_change=-0.01)
+        }
+    )
+    recall_at_precision: float = Field(
+        0.5, gt=0.0, lt=1.0, description="the precision at which recall_at_precision is read"
+    )
+    bootstrap: BootstrapSettings = BootstrapSettings()
+    slices: SliceSettings = SliceSettings()
+    baseline: BaselineSettings | None = BaselineSettings()
+    smoke_rows: int = Field(1000, ge=1, description="rows the serving smoke check predicts")
+    approval: ApprovalSettings = ApprovalSettings()
+
+    @model_validator(mode="after")
+    def _primary_has_rule(self) -> GateSettings:
+        if self.primary_metric not in self.metrics:
+            raise ValueError(
+                f"'gate.primary_metric' {self.primary_metric!r} needs a rule under gate.metrics"
+            )
+        return self
+
+
+class RegistrySettings(Strict):
+    model_name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    champion_alias: str = "champion"
+    challenger_alias: str = "challenger"
+    experiment: str = "driftloop"
+
+
+class DriftSettings(Strict):
+    """Per-column drift methods and the thresholds that turn scores into a verdict."""
+
+    numeric_method: Literal["wasserstein", "psi", "jensenshannon", "ks"] = "wasserstein"
+    categorical_method: Literal["jensenshannon", "psi", "chisquare"] = "jensenshannon"
+    column_threshold: float = Field(0.1, gt=0.0)
+    column_thresholds: dict[str, float] = Field(default_factory=dict)
+    share_threshold: float = Field(0.3, gt=0.0, le=1.0)
+    key_features: list[str] = Field(default_factory=list)
+    window_days: int = Field(3, ge=1)
+    sample_size: int = Field(100_000, ge=100)
+    min_rows: int = Field(100, ge=1)
+    event: str = "driftloop.drift.detected"
+    retrain_inline: bool = Field(
+        True,
+        description="start `train` from the drift check itself (embedded mode); on a server "
+        "the deployment trigger on `event` does it instead",
+    )
+    seed: int = 0
+
+
+class StorageSettings(Strict):
+    """Where the data lake lives: a local folder or an s3:// prefix."""
+
+    root: str = "data/lake"
+    raw_format: Literal["parquet", "csv"] = "parquet"
+    score_chunk_rows: int = Field(100_000, ge=1)
+
+
+class TrackingSettings(Strict):
+    uri: str = "sqlite:///data/mlflow/mlflow.db"
+    artifact_location: str | None = Field(
+        "data/mlflow/artifacts",
+        description="where new experiments keep artifacts; null lets an MLflow tracking "
+        "server decide (its --artifacts-destination, proxied through the server)",
+    )
+
+
+class Settings(Strict):
+    """Everything a flow needs, validated once at flow start."""
+
+    profile: str = "local"
+    dataset_config: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9_-]*$",
+        description="a file configs/datasets/<name>.yaml whose sections replace base.yaml's",
+    )
+    dataset: DatasetSettings
+    model: ModelSettings = ModelSettings()
+    split: SplitSettings = SplitSettings()
+    gate: GateSettings = GateSettings()
+    registry: RegistrySettings
+    drift: DriftSettings = DriftSettings()
+    storage: StorageSettings = StorageSettings()
+    tracking: TrackingSettings = TrackingSettings()
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Settings:
+        known = self.dataset.feature_columns
+        for key, names in (
+            ("drift.key_features", self.drift.key_features),
+            ("drift.column_thresholds", list(self.drift.column_thresholds)),
+            ("gate.slices.columns", self.gate.slices.columns),
+        ):
+            for name in names:
+                if name not in known:
+                    raise ValueError(
+                        f"'{key}' names column {name!r}, which is not a feature column "
+                        f"(features: {', '.join(known)})"
+                    )
+        return self
+
+    def digest(self) -> str:
+        """A short hash of the effective config, recorded with every model version."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+
+class ConfigError(ValueError):
+    """A config file or override is wrong; the message names the file and the key."""
+
+
+def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError as err:
+        raise ConfigError(f"config file {path} does not exist") from err
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return data
+
+
+def _dotted(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Turn {"model.params.max_iter": 50} into nested dicts; nested input passes through."""
+    nested: dict[str, Any] = {}
+    for key, value in overrides.items():
+        parts = key.split(".")
+        node = nested
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return nested
+
+
+def _absolute(path_or_uri: str, root: Path) -> str:
+    if "://" in path_or_uri:
+        return path_or_uri
+    path = Path(path_or_uri)
+    return str(path if path.is_absolute() else (root / path).resolve())
+
+
+def _absolute_sqlite(uri: str, root: Path) -> str:
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri[len(prefix) :].startswith("/"):
+        return prefix + str((root / uri[len(prefix) :]).resolve())
+    return uri
+
+
+def format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"invalid driftloop config ({source}):"]
+    for item in err.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "<top level>"
+        if item["type"] == "extra_forbidden":
+            lines.append(f"  - unknown key '{key}': remove it or check its spelling")
+        else:
+            got = repr(item.get("input"))
+            got = "" if len(got) > 80 else f" (got {got})"
+            lines.append(f"  - '{key}': {item['msg']}{got}")
+    return "\n".join(lines)
+
+
+OVERRIDES_ENV = "DRIFTLOOP_OVERRIDES"
+
+
+def _env_overrides() -> dict[str, Any]:
+    """Dotted overrides a process inherits (JSON in $DRIFTLOOP_OVERRIDES).
+
+    Why: a worker started by the stack must point every flow it runs at that stack's MLflow
+    server and lake without a config file per port; explicit overrides still win.
+    """
+    raw = os.environ.get(OVERRIDES_ENV, "").strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"${OVERRIDES_ENV} is not valid JSON: {err}") from err
+    if not isinstance(value, dict):
+        raise ConfigError(f"${OVERRIDES_ENV} must be a JSON object of dotted keys")
+    return value
+
+
+DATASETS_DIR = "datasets"
+# Sections a dataset file owns: each one it names replaces base.yaml's section as a whole, since
+# deep-merging one dataset's columns (or drift features) into another's would mix two contracts.
+DATASET_SECTIONS: tuple[str, ...] = ("dataset", "model", "split", "gate", "registry", "drift")
+
+
+def available_datasets(config_dir: Path | None = None) -> list[str]:
+    """Names usable as `dataset_config` (files in configs/datasets/)."""
+    folder = (config_dir or _config_dir()) / DATASETS_DIR
+    return sorted(p.stem for p in folder.glob("*.yaml"))
+
+
+def _config_dir() -> Path:
+    return Path(os.environ.get("DRIFTLOOP_CONFIG_DIR", CONFIG_DIR))
+
+
+def _dataset_layer(config_dir: Path, name: Any, chosen_in: str) -> tuple[dict[str, Any], str]:
+    """Read configs/datasets/<name>.yaml; only dataset-owned sections are allowed in it."""
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
+        raise ConfigError(
+            f"'dataset_config' in {chosen_in} must be a dataset name like 'churn' (a file in "
+            f"configs/{DATASETS_DIR}/), got {name!r}"
+        )
+    path = config_dir / DATASETS_DIR / f"{name}.yaml"
+    label = f"{DATASETS_DIR}/{path.name}"
+    if not path.exists():
+        raise ConfigError(
+            f"'dataset_config' {name!r} (set in {chosen_in}) has no file {path}; available "
+            f"datasets: {available_datasets(config_dir)}"
+        )
+    data = _read_yaml(path)
+    foreign = [key for key in data if key not in DATASET_SECTIONS]
+    if foreign:
+        raise ConfigError(
+            f"config file {path}: key(s) {foreign} do not belong in a dataset file; it may hold "
+            f"only {list(DATASET_SECTIONS)} (where state lives belongs in the profile)"
+        )
+    if "dataset" not in data:
+        raise ConfigError(f"config file {path}: missing key 'dataset' (the data contract)")
+    return data, label
+
+
+def load_settings(
+    profile: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    config_dir: Path | None = None,
+) -> Settings:
+    """Validate base.yaml [+ datasets/<name>.yaml] + <profile>.yaml + overrides into Settings.
+
+    The dataset file is chosen by `dataset_config`, looked up in the overrides, then the
+    DRIFTLOOP_DATASET environment variable, then the profile, then base.yaml; without one,
+    base.yaml's own dataset (loans) is used. Its sections replace base.yaml's whole; the
+    profile and the overrides are then deep-merged over the result. Raises ConfigError.
+
+    Relative local paths are resolved against the project root, so flows behave the same
+    whatever directory a worker starts them from.
+    """
+    config_dir = config_dir or _config_dir()
+    profile = profile or os.environ.get("DRIFTLOOP_PROFILE", "local")
+    base_path = config_dir / "base.yaml"
+    profile_path = config_dir / f"{profile}.yaml"
+    if not profile_path.exists():
+        available = sorted(p.stem for p in config_dir.glob("*.yaml") if p.stem != "base")
+        raise ConfigError(
+            f"profile {profile!r} has no file {profile_path}; available profiles: {available}"
+        )
+    base, profile_data = _read_yaml(base_path), _read_yaml(profile_path)
+    env_overrides = _env_overrides()
+    nested_env = _dotted(env_overrides)
+    nested_overrides = _dotted(overrides or {})
+    layers = [base_path.name]
+    chosen = next(
+        (
+            (value, where)
+            for value, where in (
+                (nested_overrides.get("dataset_config"), "overrides"),
+                (nested_env.get("dataset_config"), f"${OVERRIDES_ENV}"),
+                (os.environ.get("DRIFTLOOP_DATASET") or None, "DRIFTLOOP_DATASET"),
+                (profile_data.get("dataset_config"), profile_path.name),
+                (base.get("dataset_config"), base_path.name),
+            )
+            if value is not None
+        ),
+        None,
+    )
+    data = dict(base)
+    if chosen is not None:
+        dataset_data, label = _dataset_layer(config_dir, *chosen)
+        data.update(dataset_data)
+        data["dataset_config"] = chosen[0]
+        layers.append(label)
+    data = deep_merge(data, profile_data)
+    data = deep_merge(data, nested_env)
+    data = deep_merge(data, nested_overrides)
+    if chosen is not None:
+        data["dataset_config"] = chosen[0]
+    data["profile"] = profile
+    layers.append(profile_path.name)
+    source = (
+        " + ".join(layers)
+        + (f" + ${OVERRIDES_ENV}" if env_overrides else "")
+        + (" + overrides" if overrides else "")
+    )
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, f"{config_dir}: {source}")) from err
+    root = PROJECT_ROOT
+    return settings.model_copy(
+        update={
+            "storage": settings.storage.model_copy(
+                update={"root": _absolute(settings.storage.root, root)}
+            ),
+            "tracking": settings.tracking.model_copy(
+                update={
+                    "uri": _absolute_sqlite(settings.tracking.uri, root),
+                    "artifact_location": None
+                    if settings.tracking.artifact_location is None
+                    else _absolute(settings.tracking.artifact_location, root),
+                }
+            ),
+        }
+    )

@@ -1,0 +1,1 @@
+"""driftloop data."""

@@ -1,0 +1,1 @@
+"""How and when driftloop runs on a Prefect server: prefect.yaml, automations, the stack."""

@@ -1,0 +1,206 @@
+"""On-call automations as code, applied idempotently (by name) to the Prefect server.
+
+- `driftloop-on-call`: a pipeline run (ingest/train/score/check_drift) Failed, Crashed or
+  TimedOut (a timeout is its own event: a Failed-only trigger misses it) -> run the `notify`
+  deployment with the run's id; `notify` gathers the failing task, exception, logs and the
+  MLflow run and posts the Slack-compatible message.
+- `driftloop-stuck-runs`: a pipeline run entered Late or Pending and did not start Running within
+  the limit -> the server itself posts to the webhook (likely no worker is alive to do it).
+- `driftloop-drift-storm`: several drift events for one model within a day -> the server posts.
+
+The webhook URL comes from $DRIFTLOOP_WEBHOOK_URL at `make up` and is stored in the Prefect
+Secret block `driftloop-oncall-webhook` (read by `notify`) and the Webhook block
+`driftloop-oncall` (used by the server-side actions); it never lives in git.
+
+Run as `python -m driftloop.deployments.automations` with PREFECT_API_URL set (the stack does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from driftloop.tasks import notifications
+from driftloop.tasks.oncall import (
+    PIPELINE_FLOWS,
+    RUNBOOK_ENV,
+    WEBHOOK_ENV,
+    WEBHOOK_SECRET_BLOCK,
+)
+
+WORK_POOL = "driftloop-process"
+WEBHOOK_BLOCK = "driftloop-oncall"
+STUCK_AFTER_ENV = "DRIFTLOOP_STUCK_AFTER_MINUTES"
+DRIFT_STORM_COUNT = 3
+ON_CALL = "driftloop-on-call"
+STUCK = "driftloop-stuck-runs"
+DRIFT_STORM = "driftloop-drift-storm"
+
+
+def _pipeline_runs() -> dict[str, Any]:
+    """Match flow-run events of the pipeline flows only (never `notify` itself: no loops)."""
+    return {"prefect.resource.role": "flow", "prefect.resource.name": list(PIPELINE_FLOWS)}
+
+
+def build_automations(
+    notify_deployment_id: UUID,
+    webhook_block_id: UUID | None,
+    stuck_after: timedelta,
+    runbook_base: str,
+) -> list[Any]:
+    """The automation objects; the server-side ones need the webhook block."""
+    from prefect.events.actions import CallWebhook, RunDeployment
+    from prefect.events.schemas.automations import AutomationCore as Automation
+    from prefect.events.schemas.automations import EventTrigger, Posture
+
+    automations = [
+        Automation(
+            name=ON_CALL,
+            description="Pipeline run failed, crashed or timed out: run `notify` for it.",
+            trigger=EventTrigger(
+                match={"prefect.resource.id": "prefect.flow-run.*"},
+                match_related=_pipeline_runs(),
+                expect={
+                    "prefect.flow-run.Failed",
+                    "prefect.flow-run.Crashed",
+                    "prefect.flow-run.TimedOut",
+                },
+                posture=Posture.Reactive,
+                threshold=1,
+                within=timedelta(0),
+            ),
+            actions=[
+                RunDeployment(
+                    source="selected",
+                    deployment_id=notify_deployment_id,
+                    parameters={"flow_run": "{{ event.resource.id }}"},
+                )
+            ],
+        )
+    ]
+    if webhook_block_id is None:
+        return automations
+    minutes = int(stuck_after.total_seconds() // 60)
+    automations += [
+        Automation(
+            name=STUCK,
+            description=f"Pipeline run Late or Pending for more than {minutes} min.",
+            trigger=EventTrigger(
+                match={"prefect.resource.id": "prefect.flow-run.*"},
+                match_related=_pipeline_runs(),
+                after={"prefect.flow-run.Late", "prefect.flow-run.Pending"},
+                expect={
+                    "prefect.flow-run.Running",
+                    "prefect.flow-run.Cancelled",
+                    "prefect.flow-run.Cancelling",
+                    "prefect.flow-run.Crashed",
+                    "prefect.flow-run.Failed",
+                },
+                for_each={"prefect.resource.id"},
+                posture=Posture.Proactive,
+                threshold=1,
+                within=stuck_after,
+            ),
+            actions=[
+                CallWebhook(
+                    block_document_id=webhook_block_id,
+                    payload=notifications.stuck_run_template(runbook_base, f"{minutes} min"),
+                )
+            ],
+        ),
+        Automation(
+            name=DRIFT_STORM,
+            description=f"{DRIFT_STORM_COUNT}+ drift events for one model within a day.",
+            trigger=EventTrigger(
+                match={"prefect.resource.id": "driftloop.model.*"},
+                expect={"driftloop.drift.detected"},
+                for_each={"prefect.resource.id"},
+                posture=Posture.Reactive,
+                threshold=DRIFT_STORM_COUNT,
+                within=timedelta(days=1),
+            ),
+            actions=[
+                CallWebhook(
+                    block_document_id=webhook_block_id,
+                    payload=notifications.drift_storm_template(runbook_base, DRIFT_STORM_COUNT),
+                )
+            ],
+        ),
+    ]
+    return automations
+
+
+async def ensure_work_pool(name: str = WORK_POOL) -> None:
+    """Create the process work pool unless it exists (deploy needs it first)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+
+    async with get_client() as client:
+        with contextlib.suppress(ObjectAlreadyExists):
+            await client.create_work_pool(WorkPoolCreate(name=name, type="process"))
+
+
+async def store_webhook(url: str) -> UUID:
+    """Secret block (for `notify`) and Webhook block (for server-side actions), overwritten."""
+    from prefect.blocks.system import Secret
+    from prefect.blocks.webhook import Webhook
+    from pydantic import SecretStr
+
+    await Secret(value=url).save(WEBHOOK_SECRET_BLOCK, overwrite=True)
+    webhook = Webhook(
+        url=SecretStr(url),
+        method="POST",
+        headers={"Content-Type": "application/json"},  # type: ignore[arg-type]
+    )
+    return await webhook.save(WEBHOOK_BLOCK, overwrite=True)
+
+
+async def apply(webhook_url: str | None, stuck_after: timedelta, runbook_base: str) -> list[str]:
+    """Create or update the automations by name; returns their names."""
+    from prefect.client.orchestration import get_client
+
+    webhook_block_id = await store_webhook(webhook_url) if webhook_url else None
+    async with get_client() as client:
+        notify = await client.read_deployment_by_name("notify/notify")
+        wanted = build_automations(notify.id, webhook_block_id, stuck_after, runbook_base)
+        for automation in wanted:
+            existing = await client.read_automations_by_name(automation.name)
+            for extra in existing[1:]:
+                await client.delete_automation(extra.id)
+            if existing:
+                await client.update_automation(existing[0].id, automation)
+            else:
+                await client.create_automation(automation)
+        if webhook_block_id is None:  # a webhook removed since the last `make up`
+            for name in (STUCK, DRIFT_STORM):
+                for stale in await client.read_automations_by_name(name):
+                    await client.delete_automation(stale.id)
+    return [a.name for a in wanted]
+
+
+def main() -> None:
+    import sys
+
+    if sys.argv[1:] == ["work-pool"]:
+        asyncio.run(ensure_work_pool())
+        return
+    url = os.environ.get(WEBHOOK_ENV, "").strip() or None
+    stuck_after = timedelta(minutes=float(os.environ.get(STUCK_AFTER_ENV, "30")))
+    runbook = os.environ.get(RUNBOOK_ENV, "").strip() or notifications.DEFAULT_RUNBOOK_URL
+    names = asyncio.run(apply(url, stuck_after, runbook))
+    print(f"automations applied: {', '.join(names)}")
+    if not url:
+        print(
+            f"note: ${WEBHOOK_ENV} was not set: failures run `notify`, which sends only if the "
+            f"Secret block {WEBHOOK_SECRET_BLOCK!r} exists; stuck-run and drift-storm alerts "
+            "are off"
+        )
+
+
+if __name__ == "__main__":
+    main()

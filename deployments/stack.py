@@ -1,0 +1,496 @@
+"""The production-shaped stack on one machine: start, health-check and stop it.
+
+`make up` / `make down` / `make status` call this module, and the end-to-end test drives the
+same `Stack` class, so there is one way to run the stack. Processes (Prefect server, MLflow
+tracking server, a process worker) are started in their own session with a pid file and a log
+file under `<home>/` (default `.stack/`, git-ignored); `up` skips what is already healthy and
+`down` stops only the processes whose pid files it wrote.
+
+Configuration comes from the environment (see `StackConfig.from_env`): by default everything
+is embedded (SQLite, local folders); `DRIFTLOOP_STACK=prod` switches the defaults to PostgreSQL
+for Prefect's database and MLflow's backend store and S3 for MLflow's artifacts. Every
+address is 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PREFECT_YAML = PROJECT_ROOT / "deployments" / "prefect.yaml"
+HOST = "127.0.0.1"
+QUIET_ENV = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    "GX_ANALYTICS_ENABLED": "false",
+    "PYTHONUNBUFFERED": "1",
+}
+PROD_DEFAULTS = {
+    "prefect_db_url": "postgresql+asyncpg://postgres@127.0.0.1:5432/driftloop_prefect",
+    "mlflow_backend_uri": "postgresql+psycopg://postgres@127.0.0.1:5432/driftloop_mlflow",
+    "mlflow_artifacts": "s3://driftloop/mlflow-artifacts",
+    "profile": "prod",
+}
+
+
+class StackError(RuntimeError):
+    """A stack process did not come up; the message names it and its log file."""
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Where each part of the stack listens and keeps its state."""
+
+    home: Path = PROJECT_ROOT / ".stack"
+    prefect_port: int = 4200
+    mlflow_port: int = 5000
+    prefect_db_url: str | None = None  # None: SQLite under home
+    mlflow_backend_uri: str | None = None  # None: SQLite under home
+    mlflow_artifacts: str | None = None  # None: a folder under home; or s3://bucket/prefix
+    mlflow_url: str | None = None  # an MLflow server run elsewhere: do not start one
+    profile: str = "local"  # DRIFTLOOP_PROFILE of the flows the worker runs
+    overrides: Mapping[str, Any] = field(default_factory=dict)  # more DRIFTLOOP_OVERRIDES
+    worker_poll_seconds: float = 10.0
+    webhook_url: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)  # extra env for every process
+    start_timeout: float = 120.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> StackConfig:
+        env = os.environ if environ is None else environ
+        prod = env.get("DRIFTLOOP_STACK", "local").strip().lower() == "prod"
+        base = PROD_DEFAULTS if prod else {}
+
+        def pick(key: str, name: str) -> str | None:
+            return env.get(name) or base.get(key)
+
+        return cls(
+            home=Path(env.get("DRIFTLOOP_STACK_HOME") or PROJECT_ROOT / ".stack"),
+            prefect_port=int(env.get("DRIFTLOOP_PREFECT_PORT", "4200")),
+            mlflow_port=int(env.get("DRIFTLOOP_MLFLOW_PORT", "5000")),
+            prefect_db_url=pick("prefect_db_url", "DRIFTLOOP_PREFECT_DB_URL"),
+            mlflow_backend_uri=pick("mlflow_backend_uri", "DRIFTLOOP_MLFLOW_BACKEND_URI"),
+            mlflow_artifacts=pick("mlflow_artifacts", "DRIFTLOOP_MLFLOW_ARTIFACTS"),
+            profile=pick("profile", "DRIFTLOOP_PROFILE") or "local",
+            webhook_url=env.get("DRIFTLOOP_WEBHOOK_URL") or None,
+        )
+
+    @property
+    def prefect_url(self) -> str:
+        return f"http://{HOST}:{self.prefect_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.prefect_url}/api"
+
+    @property
+    def tracking_url(self) -> str:
+        return self.mlflow_url or f"http://{HOST}:{self.mlflow_port}"
+
+    def flow_overrides(self) -> dict[str, Any]:
+        """What every flow run on this stack's worker sees on top of its profile."""
+        return {
+            "tracking.uri": self.tracking_url,
+            "tracking.artifact_location": None,  # the server's --artifacts-destination
+            "drift.retrain_inline": False,  # the `train` deployment trigger retrains
+            **self.overrides,
+        }
+
+    def client_env(self) -> dict[str, str]:
+        """Environment for any Prefect client of this stack (CLI, worker, flows)."""
+        return {
+            **QUIET_ENV,
+            **self.env,
+            "PREFECT_HOME": str(self.home / "prefect"),
+            "PREFECT_API_URL": self.api_url,
+            "PREFECT_UI_URL": self.prefect_url,
+        }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return 200 <= resp.status < 300
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+# ------------------------------------------------------------------ PostgreSQL
+
+
+def _pg_parts(url: str) -> tuple[dict[str, Any], str]:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    conninfo = {
+        "host": parsed.host or HOST,
+        "port": parsed.port or 5432,
+        "user": parsed.username or "postgres",
+        "dbname": "postgres",
+    }
+    if parsed.password:
+        conninfo["password"] = parsed.password
+    if not parsed.database:
+        raise StackError(f"{url} names no database")
+    return conninfo, parsed.database
+
+
+def postgres_reachable(host: str = HOST, port: int = 5432, user: str = "postgres") -> str | None:
+    """None when a server answers, else the reason (for a visible skip)."""
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed (pip install -e '.[prod]')"
+    try:
+        with psycopg.connect(host=host, port=port, user=user, dbname="postgres", connect_timeout=3):
+            return None
+    except Exception as err:
+        return f"PostgreSQL at {host}:{port} (user {user}) is not reachable: {err}".strip()
+
+
+def ensure_database(url: str) -> bool:
+    """Create the database of a postgresql URL if missing; True when it was created."""
+    import psycopg
+    from psycopg import sql
+
+    conninfo, name = _pg_parts(url)
+    with psycopg.connect(**conninfo, autocommit=True, connect_timeout=5) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if exists:
+            return False
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return True
+
+
+def drop_database(url: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    conninfo, name = _pg_parts(url)
+    with psycopg.connect(**conninfo, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def _is_postgres(url: str | None) -> bool:
+    return bool(url) and str(url).startswith("postgresql")
+
+
+# ------------------------------------------------------------------ processes
+
+
+@dataclass
+class Managed:
+    """One background process with its pid file, log file and health check."""
+
+    name: str
+    home: Path
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "pids" / f"{self.name}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "logs" / f"{self.name}.log"
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return pid
+        return pid
+
+    def start(self, argv: list[str], env: Mapping[str, str]) -> int:
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_file, "ab") as log:
+            log.write(f"\n--- {time.strftime('%F %T')} start: {' '.join(argv)}\n".encode())
+            log.flush()
+            proc = subprocess.Popen(
+                argv,
+                cwd=PROJECT_ROOT,
+                env={**os.environ, **env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its own process group: `stop` ends its children too
+            )
+        self.pid_file.write_text(str(proc.pid))
+        return proc.pid
+
+    def stop(self, timeout: float = 20.0) -> bool:
+        """SIGTERM the process group this module started, SIGKILL after `timeout`."""
+        pid = self.pid()
+        self.pid_file.unlink(missing_ok=True)
+        if pid is None:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                return True
+            time.sleep(0.2)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        return True
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+
+def _python() -> str:
+    return sys.executable
+
+
+class Stack:
+    """Prefect server + MLflow server + process worker + deployments + automations."""
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        home = config.home
+        self.prefect = Managed("prefect-server", home)
+        self.mlflow = Managed("mlflow", home)
+        self.worker = Managed("worker", home)
+
+    # -- health ----------------------------------------------------------------------------
+
+    def prefect_healthy(self) -> bool:
+        return http_ok(f"{self.config.api_url}/health")
+
+    def mlflow_healthy(self) -> bool:
+        return http_ok(f"{self.config.tracking_url}/health")
+
+    def _wait(self, proc: Managed, healthy: Any, what: str) -> None:
+        deadline = time.monotonic() + self.config.start_timeout
+        while time.monotonic() < deadline:
+            if healthy():
+                return
+            if proc.pid() is None:
+                raise StackError(f"{what} exited; last lines of {proc.log_file}:\n{proc.tail()}")
+            time.sleep(0.5)
+        raise StackError(
+            f"{what} not healthy after {self.config.start_timeout:.0f}s; see {proc.log_file}:\n"
+            f"{proc.tail()}"
+        )
+
+    # -- components ------------------------------------------------------------------------
+
+    def start_prefect(self) -> None:
+        cfg = self.config
+        if self.prefect.pid() and self.prefect_healthy():
+            return
+        db = cfg.prefect_db_url or f"sqlite+aiosqlite:///{cfg.home / 'prefect.db'}"
+        if _is_postgres(db):
+            ensure_database(db)
+        env = {
+            **cfg.client_env(),
+            "PREFECT_SERVER_DATABASE_CONNECTION_URL": db,
+            "PREFECT_SERVER_API_HOST": HOST,
+            "PREFECT_SERVER_API_PORT": str(cfg.prefect_port),
+        }
+        argv = [_python(), "-m", "prefect", "server", "start", "--host", HOST]
+        self.prefect.start([*argv, "--port", str(cfg.prefect_port)], env)
+        self._wait(self.prefect, self.prefect_healthy, f"Prefect server on {cfg.prefect_url}")
+
+    def start_mlflow(self) -> None:
+        cfg = self.config
+        if cfg.mlflow_url or (self.mlflow.pid() and self.mlflow_healthy()):
+            return
+        backend = cfg.mlflow_backend_uri or f"sqlite:///{cfg.home / 'mlflow.db'}"
+        if _is_postgres(backend):
+            ensure_database(backend)
+        artifacts = cfg.mlflow_artifacts or str(cfg.home / "mlartifacts")
+        argv = [
+            _python(), "-m", "mlflow", "server",
+            "--host", HOST, "--port", str(cfg.mlflow_port), "--workers", "1",
+            "--backend-store-uri", backend,
+            "--serve-artifacts", "--artifacts-destination", artifacts,
+        ]  # fmt: skip
+        env = {**QUIET_ENV, **cfg.env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        self.mlflow.start(argv, env)
+        self._wait(self.mlflow, self.mlflow_healthy, f"MLflow server on {cfg.tracking_url}")
+
+    def _cli(self, *args: str, timeout: float = 300) -> str:
+        """Run a Prefect-side command against this stack; its output, or a StackError."""
+        cfg = self.config
+        env = {
+            **os.environ,
+            **cfg.client_env(),
+            "DRIFTLOOP_PROJECT_DIR": str(PROJECT_ROOT),
+            **({"DRIFTLOOP_WEBHOOK_URL": cfg.webhook_url} if cfg.webhook_url else {}),
+        }
+        done = subprocess.run(
+            [_python(), *args],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+        if done.returncode != 0:
+            raise StackError(
+                f"`{' '.join(args)}` failed ({done.returncode}):\n{done.stdout[-3000:]}\n"
+                f"{done.stderr[-3000:]}"
+            )
+        return done.stdout
+
+    def deploy(self) -> None:
+        """Work pool, then every deployment in prefect.yaml (upserted: twice changes nothing)."""
+        self._cli("-m", "driftloop.deployments.automations", "work-pool")
+        self._cli(
+            "-m", "prefect", "--no-prompt", "deploy", "--all",
+            "--prefect-file", str(PREFECT_YAML),
+        )  # fmt: skip
+
+    def apply_automations(self) -> str:
+        return self._cli("-m", "driftloop.deployments.automations").strip()
+
+    def start_worker(self) -> None:
+        cfg = self.config
+        if self.worker.pid():
+            return
+        env = {
+            **cfg.client_env(),
+            "DRIFTLOOP_PROFILE": cfg.profile,
+            "DRIFTLOOP_OVERRIDES": json.dumps(cfg.flow_overrides()),
+            "DRIFTLOOP_NOTIFY_FROM_HOOK": "0",  # the server automation alerts
+            "PREFECT_WORKER_QUERY_SECONDS": str(cfg.worker_poll_seconds),
+            "PREFECT_WORKER_PREFETCH_SECONDS": str(max(cfg.worker_poll_seconds, 1.0)),
+        }
+        argv = [
+            _python(), "-m", "prefect", "worker", "start",
+            "--pool", "driftloop-process", "--type", "process",
+            "--name", f"driftloop-worker-{cfg.prefect_port}", "--limit", "4",
+        ]  # fmt: skip
+        self.worker.start(argv, env)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the worker dies early on a bad pool or API URL
+            if self.worker.pid() is None:
+                raise StackError(
+                    f"worker exited; see {self.worker.log_file}:\n{self.worker.tail()}"
+                )
+            if "started!" in self.worker.tail(200).lower():
+                return
+            time.sleep(0.5)
+
+    # -- whole stack -----------------------------------------------------------------------
+
+    def up(self) -> dict[str, str]:
+        """Start what is not running, deploy, apply automations; returns the URLs."""
+        self.config.home.mkdir(parents=True, exist_ok=True)
+        self.start_mlflow()
+        self.start_prefect()
+        self.deploy()
+        notes = self.apply_automations()
+        self.start_worker()
+        return {
+            "Prefect UI": self.config.prefect_url,
+            "PREFECT_API_URL": self.config.api_url,
+            "MLflow UI": self.config.tracking_url,
+            "logs": str(self.config.home / "logs"),
+            "automations": notes,
+        }
+
+    def down(self) -> list[str]:
+        """Stop the worker first (no new runs), then the servers."""
+        stopped = []
+        for proc in (self.worker, self.prefect, self.mlflow):
+            if proc.stop():
+                stopped.append(proc.name)
+        return stopped
+
+    def status(self) -> dict[str, str]:
+        def state(proc: Managed, healthy: bool | None) -> str:
+            pid = proc.pid()
+            if pid is None:
+                return "stopped"
+            return f"pid {pid}" + (
+                "" if healthy is None else (", healthy" if healthy else ", NOT healthy")
+            )
+
+        return {
+            "prefect-server": state(self.prefect, self.prefect_healthy()),
+            "mlflow": state(self.mlflow, self.mlflow_healthy()),
+            "worker": state(self.worker, None),
+        }
+
+
+@contextlib.contextmanager
+def running(config: StackConfig) -> Iterator[Stack]:
+    """`up` on entry, `down` on exit (also on failure): for tests and scripts."""
+    stack = Stack(config)
+    try:
+        stack.up()
+        yield stack
+    finally:
+        stack.down()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    command = args[0] if args else "status"
+    config = StackConfig.from_env()
+    stack = Stack(config)
+    started = time.monotonic()
+    try:
+        if command == "up":
+            info = stack.up()
+            for key, value in info.items():
+                print(f"  {key:<16} {value}")
+        elif command == "down":
+            stopped = stack.down()
+            print(f"  stopped: {', '.join(stopped) or 'nothing was running'}")
+        elif command == "status":
+            for key, value in stack.status().items():
+                print(f"  {key:<16} {value}")
+        else:
+            print("usage: python -m driftloop.deployments.stack up|down|status", file=sys.stderr)
+            return 2
+    except StackError as err:
+        print(f"driftloop stack: {err}", file=sys.stderr)
+        return 1
+    print(f"  ({command} took {time.monotonic() - started:.1f}s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""notify: the on-call message for one failed, crashed or timed-out pipeline run.
+
+An automation (see deployments/automations.py) runs this deployment with the bad run's id.
+It runs as its own flow so the message can carry what a server-side template cannot see:
+the failing task, the exception, the last log lines and the MLflow run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+
+from driftloop.tasks.oncall import collect_report, deliver
+
+
+@flow(name="notify", flow_run_name="notify-{flow_run}", log_prints=True)
+async def notify(
+    flow_run: str,
+) -> dict[str, Any] | None:
+    """Gather the report and post it to the on-call webhook (env var or Secret block).
+
+    Args:
+        flow_run: the failed flow run: its id, or its event resource id
+            (prefect.flow-run.<id>).
+    """
+    report = await collect_report(flow_run)
+    message = deliver(report)
+    print(message["text"] if message else "no webhook configured: nothing sent")
+    return message

@@ -1,0 +1,54 @@
+"""rollback: put the previous champion (or a named version) back, checked and recorded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+
+from driftloop.configs.settings import load_settings
+from driftloop.tasks import steps
+from driftloop.tasks.oncall import on_failure_hook
+from driftloop.tasks.results import RollbackSummary
+
+
+@flow(
+    name="rollback",
+    flow_run_name="rollback-to-{to_version}",
+    log_prints=True,
+    on_failure=[on_failure_hook],
+    on_crashed=[on_failure_hook],
+)
+def rollback(
+    reason: str,
+    to_version: str | None = None,
+    profile: str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> RollbackSummary:
+    """Re-point `champion` to the version it replaced last (or `to_version`).
+
+    The target must pass the serving smoke check first. Drift re-baselines by itself: the
+    drift check reads the reference snapshot of whichever version is champion.
+
+    Args:
+        reason: why (an incident, a ticket): recorded in the promotion ledger.
+        to_version: the version to restore (empty: the champion the current one replaced).
+        profile: config profile, configs/<profile>.yaml over base.yaml (empty: the
+            worker's $DRIFTLOOP_PROFILE, else local).
+        overrides: dotted config keys for this run only, validated like the YAML.
+    """
+    settings = load_settings(profile, overrides)
+    current = steps.require_champion(settings)
+    target = steps.rollback_target(settings, current, to_version)
+    smoke = steps.smoke_version(settings, target)
+    entry = steps.roll_back(settings, current, target, smoke, reason)
+    summary = RollbackSummary(
+        from_version=current.version,
+        to_version=target.version,
+        reason=reason,
+        smoke_latency_ms_per_1000=smoke.latency_ms_per_1000,
+        reference_uri=target.tag("reference_uri"),
+        ledger_entry=entry.entry_id,
+    )
+    steps.publish_rollback(summary, settings.registry.model_name)
+    return summary

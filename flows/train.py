@@ -1,0 +1,111 @@
+"""train: curated window -> fit -> track -> gate against the champion -> register -> alias."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from prefect import flow
+
+from driftloop.configs.settings import load_settings
+from driftloop.flows.params import merged_overrides
+from driftloop.tasks import steps
+from driftloop.tasks.approval import request_approval
+from driftloop.tasks.oncall import on_failure_hook
+from driftloop.tasks.results import TrainSummary
+from driftloop.tasks.storage import Lake
+
+
+@flow(
+    name="train",
+    flow_run_name="train-{window_start}..{window_end}",
+    log_prints=True,
+    on_failure=[on_failure_hook],
+    on_crashed=[on_failure_hook],
+)
+def train(
+    window_start: date,
+    window_end: date,
+    trigger: str = "manual",
+    profile: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    hyperparameters: dict[str, Any] | None = None,
+    dry_run: bool = False,
+    allow_unvalidated: bool = False,
+    override_reason: str | None = None,
+) -> TrainSummary:
+    """Train on the curated days of the window; promote only if the gate passes.
+
+    A rejected candidate is a normal, completed outcome: it is registered with the
+    challenger alias and the gate's reason.
+
+    Args:
+        window_start: first curated day of the training window (YYYY-MM-DD).
+        window_end: last curated day of the window, inclusive (YYYY-MM-DD).
+        trigger: why this run happened: manual, schedule, or drift:<report URI>.
+        profile: config profile, configs/<profile>.yaml over base.yaml (empty: the
+            worker's $DRIFTLOOP_PROFILE, else local).
+        overrides: dotted config keys for this run only, validated like the YAML, e.g.
+            {"gate.metrics.roc_auc.threshold": 0.7}.
+        hyperparameters: estimator hyperparameters for this run, merged over model.params,
+            e.g. {"max_iter": 80, "learning_rate": 0.05}.
+        dry_run: fit, gate and track the candidate in MLflow, but register nothing and move
+            no alias (the serving smoke check needs a registered version, so it is skipped).
+        allow_unvalidated: promote even if the gate rejects the candidate; recorded with the
+            version, in the ledger and on the model card.
+        override_reason: why the gate may be bypassed (required with allow_unvalidated).
+    """
+    settings = load_settings(profile, merged_overrides(overrides, hyperparameters))
+    override = steps.requested_override(allow_unvalidated, override_reason)
+    lake = Lake(settings.storage.root, settings.dataset.name)
+    window = f"{window_start}..{window_end}"
+    sources = [lake.curated(day) for day in steps.days_in(window_start, window_end)]
+    frame = steps.read_window(sources)
+    split = steps.split_window(frame, settings)
+    champion = steps.find_champion(settings)
+    candidate = steps.fit_candidate(split, settings)
+    evidence = steps.gather_evidence(candidate, champion, split, settings, override)
+    lineage = steps.describe_lineage(settings, window, trigger, sources, len(frame))
+    run_id, model_uri = steps.track_candidate(
+        settings=settings,
+        pipeline=candidate,
+        split=split,
+        frame=frame,
+        evidence=evidence,
+        lineage=lineage,
+        sources=sources,
+    )
+    before = champion.version if champion else None
+    version = alias = reference_uri = None
+    if dry_run:
+        decision = steps.judge(evidence, settings)
+    else:
+        version, reference_uri = steps.register_candidate(settings, model_uri, frame, lineage)
+        evidence = steps.smoke_check(evidence, settings, version, split)
+        decision = request_approval(steps.judge(evidence, settings), settings, version)
+        alias = steps.promote(settings, decision, version, run_id).alias
+    promoted = decision.passed and not dry_run
+    summary = TrainSummary(
+        window=window,
+        trigger=trigger,
+        rows=len(frame),
+        run_id=run_id,
+        version=version,
+        promoted=promoted,
+        alias=alias,
+        champion_before=before,
+        champion_after=version if promoted else before,
+        gate_reason=decision.reason,
+        metrics=decision.candidate,
+        champion_metrics=decision.champion,
+        reference_uri=reference_uri,
+        dry_run=dry_run,
+    )
+    steps.publish_training(summary, decision, settings, lineage)
+    return summary
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(train(date.fromisoformat(sys.argv[1]), date.fromisoformat(sys.argv[2])))

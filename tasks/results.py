@@ -1,0 +1,65 @@
+"""What each flow returns: small typed values that can travel between flows and deployments."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel
+
+
+class IngestSummary(BaseModel):
+    day: date
+    source: str
+    curated_uri: str
+    quarantine_uri: str | None
+    rows_in: int
+    rows_valid: int
+    rows_quarantined: int
+    data_docs_uri: str | None = None
+
+
+class TrainSummary(BaseModel):
+    window: str
+    trigger: str
+    rows: int
+    run_id: str
+    version: str | None
+    promoted: bool
+    alias: str | None
+    champion_before: str | None
+    champion_after: str | None
+    gate_reason: str
+    metrics: dict[str, float]
+    champion_metrics: dict[str, float] | None
+    reference_uri: str | None
+    dry_run: bool = False
+
+
+class ScoreSummary(BaseModel):
+    day: date
+    source: str
+    output_uri: str
+    model_version: str
+    rows: int
+    rows_quarantined: int
+    positive_rate: float
+
+
+class DriftSummary(BaseModel):
+    window: str
+    drifted: bool
+    share: float
+    drifted_columns: list[str]
+    reason: str
+    baseline_version: str
+    report_uri: str
+    retrain: TrainSummary | None = None
+
+
+class RollbackSummary(BaseModel):
+    from_version: str
+    to_version: str
+    reason: str
+    smoke_latency_ms_per_1000: float | None
+    reference_uri: str
+    ledger_entry: str

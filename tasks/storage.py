@@ -1,0 +1,590 @@
+"""Read and write frames and bytes by URI: local paths or ``s3://bucket/key``.
+
+Why one module: every flow must run unchanged against a local folder (the embedded default)
+and S3 (production), so all I/O goes through these functions and :class:`Lake` is the only
+place that knows the lake layout. S3 goes through plain boto3; the endpoint and credentials
+come from boto3's standard chain (``AWS_ENDPOINT_URL_S3``, ``AWS_ACCESS_KEY_ID``, profiles...),
+so AWS, MinIO and moto work alike. Transient S3 errors are retried by botocore's standard
+retry mode. Writes are all-or-nothing: a reader never sees a half-written file or object.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import functools
+import hashlib
+import io
+import os
+import secrets
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+FRAME_SUFFIXES: tuple[str, ...] = (".parquet", ".csv")
+_CHUNK = 1 << 20
+_MULTIPART_THRESHOLD = 64 << 20
+_LIST_PAGE_SIZE = 1000
+_RETRIES = {"mode": "standard", "max_attempts": 5}
+_client_lock = threading.Lock()
+
+
+class StorageError(OSError):
+    """An I/O problem; the message names the URI and what to do about it."""
+
+
+class NotFoundError(StorageError):
+    """The file or object does not exist."""
+
+
+# ---------------------------------------------------------------- URIs
+
+
+def is_s3(uri: str) -> bool:
+    return uri.startswith("s3://")
+
+
+def _split_s3(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    if not bucket:
+        raise StorageError(f"{uri!r} has no bucket; expected s3://bucket/key")
+    return bucket, key
+
+
+def join(root: str, *parts: str) -> str:
+    """Join path parts under a local folder or an s3:// prefix (always '/' for S3)."""
+    if is_s3(root):
+        pieces = [root.rstrip("/")] + [p.strip("/") for p in parts if p.strip("/")]
+        return "/".join(pieces)
+    return os.path.join(root, *parts)
+
+
+def _suffix(uri: str) -> str:
+    return Path(uri.rstrip("/")).suffix.lower()
+
+
+# ---------------------------------------------------------------- S3 client
+
+
+@functools.cache
+def _cached_client(pid: int, endpoint: str | None) -> Any:
+    del pid  # part of the cache key only: boto3 clients must not cross a fork
+    import boto3
+    from botocore.config import Config
+
+    with _client_lock:
+        session = boto3.session.Session()
+        return session.client("s3", config=Config(retries=_RETRIES))
+
+
+def _s3() -> Any:
+    """The process's S3 client, rebuilt when the endpoint env var changes."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    return _cached_client(os.getpid(), endpoint)
+
+
+def clear_client_cache() -> None:
+    """Forget cached S3 clients, e.g. after changing credentials in the environment."""
+    _cached_client.cache_clear()
+
+
+def _s3_error(uri: str, err: Exception) -> StorageError:
+    """Turn a boto error into our error type with a hint on what to check."""
+    from botocore.exceptions import ClientError, NoCredentialsError
+
+    if isinstance(err, NoCredentialsError):
+        return StorageError(
+            f"no S3 credentials for {uri}: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY "
+            "or an AWS profile"
+        )
+    if isinstance(err, ClientError):
+        code = str(err.response.get("Error", {}).get("Code", ""))
+        if code in ("NoSuchKey", "404", "NotFound"):
+            return NotFoundError(f"{uri} does not exist")
+        if code == "NoSuchBucket":
+            return NotFoundError(f"bucket of {uri} does not exist: create it or fix the root")
+        if code in ("PreconditionFailed", "412"):
+            return StorageError(f"{uri} was replaced while being read: read it again")
+        if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+            return StorageError(f"access to {uri} denied ({code}): check the S3 credentials")
+        return StorageError(f"S3 request for {uri} failed ({code}): {err}")
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or "the default AWS endpoint"
+    return StorageError(f"S3 request for {uri} failed against {endpoint}: {err}")
+
+
+def _s3_call(uri: str, call: Callable[[], Any]) -> Any:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return call()
+    except (BotoCoreError, ClientError) as err:
+        raise _s3_error(uri, err) from err
+
+
+def _s3_put(
+    uri: str, data: bytes | BinaryIO, size: int, content_type: str | None = None
+) -> None:
+    """One PUT, or a multipart upload above 64 MiB; either way S3 shows all or nothing."""
+    from boto3.s3.transfer import TransferConfig
+
+    bucket, key = _split_s3(uri)
+    if not key or key.endswith("/"):
+        raise StorageError(f"{uri} names a prefix, not an object: add a file name")
+    client = _s3()
+    if size <= _MULTIPART_THRESHOLD:
+        body = data if isinstance(data, bytes) else data.read()
+        extra = {"ContentType": content_type} if content_type else {}
+        _s3_call(uri, lambda: client.put_object(Bucket=bucket, Key=key, Body=body, **extra))
+        return
+    fileobj = io.BytesIO(data) if isinstance(data, bytes) else data
+    config = TransferConfig(
+        multipart_threshold=_MULTIPART_THRESHOLD, multipart_chunksize=_MULTIPART_THRESHOLD
+    )
+    _s3_call(uri, lambda: client.upload_fileobj(fileobj, bucket, key, Config=config))
+
+
+class _S3RangeReader(io.RawIOBase):
+    """A seekable read-only view of one S3 object through ranged GETs (for parquet streaming)."""
+
+    def __init__(self, uri: str) -> None:
+        super().__init__()
+        self._uri = uri
+        self._bucket, self._key = _split_s3(uri)
+        head = _s3_call(uri, lambda: _s3().head_object(Bucket=self._bucket, Key=self._key))
+        self._size = int(head["ContentLength"])
+        self._etag = str(head["ETag"])  # pin the version: a replaced object fails, never mixes
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._pos >= self._size or len(view) == 0:
+            return 0
+        end = min(self._size, self._pos + len(view)) - 1
+        rng = f"bytes={self._pos}-{end}"
+        resp = _s3_call(
+            self._uri,
+            lambda: _s3().get_object(
+                Bucket=self._bucket, Key=self._key, Range=rng, IfMatch=self._etag
+            ),
+        )
+        data = resp["Body"].read()
+        view[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+
+# ---------------------------------------------------------------- bytes
+
+
+def exists(uri: str) -> bool:
+    """True when a file (or S3 object) is stored at the URI; folders and prefixes are not."""
+    if not is_s3(uri):
+        return os.path.isfile(uri)
+    bucket, key = _split_s3(uri)
+    if not key:
+        return False
+    try:
+        _s3_call(uri, lambda: _s3().head_object(Bucket=bucket, Key=key))
+    except NotFoundError:
+        return False
+    return True
+
+
+def list_uris(prefix: str, suffix: str = "") -> list[str]:
+    """Sorted URIs of files at any depth under a folder/prefix (hidden and temp files skipped).
+
+    A missing local folder lists as empty; a missing bucket is a NotFoundError (wrong root).
+    """
+    if is_s3(prefix):
+        bucket, key = _split_s3(prefix)
+        if key and not key.endswith("/"):
+            key += "/"
+
+        def _list() -> list[str]:
+            keys: list[str] = []
+            pages = (
+                _s3()
+                .get_paginator("list_objects_v2")
+                .paginate(Bucket=bucket, Prefix=key, PaginationConfig={"PageSize": _LIST_PAGE_SIZE})
+            )
+            for page in pages:
+                keys.extend(item["Key"] for item in page.get("Contents", []))
+            return keys
+
+        return sorted(
+            f"s3://{bucket}/{name}"
+            for name in _s3_call(prefix, _list)
+            if not name.endswith("/")
+            and not name.rsplit("/", 1)[-1].startswith(".")
+            and name.endswith(suffix)
+        )
+    if not os.path.isdir(prefix):
+        return []
+    found = []
+    for folder, _dirs, files in os.walk(prefix):
+        found.extend(
+            os.path.join(folder, name)
+            for name in files
+            if not name.startswith(".") and name.endswith(suffix)
+        )
+    return sorted(found)
+
+
+def read_bytes(uri: str) -> bytes:
+    if is_s3(uri):
+        bucket, key = _split_s3(uri)
+        resp = _s3_call(uri, lambda: _s3().get_object(Bucket=bucket, Key=key))
+        return _s3_call(uri, lambda: resp["Body"].read())
+    try:
+        return Path(uri).read_bytes()
+    except FileNotFoundError as err:
+        raise NotFoundError(f"{uri} does not exist") from err
+    except IsADirectoryError as err:
+        raise StorageError(f"{uri} is a folder, not a file") from err
+    except OSError as err:
+        raise StorageError(f"cannot read {uri}: {err}") from err
+
+
+@contextlib.contextmanager
+def _atomic_local(path: str) -> Iterator[str]:
+    """Yield a temp path next to `path`; on success fsync and rename it over `path`.
+
+    The temp file lives in the same folder so the rename is atomic, and is created with the
+    umask-respecting mode a plain open() would give, so readers see the usual permissions.
+    """
+    target = Path(path)
+    tmp = str(target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    except OSError as err:
+        raise StorageError(f"cannot write {path}: {err}; check the folder and permissions") from err
+    try:
+        yield tmp
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # persist the rename itself; not all systems allow it
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def write_bytes(uri: str, data: bytes, content_type: str | None = None) -> str:
+    """Write atomically; returns the URI. `content_type` is kept as S3 metadata only."""
+    if is_s3(uri):
+        _s3_put(uri, data, len(data), content_type)
+        return uri
+    try:
+        with _atomic_local(uri) as tmp:
+            Path(tmp).write_bytes(data)
+    except StorageError:
+        raise
+    except OSError as err:
+        raise StorageError(f"cannot write {uri}: {err}; check free space and permissions") from err
+    return uri
+
+
+def write_text(uri: str, text: str) -> str:
+    return write_bytes(uri, text.encode("utf-8"))
+
+
+def upload_folder(folder: str | Path, prefix: str) -> list[str]:
+    """Copy a local folder's files under a folder or s3:// prefix, keeping relative paths.
+
+    Why: Great Expectations 1.x writes Data Docs only to a local folder (its S3 store backend
+    is gone), so sites are built locally and published to the lake through here. S3 objects get
+    a Content-Type so a browser (or a static-website bucket) renders the pages.
+    """
+    import mimetypes
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise NotFoundError(f"{root} is not a folder: nothing to upload")
+    uris = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        relative = path.relative_to(root).as_posix()
+        content_type = mimetypes.guess_type(path.name)[0]
+        target = join(prefix, *relative.split("/"))
+        uris.append(write_bytes(target, path.read_bytes(), content_type))
+    return uris
+
+
+def sha256_of(uri: str) -> str:
+    """Hex SHA-256 of the stored bytes, streamed in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    if is_s3(uri):
+        bucket, key = _split_s3(uri)
+        resp = _s3_call(uri, lambda: _s3().get_object(Bucket=bucket, Key=key))
+
+        def _consume() -> None:
+            for chunk in resp["Body"].iter_chunks(_CHUNK):
+                digest.update(chunk)
+
+        _s3_call(uri, _consume)
+        return digest.hexdigest()
+    try:
+        with open(uri, "rb") as handle:
+            for chunk in iter(lambda: handle.read(_CHUNK), b""):
+                digest.update(chunk)
+    except FileNotFoundError as err:
+        raise NotFoundError(f"{uri} does not exist") from err
+    except OSError as err:
+        raise StorageError(f"cannot read {uri}: {err}") from err
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------- frames
+
+
+def _frame_suffix(uri: str) -> str:
+    suffix = _suffix(uri)
+    if suffix not in FRAME_SUFFIXES:
+        raise StorageError(
+            f"{uri}: unknown file type {suffix or '(no suffix)'!r}; "
+            f"use one of {', '.join(FRAME_SUFFIXES)}"
+        )
+    return suffix
+
+
+def _not_parquet(uri: str, err: Exception) -> StorageError:
+    return StorageError(
+        f"{uri} is not a readable parquet file (corrupt, truncated or another format): {err}; "
+        "write it again"
+    )
+
+
+def _open_parquet(uri: str, source: Any) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(source)
+    except StorageError:
+        raise
+    except (pa.ArrowException, OSError) as err:
+        raise _not_parquet(uri, err) from err
+
+
+def _read_parquet(uri: str, source: Any, columns: list[str] | None) -> pd.DataFrame:
+    parquet = _open_parquet(uri, source)
+    if columns is not None:
+        missing = [c for c in columns if c not in parquet.schema_arrow.names]
+        if missing:
+            raise StorageError(
+                f"{uri} has no column(s) {missing}; it has {parquet.schema_arrow.names}"
+            )
+    try:
+        table = parquet.read(columns=columns, use_pandas_metadata=True)
+    except (pa.ArrowException, OSError) as err:
+        raise _not_parquet(uri, err) from err
+    return table.to_pandas()
+
+
+def _read_csv(uri: str, data: bytes, columns: list[str] | None) -> pd.DataFrame:
+    head = data[:4096]
+    if b"\x00" in head:
+        kind = "a parquet file" if head.startswith(b"PAR1") else "binary data"
+        raise StorageError(
+            f"{uri} is not CSV text: it holds {kind} (NUL bytes in the first "
+            f"{len(head)} bytes). Check that the path names the right file, or give it the "
+            "suffix of its real format"
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise StorageError(
+            f"{uri} is not UTF-8 text (byte {data[err.start]:#04x} at offset {err.start}); "
+            "re-save the CSV as UTF-8, e.g. iconv -f latin1 -t utf-8"
+        ) from err
+    if not text.strip():
+        raise StorageError(f"{uri} is empty (no header row): write the file again")
+    try:
+        # Only empty fields are missing: a category such as "NA" or "null" stays a string.
+        return pd.read_csv(
+            io.StringIO(text), usecols=columns, keep_default_na=False, na_values=[""]
+        )
+    except pd.errors.ParserError as err:
+        raise StorageError(f"{uri} is not a well-formed CSV: {err}") from err
+    except ValueError as err:
+        raise StorageError(f"{uri}: requested columns {columns} not all present: {err}") from err
+
+
+def read_frame(uri: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a .parquet or .csv file; CSV values are inferred, typing is the caller's job."""
+    suffix = _frame_suffix(uri)
+    if suffix == ".parquet" and not is_s3(uri):
+        # Local parquet is read from the file itself, never first copied into one bytes object.
+        try:
+            size = os.path.getsize(uri)
+        except FileNotFoundError as err:
+            raise NotFoundError(f"{uri} does not exist") from err
+        except OSError as err:
+            raise StorageError(f"cannot read {uri}: {err}") from err
+        if size == 0:
+            raise StorageError(f"{uri} is empty (0 bytes): the writer failed; write it again")
+        return _read_parquet(uri, uri, columns)
+    data = read_bytes(uri)
+    if not data:
+        raise StorageError(f"{uri} is empty (0 bytes): the writer failed; write it again")
+    if suffix == ".parquet":
+        return _read_parquet(uri, pa.BufferReader(data), columns)
+    return _read_csv(uri, data, columns)
+
+
+def _parquet_table(df: pd.DataFrame, uri: str) -> pa.Table:
+    try:
+        return pa.Table.from_pandas(df, preserve_index=False)
+    except (pa.ArrowException, ValueError, TypeError) as err:
+        raise StorageError(
+            f"cannot write {uri} as parquet: {err}; make each column a single type"
+        ) from err
+
+
+def write_frame(df: pd.DataFrame, uri: str) -> str:
+    """Write a frame as .parquet (pyarrow, no index) or .csv by suffix, atomically."""
+    suffix = _frame_suffix(uri)
+    if is_s3(uri):
+        buffer = io.BytesIO()
+        if suffix == ".parquet":
+            pq.write_table(_parquet_table(df, uri), buffer)
+        else:
+            df.to_csv(buffer, index=False, encoding="utf-8")
+        size = buffer.tell()
+        buffer.seek(0)
+        _s3_put(uri, buffer, size)
+        return uri
+    try:
+        with _atomic_local(uri) as tmp:
+            if suffix == ".parquet":
+                pq.write_table(_parquet_table(df, uri), tmp)
+            else:
+                df.to_csv(tmp, index=False, encoding="utf-8")
+    except StorageError:
+        raise
+    except OSError as err:
+        raise StorageError(f"cannot write {uri}: {err}; check free space and permissions") from err
+    return uri
+
+
+def iter_parquet_batches(uri: str, batch_rows: int) -> Iterator[pd.DataFrame]:
+    """Stream a parquet file in frames of at most `batch_rows` rows (index continues across).
+
+    S3 objects are read with ranged GETs, so memory stays at one batch whatever the file size.
+    Bad arguments and a missing or unreadable file fail here, before the first batch.
+    """
+    if batch_rows < 1:
+        raise ValueError(f"batch_rows must be >= 1, got {batch_rows}")
+    if _frame_suffix(uri) != ".parquet":
+        raise StorageError(f"{uri} is not a .parquet file; batches need parquet")
+    source: str | BinaryIO
+    if is_s3(uri):
+        source = io.BufferedReader(_S3RangeReader(uri), buffer_size=8 << 20)
+    elif not os.path.isfile(uri):
+        raise NotFoundError(f"{uri} does not exist")
+    else:
+        source = uri
+    try:
+        parquet = _open_parquet(uri, source)
+    except BaseException:
+        if not isinstance(source, str):
+            source.close()
+        raise
+    return _batches(uri, parquet, source, batch_rows)
+
+
+def _batches(
+    uri: str, parquet: pq.ParquetFile, source: str | BinaryIO, batch_rows: int
+) -> Iterator[pd.DataFrame]:
+    try:
+        offset = 0
+        for batch in parquet.iter_batches(batch_size=batch_rows, use_pandas_metadata=True):
+            frame = batch.to_pandas()
+            frame.index = pd.RangeIndex(offset, offset + len(frame))
+            offset += len(frame)
+            yield frame
+    except (pa.ArrowException, OSError) as err:
+        if isinstance(err, StorageError):
+            raise
+        raise _not_parquet(uri, err) from err
+    finally:
+        parquet.close()
+        if not isinstance(source, str):
+            source.close()
+
+
+# ---------------------------------------------------------------- lake layout
+
+
+def _day(day: datetime.date) -> str:
+    return f"{day:%Y-%m-%d}"
+
+
+class Lake:
+    """The one place that knows the lake layout under a local folder or s3:// prefix."""
+
+    def __init__(self, root: str, dataset: str) -> None:
+        if not dataset or "/" in dataset or dataset.startswith("."):
+            raise ValueError(f"dataset name {dataset!r} must be a plain name without '/'")
+        self.root = root if root in ("/", "s3://") else root.rstrip("/")
+        self.dataset = dataset
+
+    def __repr__(self) -> str:
+        return f"Lake(root={self.root!r}, dataset={self.dataset!r})"
+
+    def raw(self, day: datetime.date, fmt: str = "parquet") -> str:
+        if fmt not in ("parquet", "csv"):
+            raise ValueError(f"unknown raw format {fmt!r}; use 'parquet' or 'csv'")
+        return join(self.root, "raw", self.dataset, f"{_day(day)}.{fmt}")
+
+    def raw_any(self, day: datetime.date) -> str:
+        """The raw file stored for the day: parquet if present, else csv."""
+        candidates = [self.raw(day, "parquet"), self.raw(day, "csv")]
+        for uri in candidates:
+            if exists(uri):
+                return uri
+        raise NotFoundError(
+            f"no raw {self.dataset} data for {_day(day)}: neither {candidates[0]} nor "
+            f"{candidates[1]} exists; generate or upload that day first"
+        )
+
+    def curated(self, day: datetime.date) -> str:
+        return join(self.root, "curated", self.dataset, f"{_day(day)}.parquet")
+
+    def quarantine(self, day: datetime.date, run_id: str) -> str:
+        return join(self.root, "quarantine", self.dataset, _day(day), f"{run_id}.parquet")
+
+    def predictions(self, model: str, day: datetime.date) -> str:
+        return join(self.root, "predictions", model, f"{_day(day)}.parquet")
+
+    def reference(self, model: str, version: str | int) -> str:
+        return join(self.root, "references", model, f"v{version}.parquet")
+
+    def report(self, kind: str, name: str) -> str:
+        return join(self.root, "reports", kind, name)
+
+    def data_docs(self, day: datetime.date, run_id: str) -> str:
+        """One Great Expectations Data Docs site per validation run (open its index.html)."""
+        return join(self.root, "reports", "data-docs", self.dataset, _day(day), run_id)

@@ -1,0 +1,147 @@
+"""Turn a curated window into a fitted scikit-learn Pipeline.
+
+Everything here is pure: frames in, new frames or fitted estimators out. The estimator class
+and its hyperparameters come from config, so onboarding a dataset needs no code.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import ClassifierMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from driftloop.configs.settings import DatasetSettings, ModelSettings, SplitSettings
+
+
+class ModelConfigError(ValueError):
+    """The configured estimator cannot be built; the message names the config key."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """Features and labels for fitting and for the held-out evaluation rows."""
+
+    x_train: pd.DataFrame
+    y_train: pd.Series
+    x_test: pd.DataFrame
+    y_test: pd.Series
+
+
+def features_and_target(
+    frame: pd.DataFrame, dataset: DatasetSettings
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Select the model's inputs in contract order; the label as int (0/1)."""
+    x = frame[dataset.feature_columns].copy()
+    y = (frame[dataset.target] == dataset.positive_label).astype("int64")
+    return model_input(x, dataset), y
+
+
+def model_input(frame: pd.DataFrame, dataset: DatasetSettings) -> pd.DataFrame:
+    """Cast features to the dtypes the model signature promises (float / str)."""
+    out = frame[dataset.feature_columns].copy()
+    for col in dataset.numeric_features:
+        out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
+    for col in dataset.categorical_features:
+        values = out[col].astype("object")
+        out[col] = values.where(values.notna(), None).astype("object")
+    return out
+
+
+def split_frame(frame: pd.DataFrame, dataset: DatasetSettings, split: SplitSettings) -> Split:
+    """Random (stratified, seeded) or time-ordered hold-out split."""
+    x, y = features_and_target(frame, dataset)
+    if split.strategy == "time":
+        order = np.argsort(frame[dataset.timestamp_column].to_numpy(), kind="stable")
+        cut = round(len(order) * (1 - split.test_size))
+        train_idx, test_idx = order[:cut], order[cut:]
+        return Split(
+            x.iloc[train_idx].reset_index(drop=True),
+            y.iloc[train_idx].reset_index(drop=True),
+            x.iloc[test_idx].reset_index(drop=True),
+            y.iloc[test_idx].reset_index(drop=True),
+        )
+    stratify = y if y.nunique() > 1 and y.value_counts().min() >= 2 else None
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=split.test_size, random_state=split.seed, stratify=stratify
+    )
+    return Split(
+        x_train.reset_index(drop=True),
+        y_train.reset_index(drop=True),
+        x_test.reset_index(drop=True),
+        y_test.reset_index(drop=True),
+    )
+
+
+def _estimator_class(path: str) -> type[ClassifierMixin]:
+    module_name, _, class_name = path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as err:
+        raise ModelConfigError(
+            f"model.estimator {path!r} cannot be imported: check the class path "
+            "(e.g. sklearn.ensemble.HistGradientBoostingClassifier)"
+        ) from err
+    if not hasattr(cls, "predict_proba"):
+        raise ModelConfigError(f"model.estimator {path!r} has no predict_proba: use a classifier")
+    return cls
+
+
+def build_pipeline(dataset: DatasetSettings, model: ModelSettings) -> Pipeline:
+    """Imputation + encoding + the configured estimator, as one serialisable Pipeline."""
+    prep = model.preprocessing
+    numeric_steps: list[tuple[str, Any]] = [
+        ("impute", SimpleImputer(strategy=prep.numeric_impute))
+    ]
+    if prep.scale_numeric:
+        numeric_steps.append(("scale", StandardScaler()))
+    categorical_steps: list[tuple[str, Any]] = [
+        (
+            "impute",
+            SimpleImputer(strategy=prep.categorical_impute, fill_value="__missing__")
+            if prep.categorical_impute == "constant"
+            else SimpleImputer(strategy=prep.categorical_impute),
+        ),
+        (
+            "encode",
+            OneHotEncoder(
+                handle_unknown="infrequent_if_exist" if prep.max_categories else "ignore",
+                max_categories=prep.max_categories,
+                sparse_output=False,
+            ),
+        ),
+    ]
+    transformers: list[tuple[str, Any, list[str]]] = []
+    if dataset.numeric_features:
+        transformers.append(("num", Pipeline(numeric_steps), dataset.numeric_features))
+    if dataset.categorical_features:
+        transformers.append(("cat", Pipeline(categorical_steps), dataset.categorical_features))
+    cls = _estimator_class(model.estimator)
+    try:
+        estimator = cls(**model.params)
+    except TypeError as err:
+        raise ModelConfigError(
+            f"model.params {model.params} do not fit {model.estimator}: {err}"
+        ) from err
+    return Pipeline([("prep", ColumnTransformer(transformers)), ("model", estimator)])
+
+
+def fit_pipeline(split: Split, dataset: DatasetSettings, model: ModelSettings) -> Pipeline:
+    """Fit a fresh pipeline; refuses single-class training data with a clear message."""
+    if split.y_train.nunique() < 2:
+        raise ValueError(
+            f"training data has only one class of {dataset.target!r} "
+            f"({split.y_train.iloc[0] if len(split.y_train) else 'no rows'}): "
+            "widen the training window"
+        )
+    pipeline = build_pipeline(dataset, model)
+    pipeline.fit(split.x_train, split.y_train)
+    return pipeline

@@ -1,0 +1,1034 @@
+"""The data contract, enforced with Great Expectations at every boundary (ingest, scoring).
+
+One contract (`DatasetSettings`) is checked in three steps:
+
+1. structure (missing / extra / duplicated columns, empty frame): fails at once with
+   `DataContractError`, because nothing useful can be said about the rows;
+2. `coerce_frame` parses raw values into the contract's dtypes without dropping rows and
+   remembers every value that was present but unparsable;
+3. a GE suite built from the contract runs on the typed frame; row-level failures of
+   severity "error" send the row (with its original raw values and its reasons) to
+   quarantine, batch-level failures and too much quarantine block the batch. Cross-column
+   rules (`dataset.rules`, A op factor x B) are GE column-pair expectations, row-level too.
+
+Nothing outside this module sees GE types: results are our pydantic models. GE is imported
+lazily (it costs 3-4 s), with analytics off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import re
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+from pydantic import BaseModel
+
+from driftloop.configs.settings import ColumnSpec, CrossColumnRule, DatasetSettings
+
+ROW_COLUMN = "_dq_row"
+REASONS_COLUMN = "_dq_reasons"
+SOURCE_COLUMN = "_dq_source"
+
+Severity = Literal["error", "warning"]
+
+_GX_SEVERITY = {"error": "critical", "warning": "warning"}
+_BOOL_WORDS = {
+    "true": True, "t": True, "yes": True, "y": True, "1": True, "1.0": True,
+    "false": False, "f": False, "no": False, "n": False, "0": False, "0.0": False,
+}  # fmt: skip
+# text that means "no value" where a number, timestamp or boolean is expected (as in read_csv)
+_NULL_TOKENS = {"", "nan", "na", "n/a", "null", "none", "nat", "<na>"}
+# object dtypes pyarrow writes as they are; anything else (mixed, bytes, decimal...) becomes str
+_PARQUET_SAFE_KINDS = {"string", "empty", "integer", "floating", "mixed-integer-float", "boolean"}
+_EXAMPLES = 3
+
+
+class DataContractError(ValueError):
+    """A batch breaks the data contract; the message alone says where, what and what to do."""
+
+    def __init__(self, message: str, *, source: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.source = source
+        self.problems = problems or [message]
+
+
+class ExpectationOutcome(BaseModel):
+    """One expectation's verdict, in our own terms (GE's result objects stay in here)."""
+
+    expectation: str
+    column: str | None
+    severity: Severity
+    row_level: bool
+    success: bool
+    unexpected_count: int
+    unexpected_percent: float | None
+    observed: str
+    rule: str | None = None  # the dataset.rules name, for a cross-column rule
+
+
+class ValidationResult(BaseModel):
+    """What a validation found; `success` is False only for blocking failures."""
+
+    source: str
+    rows_in: int
+    rows_valid: int
+    rows_quarantined: int
+    success: bool
+    outcomes: list[ExpectationOutcome]
+    blocking_failures: list[str]
+
+    def summary_markdown(self) -> str:
+        """A Prefect artifact body: counts, every expectation, the top quarantine reasons."""
+        verdict = "passed" if self.success else "**BLOCKED**"
+        lines = [
+            f"## Data contract: `{self.source}` {verdict}",
+            "",
+            "| rows in | valid | quarantined |",
+            "|---:|---:|---:|",
+            f"| {self.rows_in:,} | {self.rows_valid:,} | {self.rows_quarantined:,} |",
+            "",
+        ]
+        if self.blocking_failures:
+            lines += ["### Blocking failures", ""]
+            lines += [f"- {_md(message)}" for message in self.blocking_failures]
+            lines.append("")
+        lines += [
+            "### Expectations",
+            "",
+            "| status | expectation | column | severity | unexpected | observed |",
+            "|---|---|---|---|---:|---|",
+        ]
+        for o in self.outcomes:
+            status = "pass" if o.success else ("FAIL" if o.severity == "error" else "warn")
+            unexpected = f"{o.unexpected_count:,}" if o.row_level else "-"
+            lines.append(
+                f"| {status} | {o.expectation} | {o.column or '(table)'} | {o.severity} "
+                f"| {unexpected} | {_md(o.observed)} |"
+            )
+        quarantining = sorted(
+            (o for o in self.outcomes if _quarantines(o)),
+            key=lambda o: o.unexpected_count,
+            reverse=True,
+        )
+        if quarantining:
+            lines += ["", "### Top quarantine reasons", ""]
+            lines += [
+                f"{i}. `{o.column}` ({o.unexpected_count:,} rows): {_md(o.observed)}"
+                for i, o in enumerate(quarantining[:5], start=1)
+            ]
+        return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class ValidatedBatch:
+    """The split of one batch: typed valid rows, raw quarantined rows, and the verdict."""
+
+    valid: pd.DataFrame
+    quarantine: pd.DataFrame
+    result: ValidationResult
+    docs_dir: str | None = None  # a local Data Docs site for this validation, when asked for
+
+
+# --------------------------------------------------------------------------------------
+# structure and coercion
+
+
+@dataclass
+class _RowFailures:
+    """Rows failing one check: positions (0-based row numbers) and one message per row."""
+
+    positions: np.ndarray
+    messages: np.ndarray
+
+
+@dataclass
+class _Coerced:
+    frame: pd.DataFrame
+    contract: dict[str, ColumnSpec]
+    extras: list[str]
+    parse: dict[str, _RowFailures] = field(default_factory=dict)
+
+
+def coerce_frame(
+    raw: pd.DataFrame, dataset: DatasetSettings, *, with_target: bool, source: str
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Type raw values by the contract without losing a row; say which values did not parse.
+
+    Returns the typed frame (contract columns in contract order, 0-based RangeIndex) and a
+    Series of reasons aligned with it ("" where every value parsed). Unparsable values
+    become nulls in the typed frame. Raises DataContractError for structural problems.
+    """
+    coerced = _coerce(raw, dataset, with_target=with_target, source=source)
+    reasons = _Reasons(len(raw))
+    for failures in coerced.parse.values():
+        reasons.add(failures.positions, failures.messages)
+    return coerced.frame, pd.Series(reasons.text, name=REASONS_COLUMN, dtype=object)
+
+
+def _coerce(
+    raw: pd.DataFrame, dataset: DatasetSettings, *, with_target: bool, source: str
+) -> _Coerced:
+    contract, extras = _check_structure(raw, dataset, with_target=with_target, source=source)
+    columns: dict[str, pd.Series] = {}
+    parse: dict[str, _RowFailures] = {}
+    positions = pd.RangeIndex(len(raw))
+    for name, spec in contract.items():
+        col = raw[name].set_axis(positions, copy=False)  # a view; the frame below copies
+        typed, failures = _COERCERS[spec.dtype](col, name)
+        columns[name] = typed
+        parse[name] = failures
+    # copy=True also consolidates the blocks: GE copies the frame for many metrics, and an
+    # unconsolidated frame is re-consolidated on every copy (~3 s over a 1M-row suite).
+    # The copy also keeps the typed (and so the valid) frame from sharing the caller's memory.
+    frame = pd.DataFrame(columns, copy=True)
+    return _Coerced(frame=frame, contract=contract, extras=extras, parse=parse)
+
+
+def _check_structure(
+    raw: pd.DataFrame, dataset: DatasetSettings, *, with_target: bool, source: str
+) -> tuple[dict[str, ColumnSpec], list[str]]:
+    """Fail fast, naming the file, on anything that makes row checks meaningless."""
+    contract = dataset.contract_columns(with_target=with_target)
+    found = [str(c) for c in raw.columns]
+    duplicated = sorted({c for c in found if found.count(c) > 1})
+    if duplicated:
+        raise DataContractError(
+            f"{source}: columns {duplicated} appear more than once, so their values are "
+            "ambiguous. Fix the producer so every column name is unique, then re-run.",
+            source=source,
+        )
+    missing = [c for c in contract if c not in raw.columns]
+    if missing:
+        hint = _misread_hint(found, list(contract), dataset.name)
+        if hint:
+            raise DataContractError(f"{source}: {hint}", source=source)
+        raise DataContractError(
+            f"{source}: required columns {missing} are missing (found: {_names(found)}). "
+            f"The contract for dataset '{dataset.name}' needs {list(contract)}. Fix the "
+            "producer or the column names in the file, or remove the columns from "
+            "dataset.columns in the config if they are really gone.",
+            source=source,
+        )
+    ignored = set() if with_target else {dataset.target}
+    extras = [c for c in found if c not in contract and c not in ignored]
+    if extras and dataset.extra_columns == "error":
+        raise DataContractError(
+            f"{source}: unexpected columns {extras} are not in the contract for dataset "
+            f"'{dataset.name}' (dataset.extra_columns is 'error'). Remove them upstream, add "
+            "them to dataset.columns, or set dataset.extra_columns to 'drop'.",
+            source=source,
+        )
+    if len(raw) == 0:
+        raise DataContractError(
+            f"{source}: the file has the right columns but 0 rows. Check that the extract "
+            "for this batch ran and wrote data before re-running.",
+            source=source,
+        )
+    return contract, extras
+
+
+_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def _names(found: list[str], limit: int = 12) -> str:
+    """Column names for a message: a garbled header must not flood it."""
+    shown = [n if len(n) <= 40 else n[:37] + "..." for n in found[:limit]]
+    more = f" and {len(found) - limit} more" if len(found) > limit else ""
+    return f"{shown}{more}"
+
+
+def _misread_hint(found: list[str], expected: list[str], dataset: str) -> str | None:
+    """Say why *no* expected column matched: a wrong delimiter, or not this dataset's data.
+
+    A semicolon-separated CSV read with commas yields one column named "a;b;c"; reporting
+    "columns a, b, c are missing" would send the user looking for the wrong fault.
+    """
+    if set(found) & set(expected):
+        return None
+    wanted = set(expected)
+    for sep, label in _DELIMITERS.items():
+        for name in found:
+            parts = {p.strip().strip('"') for p in name.split(sep)}
+            if len(parts) > 1 and parts & wanted:
+                return (
+                    f"the header was read as {_names(found, 3)}, which splits on {label}s into "
+                    f"the contract's columns: the file looks {label}-separated, but CSV input "
+                    "must be comma-separated. Re-export it with ',' as the delimiter (or convert "
+                    "it, e.g. to parquet) and re-run; the raw file was not changed."
+                )
+    return (
+        f"none of the columns of dataset '{dataset}' were found (found: {_names(found)}; "
+        f"expected: {expected}). This does not look like this dataset's data: check that the "
+        "path points at the right file and that the file has a header row, then re-run."
+    )
+
+
+def _failures(col: pd.Series, bad: np.ndarray, name: str, problem: str) -> _RowFailures:
+    positions = np.flatnonzero(bad)
+    shown = col.iloc[positions].map(_show_raw).to_numpy(dtype=object)
+    return _RowFailures(positions, f"{name}: " + shown + f" {problem}")
+
+
+def _merge(*parts: _RowFailures) -> _RowFailures:
+    parts = tuple(p for p in parts if len(p.positions))
+    if not parts:
+        return _RowFailures(np.empty(0, dtype=np.int64), np.empty(0, dtype=object))
+    if len(parts) == 1:
+        return parts[0]
+    return _RowFailures(
+        np.concatenate([p.positions for p in parts]), np.concatenate([p.messages for p in parts])
+    )
+
+
+def _present(col: pd.Series, missing: np.ndarray) -> np.ndarray:
+    """Of the values that did not parse, the ones really there ("", "NaN", "null" are nulls)."""
+    candidates = col.notna().to_numpy() & missing
+    if candidates.any() and col.dtype == object:
+        idx = np.flatnonzero(candidates)
+        words = col.iloc[idx].astype(str).str.strip().str.lower()
+        candidates[idx[words.isin(_NULL_TOKENS).to_numpy()]] = False
+    return candidates
+
+
+def _coerce_number(col: pd.Series, name: str, *, integer: bool) -> tuple[pd.Series, _RowFailures]:
+    if ptypes.is_numeric_dtype(col) and not ptypes.is_bool_dtype(col):
+        if integer and ptypes.is_integer_dtype(col) and not col.hasnans:
+            return col.astype("int64"), _merge()
+        parsed = col
+    else:
+        values = (
+            col.astype(object) if isinstance(col.dtype, pd.api.extensions.ExtensionDtype) else col
+        )
+        parsed = pd.to_numeric(values, errors="coerce")
+    num = parsed.astype("float64").to_numpy(copy=True)
+    unparsable = _present(col, np.isnan(num))
+    nonfinite = np.isinf(num)
+    parts = [
+        _failures(col, unparsable, name, "is not a number"),
+        _failures(col, nonfinite, name, "is not a finite number"),
+    ]
+    num[nonfinite] = np.nan
+    if integer:
+        fractional = np.isfinite(num) & (np.mod(num, 1.0) != 0.0)
+        parts.append(_failures(col, fractional, name, "is not a whole number"))
+        num[fractional] = np.nan
+        series = pd.Series(num)
+        typed = series.astype("Int64") if series.hasnans else series.astype("int64")
+        return typed, _merge(*parts)
+    return pd.Series(num), _merge(*parts)
+
+
+def _coerce_int(col: pd.Series, name: str) -> tuple[pd.Series, _RowFailures]:
+    return _coerce_number(col, name, integer=True)
+
+
+def _coerce_float(col: pd.Series, name: str) -> tuple[pd.Series, _RowFailures]:
+    return _coerce_number(col, name, integer=False)
+
+
+def _coerce_datetime(col: pd.Series, name: str) -> tuple[pd.Series, _RowFailures]:
+    if ptypes.is_datetime64_any_dtype(col):
+        ts = col.dt.tz_localize("UTC") if col.dt.tz is None else col.dt.tz_convert("UTC")
+        failures = _merge()
+    elif ptypes.is_numeric_dtype(col) or ptypes.is_bool_dtype(col):
+        # epoch numbers are ambiguous (s, ms, ns?): refuse them rather than guess
+        ts = pd.Series(pd.NaT, index=col.index, dtype="datetime64[ns, UTC]")
+        failures = _failures(
+            col, col.notna().to_numpy(), name, "is a number, not a timestamp (write ISO 8601)"
+        )
+    else:
+        values = col.astype(object)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "could not infer format"
+            ts = pd.to_datetime(values, utc=True, errors="coerce")
+            retry = _present(values, ts.isna().to_numpy())
+            if retry.any():  # the first value fixed the format; parse the others one by one
+                idx = np.flatnonzero(retry)
+                again = pd.to_datetime(values.iloc[idx], utc=True, errors="coerce", format="mixed")
+                ts = ts.fillna(again)
+        failures = _failures(
+            values, _present(values, ts.isna().to_numpy()), name, "is not a timestamp"
+        )
+    with contextlib.suppress(OverflowError, pd.errors.OutOfBoundsDatetime):
+        ts = ts.dt.as_unit("ns")  # one unit for every batch; far-off dates keep theirs
+    return ts, failures
+
+
+def _coerce_string(col: pd.Series, name: str) -> tuple[pd.Series, _RowFailures]:
+    values = col.astype(object) if col.dtype != object else col
+    kind = ptypes.infer_dtype(values, skipna=True)
+    if kind not in ("string", "empty"):
+        values = values.where(values.isna(), values.astype(str))
+    if values.hasnans:
+        values = values.where(values.notna(), None)
+    return values, _merge()
+
+
+def _coerce_bool(col: pd.Series, name: str) -> tuple[pd.Series, _RowFailures]:
+    if ptypes.is_bool_dtype(col) and not col.hasnans:
+        return col.astype(bool), _merge()
+    present = col.notna().to_numpy()
+    idx = np.flatnonzero(present)
+    words = col.iloc[idx].astype(str).str.strip().str.lower()
+    mapped = words.map(_BOOL_WORDS)
+    blank = words.isin(_NULL_TOKENS).to_numpy()
+    bad = np.zeros(len(col), dtype=bool)
+    bad[idx[mapped.isna().to_numpy() & ~blank]] = True
+    typed = pd.Series(pd.NA, index=range(len(col)), dtype="boolean")
+    ok = mapped.notna().to_numpy()
+    typed.iloc[idx[ok]] = mapped.to_numpy()[ok].astype(bool)
+    if not typed.hasnans:
+        typed = typed.astype(bool)
+    return typed, _failures(col, bad, name, "is not a boolean (use true/false)")
+
+
+_COERCERS: dict[str, Callable[[pd.Series, str], tuple[pd.Series, _RowFailures]]] = {
+    "int": _coerce_int,
+    "float": _coerce_float,
+    "datetime": _coerce_datetime,
+    "string": _coerce_string,
+    "category": _coerce_string,
+    "bool": _coerce_bool,
+}
+
+
+# --------------------------------------------------------------------------------------
+# the expectation suite
+
+
+@dataclass(frozen=True)
+class _Check:
+    """One expectation as we see it; `gx_type` names the GE class that evaluates it."""
+
+    kind: str
+    column: str | None
+    severity: Severity
+    row_level: bool
+    gx_type: str
+    kwargs: dict[str, Any]
+    allowed: str = ""  # the bound in words, for messages
+    rule: CrossColumnRule | None = None  # for kind "rule"
+
+
+def _column_check(
+    name: str,
+    spec: ColumnSpec,
+    kind: str,
+    gx_type: str,
+    *,
+    row_level: bool = True,
+    allowed: str = "",
+    **kwargs: Any,
+) -> _Check:
+    kwargs = {"column": name, **kwargs}
+    return _Check(kind, name, spec.severity, row_level, gx_type, kwargs, allowed)
+
+
+def _build_checks(
+    contract: dict[str, ColumnSpec], dataset: DatasetSettings, now: datetime
+) -> list[_Check]:
+    checks: list[_Check] = []
+    for name, spec in contract.items():
+        check = functools.partial(_column_check, name, spec)
+        if not spec.nullable:
+            checks.append(check("not_null", "ExpectColumnValuesToNotBeNull"))
+        elif spec.max_null_fraction < 1.0:
+            # not ExpectColumnValuesToNotBeNull(mostly=...): with COMPLETE results GE lists
+            # (and serialises) every null's row number, ~3-5x slower at 1M rows
+            min_value = 1.0 - spec.max_null_fraction
+            checks.append(
+                check(
+                    "null_fraction",
+                    "ExpectColumnProportionOfNonNullValuesToBeBetween",
+                    row_level=False,
+                    min_value=min_value,
+                )
+            )
+        if spec.min is not None or spec.max is not None:
+            between = "ExpectColumnValuesToBeBetween"
+            checks.append(check("range", between, min_value=spec.min, max_value=spec.max))
+        if spec.categories is not None:
+            in_set = "ExpectColumnValuesToBeInSet"
+            checks.append(check("in_set", in_set, value_set=list(spec.categories)))
+        if spec.unique:
+            checks.append(check("unique", "ExpectColumnValuesToBeUnique"))
+        if name == dataset.timestamp_column:
+            latest = now + timedelta(minutes=dataset.max_future_minutes)
+            skew = f"now + {dataset.max_future_minutes} min"
+            between = "ExpectColumnValuesToBeBetween"
+            checks.append(check("not_future", between, max_value=latest, allowed=skew))
+    for rule in dataset.rules:
+        if rule.column_a in contract and rule.column_b in contract:
+            checks.append(_rule_check(rule))
+    row_bounds = {"min_value": dataset.min_rows, "max_value": dataset.max_rows}
+    checks.append(
+        _Check("row_count", None, "error", False, "ExpectTableRowCountToBeBetween", row_bounds)
+    )
+    return checks
+
+
+_NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!="}
+
+
+def _scaled_column(rule: CrossColumnRule) -> str:
+    """The column GE compares against: column_b itself, or a derived factor x column_b."""
+    return rule.column_b if rule.factor == 1.0 else f"_dq_rule_{rule.name}"
+
+
+def _rule_check(rule: CrossColumnRule) -> _Check:
+    """A op factor*B as a GE 1.x pair expectation (nulls in either column are not judged).
+
+    GE has no factor, so a factor other than 1 compares with a derived column factor*B
+    (added to the frame GE sees only; see `_derived_columns`).
+    """
+    a, b = rule.column_a, _scaled_column(rule)
+    common = {"ignore_row_if": "either_value_is_missing"}
+    if rule.op == "==":
+        gx_type, kwargs = "ExpectColumnPairValuesToBeEqual", {"column_A": a, "column_B": b}
+    else:
+        greater, smaller = (a, b) if rule.op in (">", ">=") else (b, a)
+        gx_type = "ExpectColumnPairValuesAToBeGreaterThanB"
+        kwargs = {"column_A": greater, "column_B": smaller, "or_equal": "=" in rule.op}
+    factor = "" if rule.factor == 1.0 else f"{_num(rule.factor)} x "
+    allowed = f"{rule.column_a} {rule.op} {factor}{rule.column_b}"
+    return _Check("rule", None, rule.severity, True, gx_type, {**kwargs, **common}, allowed, rule)
+
+
+def _derived_columns(frame: pd.DataFrame, checks: list[_Check]) -> dict[str, pd.Series]:
+    """factor x column_b for each rule with a factor, as float64 (nulls stay null)."""
+    derived: dict[str, pd.Series] = {}
+    for check in checks:
+        rule = check.rule
+        if rule is not None and rule.factor != 1.0:
+            values = frame[rule.column_b].astype("float64")
+            derived[_scaled_column(rule)] = values * rule.factor
+    return derived
+
+
+@dataclass(frozen=True)
+class _GxOutcome:
+    index: int  # position of the check in the suite we built
+    check: _Check
+    success: bool
+    unexpected_count: int
+    positions: np.ndarray
+    observed_value: Any
+
+
+def _run_gx(
+    frame: pd.DataFrame,
+    checks: list[_Check],
+    *,
+    dataset: str = "batch",
+    source: str = "",
+    docs_dir: str | None = None,
+) -> list[_GxOutcome]:
+    """Run the suite through a ValidationDefinition; return row numbers of failing rows.
+
+    A fresh ephemeral context per call: it costs ~20 ms, whereas a cached one would keep
+    every serialised result in its in-memory store for the life of the process. With
+    `docs_dir`, a Data Docs site for this one validation is written there (GE 1.x builds
+    sites on a local filesystem only; the caller publishes the folder).
+    """
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    batch_definition = (
+        context.data_sources.add_pandas("driftloop")
+        .add_dataframe_asset(dataset)
+        .add_batch_definition_whole_dataframe("whole")
+    )
+    suite = gx.ExpectationSuite(name=f"{dataset}_contract")
+    for i, check in enumerate(checks):
+        expectation_class = getattr(gxe, check.gx_type)
+        suite.add_expectation(
+            expectation_class(
+                **check.kwargs,
+                severity=_GX_SEVERITY[check.severity],
+                meta={"driftloop_check": i},
+            )
+        )
+    suite = context.suites.add(suite)
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name="data_contract", data=batch_definition, suite=suite)
+    )
+    # The row number is a *named index*, not a column: for a named index GE lists unexpected
+    # rows straight from the index, for a column it does one .at[] lookup per failing row.
+    ge_frame = frame.copy(deep=False)
+    ge_frame.index = pd.RangeIndex(len(frame), name=ROW_COLUMN)
+    for name, values in _derived_columns(frame, checks).items():
+        ge_frame[name] = values.to_numpy()
+    # The run is named after the file, so Data Docs list validations by what was checked.
+    run_name = re.sub(r"[^A-Za-z0-9._-]+", "_", source.rstrip("/").rsplit("/", 1)[-1]) or None
+    result = definition.run(
+        run_id=RunIdentifier(run_name=run_name, run_time=datetime.now(UTC)),
+        batch_parameters={"dataframe": ge_frame},
+        result_format={
+            "result_format": "COMPLETE",
+            "unexpected_index_column_names": [ROW_COLUMN],
+            "exclude_unexpected_values": True,
+            "return_unexpected_index_query": False,
+            "partial_unexpected_count": 0,
+        },
+    )
+    if docs_dir is not None:
+        _build_docs(context, docs_dir)
+    outcomes: list[_GxOutcome] = []
+    for r in result.results:
+        index = int(r.expectation_config.meta["driftloop_check"])
+        check = checks[index]
+        if r.exception_info and r.exception_info.get("raised_exception"):
+            raise RuntimeError(
+                f"Great Expectations could not evaluate {check.gx_type} on column "
+                f"{check.column!r}: {r.exception_info.get('exception_message')}"
+            )
+        details = r.result or {}
+        positions = _positions(details) if check.row_level else np.empty(0, dtype=np.int64)
+        count = int(details.get("unexpected_count") or 0)
+        if check.row_level and len(positions) != count:
+            raise RuntimeError(
+                f"Great Expectations reported {count} unexpected rows for {check.gx_type} on "
+                f"{check.column!r} but listed {len(positions)}; refusing to quarantine a guess"
+            )
+        outcomes.append(
+            _GxOutcome(
+                index, check, bool(r.success), count, positions, details.get("observed_value")
+            )
+        )
+    return sorted(outcomes, key=lambda o: o.index)  # GE reorders results
+
+
+def _build_docs(context: Any, docs_dir: str) -> None:
+    """Render the context's (one) stored validation result as a static site in docs_dir."""
+    context.add_data_docs_site(
+        site_name="driftloop",
+        site_config={
+            "class_name": "SiteBuilder",
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            "store_backend": {
+                "class_name": "TupleFilesystemStoreBackend",
+                "base_directory": docs_dir,
+            },
+        },
+    )
+    context.build_data_docs(site_names=["driftloop"])
+
+
+def _positions(details: dict[str, Any]) -> np.ndarray:
+    """Row numbers from GE's unexpected_index_list, in either of the shapes GE returns."""
+    found: list[Any] = []
+    for item in details.get("unexpected_index_list") or []:
+        value = item[ROW_COLUMN] if isinstance(item, dict) else item
+        if isinstance(value, list):
+            found.extend(value)
+        else:
+            found.append(value)
+    return np.asarray(found, dtype=np.int64)
+
+
+# --------------------------------------------------------------------------------------
+# validate_frame
+
+
+class _Reasons:
+    """Per-row reason text, built one check at a time (vectorised over the failing rows)."""
+
+    def __init__(self, n: int) -> None:
+        self.text = np.full(n, "", dtype=object)
+
+    def add(self, positions: np.ndarray, messages: np.ndarray) -> None:
+        if len(positions) == 0:
+            return
+        current = self.text[positions]
+        self.text[positions] = np.where(current == "", messages, current + "; " + messages)
+
+
+def validate_frame(
+    raw: pd.DataFrame,
+    dataset: DatasetSettings,
+    *,
+    with_target: bool = True,
+    source: str,
+    now: datetime | None = None,
+    docs_dir: str | None = None,
+) -> ValidatedBatch:
+    """Split a raw batch into typed valid rows and raw quarantined rows, with the verdict.
+
+    Never mutates `raw`. Raises DataContractError only for structural problems; blocking
+    row-level findings are in `result` (call `raise_for_result` once the quarantine is saved).
+    With `docs_dir` (an existing local folder), a Data Docs site is built there as well.
+    """
+    now = _utc(now or datetime.now(UTC))
+    coerced = _coerce(raw, dataset, with_target=with_target, source=source)
+    typed, contract = coerced.frame, coerced.contract
+    n = len(typed)
+    checks = _build_checks(contract, dataset, now)
+    gx_outcomes = _run_gx(
+        typed, checks, dataset=dataset.name, source=source, docs_dir=docs_dir
+    )
+
+    reasons = _Reasons(n)
+    quarantined = np.zeros(n, dtype=bool)
+    outcomes: list[ExpectationOutcome] = []
+    blocking: list[str] = []
+
+    def record(sev: Severity, failures: _RowFailures) -> None:
+        if sev == "error":
+            reasons.add(failures.positions, failures.messages)
+            quarantined[failures.positions] = True
+        else:
+            reasons.add(failures.positions, failures.messages + " (warning)")
+
+    if coerced.extras:
+        outcomes.append(
+            ExpectationOutcome(
+                expectation="expect_table_columns_to_match_contract",
+                column=None,
+                severity="warning",
+                row_level=False,
+                success=False,
+                unexpected_count=0,
+                unexpected_percent=None,
+                observed=f"dropped {len(coerced.extras)} extra columns: "
+                + ", ".join(coerced.extras),
+            )
+        )
+    by_column: dict[str | None, list[_GxOutcome]] = {}
+    rule_outcomes: list[_GxOutcome] = []
+    for o in gx_outcomes:
+        if o.check.kind == "rule":
+            rule_outcomes.append(o)
+        else:
+            by_column.setdefault(o.check.column, []).append(o)
+
+    for name, spec in contract.items():
+        parse = coerced.parse[name]
+        record(spec.severity, parse)
+        if spec.dtype not in ("string", "category"):  # any value can be a string
+            outcomes.append(_parse_outcome(name, spec, parse, n))
+        for o in by_column.get(name, []):
+            failures = _row_failures(o, typed[name], parse.positions)
+            if o.check.row_level:
+                record(spec.severity, failures)
+            outcomes.append(_outcome(o, failures, n))
+            if not o.check.row_level and not o.success and spec.severity == "error":
+                blocking.append(_aggregate_message(o, source, n))
+    for o in rule_outcomes:
+        failures = _rule_failures(o, typed)
+        record(o.check.severity, failures)
+        outcomes.append(_outcome(o, failures, n))
+    for o in by_column.get(None, []):
+        outcomes.append(_outcome(o, None, n))
+        if not o.success:
+            blocking.append(_aggregate_message(o, source, n))
+
+    q_positions = np.flatnonzero(quarantined)
+    valid_positions = np.flatnonzero(~quarantined)
+    rows_quarantined, rows_valid = len(q_positions), len(valid_positions)
+    assert n == rows_valid + rows_quarantined, "row accounting broke"
+    share = rows_quarantined / n
+    top = _top_reasons(outcomes)
+    if rows_valid == 0:
+        blocking.append(
+            f"{source}: none of the {n:,} rows passed the data contract, so there is nothing "
+            f"to use. Most common problems: {top}. Read _dq_reasons in the quarantined rows, "
+            "fix the producer and re-run."
+        )
+    elif share > dataset.max_quarantine_fraction:
+        blocking.append(
+            f"{source}: {rows_quarantined:,} of {n:,} rows ({share:.1%}) broke the data "
+            f"contract; at most {dataset.max_quarantine_fraction:.1%} may be quarantined "
+            f"(dataset.max_quarantine_fraction). Most common problems: {top}. Read _dq_reasons "
+            "in the quarantined rows and fix the producer; raise the limit only if this share "
+            "of bad rows is expected."
+        )
+
+    valid = typed if rows_quarantined == 0 else _narrow(typed.take(valid_positions))
+    quarantine = _quarantine_frame(raw, list(contract), q_positions, reasons.text, source)
+    result = ValidationResult(
+        source=source,
+        rows_in=n,
+        rows_valid=rows_valid,
+        rows_quarantined=rows_quarantined,
+        success=not blocking,
+        outcomes=outcomes,
+        blocking_failures=blocking,
+    )
+    return ValidatedBatch(valid=valid, quarantine=quarantine, result=result, docs_dir=docs_dir)
+
+
+def _narrow(valid: pd.DataFrame) -> pd.DataFrame:
+    """Nullable dtypes forced by (now quarantined) bad values go back to plain ones."""
+    valid.index = pd.RangeIndex(len(valid))  # take() returned a copy
+    for name in valid.columns:
+        dtype = valid[name].dtype
+        if str(dtype) in ("Int64", "boolean") and not valid[name].hasnans:
+            valid[name] = valid[name].astype("int64" if str(dtype) == "Int64" else bool)
+    return valid
+
+
+def raise_for_result(result: ValidationResult) -> None:
+    """Stop the pipeline on a blocked batch with one message that says what to do."""
+    if result.success:
+        return
+    # Each failure names the file for the artifact; the message names it once, up front.
+    problems = [p.removeprefix(f"{result.source}: ") for p in result.blocking_failures]
+    if len(problems) == 1:
+        message = f"Batch {result.source} failed its data contract: {problems[0]}"
+    else:
+        listed = " ".join(f"({i}) {p}" for i, p in enumerate(problems, start=1))
+        message = (
+            f"Batch {result.source} failed its data contract with {len(problems)} blocking "
+            f"problems: {listed}"
+        )
+    raise DataContractError(
+        message, source=result.source, problems=list(result.blocking_failures)
+    )
+
+
+def _row_failures(o: _GxOutcome, col: pd.Series, unparsable: np.ndarray) -> _RowFailures:
+    """The rows a GE check flags, with one message each (values read from the typed frame)."""
+    check, name = o.check, o.check.column
+    positions = o.positions
+    if check.kind == "unique":
+        # GE flags every occurrence; we keep the first and flag the repeats
+        positions = np.flatnonzero((col.duplicated(keep="first") & col.notna()).to_numpy())
+    elif check.kind == "not_null" and len(unparsable):
+        # an unparsable value is null now, but its parse message already says why
+        positions = np.setdiff1d(positions, unparsable, assume_unique=True)
+    if len(positions) == 0 or not check.row_level:
+        return _RowFailures(positions, np.empty(0, dtype=object))
+    values = col.iloc[positions]
+    if check.kind == "not_null":
+        messages = np.full(
+            len(positions), f"{name}: missing (column is not nullable)", dtype=object
+        )
+    elif check.kind == "range":
+        messages = f"{name}: " + _show_numbers(values) + f" {_range_text(check)}"
+    elif check.kind == "in_set":
+        messages = f"{name}: " + _show_strings(values) + " not in allowed set"
+    elif check.kind == "unique":
+        messages = f"{name}: " + _show_strings(values) + " repeats an earlier row"
+    elif check.kind == "not_future":
+        latest = check.kwargs["max_value"]
+        shown = values.dt.strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy(dtype=object)
+        messages = f"{name}: " + shown + f" is later than {_iso(latest)} ({check.allowed})"
+    else:  # pragma: no cover - every row-level kind is handled above
+        raise ValueError(f"unknown row-level check {check.kind!r}")
+    return _RowFailures(positions, np.asarray(messages, dtype=object))
+
+
+def _rule_failures(o: _GxOutcome, typed: pd.DataFrame) -> _RowFailures:
+    """One message per failing row: "name: a_col 900000 > 10 x b_col 20000"."""
+    rule = o.check.rule
+    assert rule is not None
+    positions = o.positions
+    if len(positions) == 0:
+        return _RowFailures(positions, np.empty(0, dtype=object))
+    a = _show_values(typed[rule.column_a].iloc[positions])
+    b = _show_values(typed[rule.column_b].iloc[positions])
+    factor = "" if rule.factor == 1.0 else f"{_num(rule.factor)} x "
+    messages = (
+        f"{rule.name}: {rule.column_a} " + a + f" {_NEGATED[rule.op]} {factor}{rule.column_b} " + b
+    )
+    return _RowFailures(positions, np.asarray(messages, dtype=object))
+
+
+def _show_values(values: pd.Series) -> np.ndarray:
+    if ptypes.is_datetime64_any_dtype(values):
+        return values.dt.strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy(dtype=object)
+    return _show_numbers(values)
+
+
+def _outcome(o: _GxOutcome, failures: _RowFailures | None, n: int) -> ExpectationOutcome:
+    check = o.check
+    count = o.unexpected_count
+    if check.kind == "unique":  # we act on the repeats only, so we report those
+        count = len(failures.positions) if failures is not None else 0
+    rule = check.rule
+    return ExpectationOutcome(
+        expectation=_snake(check.gx_type),
+        column=check.column if rule is None else f"{rule.column_a}, {rule.column_b}",
+        severity=check.severity,
+        row_level=check.row_level,
+        success=o.success,
+        unexpected_count=count,
+        unexpected_percent=(100.0 * count / n) if check.row_level else None,
+        observed=_observed(o, failures),
+        rule=None if rule is None else rule.name,
+    )
+
+
+def _observed(o: _GxOutcome, failures: _RowFailures | None) -> str:
+    check = o.check
+    if check.kind == "row_count":
+        return f"{o.observed_value} rows ({_bounds_text(check.kwargs, 'rows')})"
+    if check.kind == "null_fraction":
+        observed = 1.0 - float(o.observed_value if o.observed_value is not None else 0.0)
+        allowed = 1.0 - float(check.kwargs["min_value"])
+        return f"{observed:.1%} null (max {allowed:.1%})"
+    if o.success:
+        return "all rows pass"
+    examples = ""
+    if failures is not None and len(failures.messages):
+        shown = pd.unique(pd.Series(failures.messages[: 50 * _EXAMPLES]))[:_EXAMPLES]
+        examples = "; e.g. " + " | ".join(str(s) for s in shown)
+    if check.kind == "not_null":
+        unparsable = o.unexpected_count - (len(failures.positions) if failures is not None else 0)
+        also = f" ({unparsable:,} of them unparsable, see the parse check)" if unparsable else ""
+        return f"{o.unexpected_count:,} nulls{also}{examples}"
+    if check.kind == "range":
+        return f"{o.unexpected_count:,} values {_range_text(check)}{examples}"
+    if check.kind == "in_set":
+        allowed = ", ".join(check.kwargs["value_set"])
+        return f"{o.unexpected_count:,} values not in {{{allowed}}}{examples}"
+    if check.kind == "unique":
+        repeats = len(failures.positions) if failures is not None else 0
+        return (
+            f"{o.unexpected_count:,} rows share a value; {repeats:,} repeats flagged, "
+            f"first occurrence kept{examples}"
+        )
+    if check.kind == "rule":
+        name = check.rule.name if check.rule is not None else "rule"
+        return f"{o.unexpected_count:,} rows break {name} ({check.allowed}){examples}"
+    if check.kind == "not_future":
+        latest = _iso(check.kwargs["max_value"])
+        return f"{o.unexpected_count:,} timestamps after {latest} ({check.allowed}){examples}"
+    return f"{o.unexpected_count:,} unexpected{examples}"  # pragma: no cover
+
+
+def _parse_outcome(name: str, spec: ColumnSpec, parse: _RowFailures, n: int) -> ExpectationOutcome:
+    count = len(parse.positions)
+    examples = ""
+    if count:
+        shown = pd.unique(pd.Series(parse.messages[: 50 * _EXAMPLES]))[:_EXAMPLES]
+        examples = "; e.g. " + " | ".join(str(s) for s in shown)
+    return ExpectationOutcome(
+        expectation=f"expect_column_values_to_parse_as_{spec.dtype}",
+        column=name,
+        severity=spec.severity,
+        row_level=True,
+        success=count == 0,
+        unexpected_count=count,
+        unexpected_percent=100.0 * count / n,
+        observed=(f"{count:,} values present but unparsable{examples}" if count else "all parse"),
+    )
+
+
+def _aggregate_message(o: _GxOutcome, source: str, n: int) -> str:
+    check = o.check
+    if check.kind == "row_count":
+        return (
+            f"{source}: the batch has {n:,} rows; the contract needs "
+            f"{_bounds_text(check.kwargs, 'rows')} (dataset.min_rows / dataset.max_rows). "
+            "Check that the extract for this batch is complete (or was split correctly), "
+            "or change the bounds in the config if the volume is expected."
+        )
+    observed = 1.0 - float(o.observed_value if o.observed_value is not None else 0.0)
+    allowed = 1.0 - float(check.kwargs["min_value"])
+    return (
+        f"{source}: column '{check.column}' is {observed:.1%} null; the contract allows at "
+        f"most {allowed:.1%} (dataset.columns.{check.column}.max_null_fraction). Fix the "
+        f"upstream step that leaves '{check.column}' empty, or raise max_null_fraction if "
+        "that many missing values are expected."
+    )
+
+
+def _top_reasons(outcomes: list[ExpectationOutcome]) -> str:
+    ranked = sorted((o for o in outcomes if _quarantines(o)), key=lambda o: -o.unexpected_count)
+    if not ranked:
+        return "none recorded"
+    return "; ".join(f"[{o.column}: {o.unexpected_count:,} rows, {o.observed}]" for o in ranked[:3])
+
+
+def _quarantines(o: ExpectationOutcome) -> bool:
+    return o.row_level and o.severity == "error" and not o.success and o.unexpected_count > 0
+
+
+def _quarantine_frame(
+    raw: pd.DataFrame, columns: list[str], positions: np.ndarray, reasons: np.ndarray, source: str
+) -> pd.DataFrame:
+    """The quarantined rows as they arrived, plus why and where from; parquet-writable."""
+    where = [raw.columns.get_loc(c) for c in columns]
+    quarantine = raw.iloc[positions, where].copy()  # a real copy: we add columns below
+    quarantine.index = pd.RangeIndex(len(quarantine))
+    for name in columns:
+        col = quarantine[name]
+        if col.dtype == object and ptypes.infer_dtype(col, skipna=True) not in _PARQUET_SAFE_KINDS:
+            text = col.astype(str)
+            text[col.isna().to_numpy()] = None
+            quarantine[name] = text
+    quarantine[ROW_COLUMN] = positions.astype(np.int64)
+    quarantine[REASONS_COLUMN] = pd.Series(reasons[positions], dtype=object)
+    quarantine[SOURCE_COLUMN] = source
+    return quarantine
+
+
+# --------------------------------------------------------------------------------------
+# formatting helpers (vectorised over the failing rows only)
+
+
+def _show_raw(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _show_numbers(values: pd.Series) -> np.ndarray:
+    text = values.astype("float64").astype(str).str.removesuffix(".0")
+    return text.to_numpy(dtype=object)
+
+
+def _show_strings(values: pd.Series) -> np.ndarray:
+    text = "'" + values.astype(str).str.slice(0, 60) + "'"
+    return text.to_numpy(dtype=object)
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+def _range_text(check: _Check) -> str:
+    lo, hi = check.kwargs.get("min_value"), check.kwargs.get("max_value")
+    if lo is not None and hi is not None:
+        return f"not in [{_num(lo)}, {_num(hi)}]"
+    if lo is not None:
+        return f"below the minimum {_num(lo)}"
+    return f"above the maximum {_num(hi)}"
+
+
+def _bounds_text(kwargs: dict[str, Any], unit: str) -> str:
+    lo, hi = kwargs.get("min_value"), kwargs.get("max_value")
+    if hi is None:
+        return f"at least {lo:,} {unit}"
+    return f"between {lo:,} and {hi:,} {unit}"
+
+
+def _utc(moment: datetime) -> datetime:
+    """Naive datetimes are taken as UTC, like naive timestamps in the data."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return _utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _snake(class_name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in class_name).lstrip("_")
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")

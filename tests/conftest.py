@@ -1,0 +1,153 @@
+"""Shared test set-up.
+
+The environment is set at import, before any test module imports Prefect (which reads its
+settings at import time): Prefect's home in a temporary folder, telemetry off, no API URL
+inherited from the developer's shell.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+_TEST_HOME = Path(tempfile.mkdtemp(prefix="driftloop-tests-"))
+os.environ["PREFECT_HOME"] = str(_TEST_HOME / "prefect")
+os.environ.pop("PREFECT_API_URL", None)
+os.environ.pop("PREFECT_PROFILE", None)
+os.environ.pop("DRIFTLOOP_PROFILE", None)
+os.environ.pop("DRIFTLOOP_DATASET", None)
+
+from driftloop.flows.cli import quiet_environment  # noqa: E402
+
+quiet_environment()
+
+
+@pytest.fixture(scope="session")
+def prefect_backend() -> Iterator[None]:
+    """One Prefect test server for the whole session (it takes ~15 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    from driftloop.flows.cli import embedded_runs
+
+    with prefect_test_harness(server_startup_timeout=180), embedded_runs():
+        yield
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """An isolated lake and MLflow store for one test."""
+
+    root: Path
+
+    @property
+    def lake_root(self) -> str:
+        return str(self.root / "lake")
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        return {
+            "storage.root": self.lake_root,
+            "tracking.uri": f"sqlite:///{self.root / 'mlflow.db'}",
+            "tracking.artifact_location": str(self.root / "mlartifacts"),
+        }
+
+    def settings(self, **extra: Any) -> Any:
+        from driftloop.configs.settings import load_settings
+
+        return load_settings("local", {**self.overrides, **extra})
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Workspace:
+    return Workspace(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def workspace_factory(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Workspace]:
+    """For module-scoped fixtures that share one trained workspace between tests."""
+    return lambda name: Workspace(tmp_path_factory.mktemp(name))
+
+
+@pytest.fixture(scope="module")
+def s3_server() -> Iterator[str]:
+    """moto's S3 in server mode on 127.0.0.1: a real HTTP endpoint boto3 (and every process
+    started by the test) talks to. Yields the endpoint; the environment is restored afterwards."""
+    from moto.server import ThreadedMotoServer
+
+    from driftloop.tasks import storage
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_ENDPOINT_URL_S3", endpoint)
+        env.setenv("AWS_ACCESS_KEY_ID", "testing")
+        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        env.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+            env.delenv(name, raising=False)
+        storage.clear_client_cache()
+        try:
+            yield endpoint
+        finally:
+            storage.clear_client_cache()
+            server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: str) -> str:
+    """A new, empty bucket for one test, as an s3:// root."""
+    import boto3
+
+    name = f"driftloop-test-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_server).create_bucket(Bucket=name)
+    return f"s3://{name}"
+
+
+@contextmanager
+def _webhook_receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A tiny HTTP server on 127.0.0.1 standing where Slack's webhook would be."""
+    received: list[dict[str, Any]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            received.append(json.loads(body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/hook", received
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """(url, messages received) for one test."""
+    with _webhook_receiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def shared_webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """(url, messages received), kept for a whole module (e.g. a running stack's automation)."""
+    with _webhook_receiver() as receiver:
+        yield receiver

@@ -1,0 +1,52 @@
+"""Embedded mode: no automation exists, so a failing flow's own hook sends the on-call message."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from driftloop.data.generate import generate_day
+from driftloop.flows.ingest import ingest
+from driftloop.tasks import storage
+from driftloop.tasks.validation import DataContractError
+
+pytestmark = pytest.mark.usefixtures("prefect_backend")
+
+DAY = date(2026, 11, 5)
+
+
+@pytest.fixture
+def receiver(
+    webhook: tuple[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> list[dict[str, Any]]:
+    """The messages a flow's own failure hook sends to the configured webhook."""
+    url, got = webhook
+    monkeypatch.setenv("DRIFTLOOP_WEBHOOK_URL", url)
+    monkeypatch.setenv("DRIFTLOOP_NOTIFY_FROM_HOOK", "1")
+    return got
+
+
+def test_failed_flow_hook_sends_the_on_call_message(workspace, receiver) -> None:
+    lake = storage.Lake(workspace.lake_root, "loans")
+    storage.write_frame(generate_day(DAY, 300).assign(age=5), lake.raw(DAY))
+    with pytest.raises(DataContractError):
+        ingest(DAY, overrides=workspace.overrides)
+    (message,) = receiver
+    facts = message["driftloop"]
+    assert (facts["flow"], facts["deployment"], facts["state"]) == ("ingest", None, "Failed")
+    assert facts["parameters"]["day"] == str(DAY)
+    assert facts["failing_task"].startswith("enforce-contract")
+    assert facts["exception_type"] == "DataContractError"
+    assert facts["kind"] == "data-validation-failed"
+    assert facts["runbook"].endswith("#data-validation-failed")
+
+
+def test_hook_stays_quiet_when_the_server_alerts(workspace, receiver, monkeypatch) -> None:
+    monkeypatch.setenv("DRIFTLOOP_NOTIFY_FROM_HOOK", "0")
+    lake = storage.Lake(workspace.lake_root, "loans")
+    storage.write_frame(generate_day(DAY, 300).assign(age=5), lake.raw(DAY))
+    with pytest.raises(DataContractError):
+        ingest(DAY, overrides=workspace.overrides)
+    assert receiver == []

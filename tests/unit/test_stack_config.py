@@ -1,0 +1,33 @@
+"""Stack settings: embedded by default, PostgreSQL + S3 with DRIFTLOOP_STACK=prod."""
+
+from __future__ import annotations
+
+from driftloop.deployments.stack import StackConfig
+from driftloop.flows.params import merged_overrides
+
+
+def test_default_stack_is_embedded() -> None:
+    cfg = StackConfig.from_env({})
+    assert (cfg.prefect_db_url, cfg.mlflow_backend_uri, cfg.mlflow_artifacts) == (None, None, None)
+    assert cfg.profile == "local" and cfg.api_url == "http://127.0.0.1:4200/api"
+    assert cfg.flow_overrides()["tracking.uri"] == "http://127.0.0.1:5000"
+    assert cfg.flow_overrides()["drift.retrain_inline"] is False
+
+
+def test_prod_stack_uses_postgres_and_s3_and_each_setting_can_change() -> None:
+    cfg = StackConfig.from_env(
+        {"DRIFTLOOP_STACK": "prod", "DRIFTLOOP_MLFLOW_ARTIFACTS": "s3://mine/art"}
+    )
+    assert cfg.prefect_db_url and cfg.prefect_db_url.startswith("postgresql+asyncpg://")
+    assert cfg.mlflow_backend_uri and cfg.mlflow_backend_uri.startswith("postgresql+psycopg://")
+    assert cfg.mlflow_artifacts == "s3://mine/art" and cfg.profile == "prod"
+
+
+def test_hyperparameters_become_model_params_and_explicit_overrides_win() -> None:
+    assert merged_overrides(None, None) is None
+    assert merged_overrides(
+        {"model.params.max_iter": 9}, {"max_iter": 5, "learning_rate": 0.1}
+    ) == {
+        "model.params.max_iter": 9,
+        "model.params.learning_rate": 0.1,
+    }
