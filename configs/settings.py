@@ -338,6 +338,18 @@ class StorageSettings(Strict):
     score_chunk_rows: int = Field(100_000, ge=1)
 
 
+class DaskSettings(Strict):
+    """The Dask cluster that partitioned work (scoring, hyperparameter trials) fans out on."""
+
+    address: str | None = Field(
+        None,
+        description="scheduler of an existing cluster, e.g. tcp://10.0.0.5:8786; null starts a "
+        "LocalCluster on 127.0.0.1 for the run and stops it afterwards",
+    )
+    n_workers: int = Field(2, ge=1, description="LocalCluster only: worker processes")
+    threads_per_worker: int = Field(1, ge=1, description="LocalCluster only")
+
+
 class TrackingSettings(Strict):
     uri: str = "sqlite:///data/mlflow/mlflow.db"
     artifact_location: str | None = Field(
@@ -364,6 +376,7 @@ class Settings(Strict):
     drift: DriftSettings = DriftSettings()
     storage: StorageSettings = StorageSettings()
     tracking: TrackingSettings = TrackingSettings()
+    dask: DaskSettings = DaskSettings()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
