@@ -70,9 +70,13 @@ lock:
 	rm -rf .lock-venv
 
 # validate_frame vs a bare Great Expectations call, 1M rows x 20 columns (see benchmarks/README.md)
-.PHONY: bench-validation
+.PHONY: bench-validation bench-drift
 bench-validation: $(STAMP)
 	$(BIN)/python benchmarks/validation.py
+
+# the drift check vs a naive Evidently DataDriftPreset report, 1M vs 1M rows, every scenario
+bench-drift: $(STAMP)
+	$(BIN)/python benchmarks/drift.py
 
 clean:
 	rm -rf $(VENV) .prefect .stack data/demo data/lake data/mlflow .pytest_cache

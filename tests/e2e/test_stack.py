@@ -139,7 +139,7 @@ async def _read(client: Any, run_id: Any) -> Any:
     return await client.read_flow_run(run_id)
 
 
-async def _train_runs(client: Any, deployment_id: Any) -> list[Any]:
+async def _deployment_runs(client: Any, deployment_id: Any) -> list[Any]:
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 
     return await client.read_flow_runs(
@@ -226,6 +226,19 @@ def test_stack_trains_retrains_on_drift_and_alerts_on_failure(
     }
     assert api(stack, _automation_names) == automations_before
 
+    # The server's scheduler turns the cron schedules into upcoming runs (a broken scheduler,
+    # e.g. on an incompatible SQLAlchemy, leaves them empty and nothing ever runs on time).
+    deadline = time.monotonic() + 60
+    upcoming: list[Any] = []
+    while not upcoming and time.monotonic() < deadline:
+        upcoming = [
+            r
+            for r in api(stack, _deployment_runs, deployments["score"].id)
+            if r.state and r.state.is_scheduled()
+        ]
+        time.sleep(1)
+    assert upcoming, f"no scheduled score runs; server log:\n{stack.prefect.tail(40)}"
+
     # Raw batches on S3 are ingested; a corrupt one fails (and must page on-call).
     ingest_id = deployments["ingest"].id
     good = [api(stack, _run, ingest_id, {"day": str(d)}) for d in (DAY1, DAY2)]
@@ -283,7 +296,7 @@ def test_stack_trains_retrains_on_drift_and_alerts_on_failure(
     triggered: list[Any] = []
     while not triggered and time.monotonic() < deadline:
         triggered = [
-            r for r in api(stack, _train_runs, train_id) if r.parameters.get("trigger") != "ui"
+            r for r in api(stack, _deployment_runs, train_id) if r.parameters.get("trigger") != "ui"
         ]
         time.sleep(1)
     assert triggered, "the drift trigger created no train run"
@@ -308,9 +321,17 @@ def test_stack_trains_retrains_on_drift_and_alerts_on_failure(
     while not mine and time.monotonic() < deadline:
         mine = [m for m in received if m.get("driftloop", {}).get("flow_run_id") == str(bad)]
         time.sleep(1)
-    assert mine, (
-        f"no notification for the failed run; got {received}; worker:\n{stack.worker.tail(40)}"
-    )
+    if not mine:
+        notify_runs = [
+            (r.name, r.state.name if r.state else None, r.state.message if r.state else None)
+            for r in api(stack, _deployment_runs, deployments["notify"].id)
+        ]
+        failed_run = api(stack, _read, bad)
+        raise AssertionError(
+            f"no notification for the failed run {bad} ({failed_run.state}); got {received};\n"
+            f"notify runs: {notify_runs}\nworker:\n{stack.worker.tail(60)}\n"
+            f"server:\n{stack.prefect.tail(60)}"
+        )
     facts = mine[0]["driftloop"]
     assert (facts["flow"], facts["deployment"]) == ("ingest", "ingest")
     assert facts["parameters"]["day"] == str(BAD_DAY)

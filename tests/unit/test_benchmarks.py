@@ -26,3 +26,19 @@ def test_validation_benchmark_runs_at_a_tiny_size() -> None:
     assert "quarantined" in out
     assert "validate_frame / bare GE, SUMMARY" in out
     assert "Data Docs add" in out
+
+
+def test_drift_benchmark_runs_at_a_tiny_size() -> None:
+    script = PROJECT_ROOT / "benchmarks" / "drift.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--rows", "2000", "--scenarios", "covariate_shift"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    assert "2,000 current vs 2,000 reference rows" in out
+    assert "| covariate_shift |" in out
+    assert "Same decision and drifted columns: 1 of 1 scenarios." in out
