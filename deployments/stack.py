@@ -392,7 +392,6 @@ class Stack:
             **cfg.client_env(),
             "DRIFTLOOP_PROFILE": cfg.profile,
             "DRIFTLOOP_OVERRIDES": json.dumps(cfg.flow_overrides()),
-            "DRIFTLOOP_NOTIFY_FROM_HOOK": "0",  # the server automation alerts
             "PREFECT_WORKER_QUERY_SECONDS": str(cfg.worker_poll_seconds),
             "PREFECT_WORKER_PREFETCH_SECONDS": str(max(cfg.worker_poll_seconds, 1.0)),
         }

@@ -25,6 +25,6 @@ async def notify(
             (prefect.flow-run.<id>).
     """
     report = await collect_report(flow_run)
-    message = deliver(report)
-    print(message["text"] if message else "no webhook configured: nothing sent")
+    message = await deliver(report, "notify automation")
+    print(message["text"] if message else "nothing sent: no webhook, or already alerted")
     return message

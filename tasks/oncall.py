@@ -1,8 +1,12 @@
 """Gather a `FailureReport` for one flow run from the Prefect API (and MLflow), then send it.
 
-Used by the `notify` flow (server mode: an automation runs it for every failed, crashed or
-timed-out pipeline run) and by the flows' `on_failure`/`on_crashed` hook (embedded mode, where
-no automation exists). Both paths end in `notifications.build_message` + `notifications.send`.
+Two independent paths alert on-call, and exactly one of them sends per run:
+- the flows' own `on_failure`/`on_crashed` hook, in the failing process, right away;
+- the `notify` flow, run by a server automation for every failed, crashed or timed-out
+  pipeline run: it also covers what no hook sees (a killed process, a run that timed out).
+Either path may miss a run (a hook dies with its process; on a busy SQLite server Prefect's
+trigger service can drop an event with "database is locked"), so both try, and each first
+claims the run on the Prefect server (`claim`): the second one to arrive stays quiet.
 Nothing here may raise out of a hook: a broken alert must never hide the original failure.
 """
 
@@ -22,9 +26,10 @@ from driftloop.tasks.notifications import FailureReport
 WEBHOOK_ENV = "DRIFTLOOP_WEBHOOK_URL"
 WEBHOOK_SECRET_BLOCK = "driftloop-oncall-webhook"
 RUNBOOK_ENV = "DRIFTLOOP_RUNBOOK_URL"
-#: "1": the hook always sends; "0": never (the server automation does); unset: only when no
-#: Prefect API URL is configured, i.e. embedded runs on the temporary local server.
+#: "0": the flows' failure hook never sends (only the server automation does); otherwise it does.
 HOOK_ENV = "DRIFTLOOP_NOTIFY_FROM_HOOK"
+#: One Prefect Variable per alerted run, named CLAIM_PREFIX + run id; its value says who sent.
+CLAIM_PREFIX = "oncall-sent-"
 PIPELINE_FLOWS = ("ingest", "train", "score", "check_drift", "rollback")
 
 log = logging.getLogger("driftloop.oncall")
@@ -158,33 +163,60 @@ async def collect_report(flow_run_id: UUID | str, log_lines: int = 20) -> Failur
     )
 
 
-def deliver(report: FailureReport, url: str | None = None) -> dict[str, Any] | None:
-    """Build and send; returns the message (None when no webhook is configured)."""
+async def claim(flow_run_id: str, sender: str) -> str | None:
+    """Claim the right to alert for one run: None if ours, else who already claimed it.
+
+    Variable names are unique on the server, so creating one is an atomic test-and-set shared by
+    every process that talks to that server. If the server cannot be asked, send anyway: a
+    duplicate page is better than none.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import VariableCreate
+    from prefect.exceptions import ObjectAlreadyExists
+
+    name = f"{CLAIM_PREFIX}{flow_run_id}"
+    try:
+        async with get_client() as client:
+            try:
+                await client.create_variable(VariableCreate(name=name, value=sender))
+            except ObjectAlreadyExists:
+                existing = await client.read_variable_by_name(name)
+                return str(existing.value) if existing else "another sender"
+    except Exception:
+        log.warning("driftloop: could not claim the on-call alert for %s; sending", flow_run_id)
+    return None
+
+
+async def deliver(
+    report: FailureReport, sender: str, url: str | None = None
+) -> dict[str, Any] | None:
+    """Claim, build and send; the message, or None (no webhook, or already sent)."""
     url = url or webhook_url()
     message = notifications.build_message(report, runbook_base())
+    headline = message["text"].splitlines()[0]
     if not url:
         log.warning(
             "no on-call webhook configured ($%s or Secret %r): %s",
             WEBHOOK_ENV,
             WEBHOOK_SECRET_BLOCK,
-            message["text"].splitlines()[0],
+            headline,
         )
         return None
+    claimed_by = await claim(report.flow_run_id, sender)
+    if claimed_by is not None:
+        log.info("on-call already alerted by the %s for run %s", claimed_by, report.flow_run_id)
+        return None
+    message["driftloop"]["sent_by"] = sender
     notifications.send(url, message)
     return message
 
 
 def hook_should_send() -> bool:
-    flag = os.environ.get(HOOK_ENV, "").strip()
-    if flag in ("0", "1"):
-        return flag == "1"
-    from prefect.settings import get_current_settings
-
-    return not get_current_settings().api.url
+    return os.environ.get(HOOK_ENV, "").strip() != "0"
 
 
 def on_failure_hook(flow: Any, flow_run: Any, state: Any) -> None:
-    """Embedded-mode alert for a failed/crashed run (server mode: the automation sends)."""
+    """Alert from the failing process itself, unless the automation's `notify` got there first."""
     try:
         if not hook_should_send():
             return
@@ -203,6 +235,6 @@ def on_failure_hook(flow: Any, flow_run: Any, state: Any) -> None:
                     "exception_message": report.exception_message or exc_message,
                 }
             )
-        deliver(report)
+        run_coro_as_sync(deliver(report, "failure hook"))
     except Exception:
         log.exception("driftloop: could not send the on-call notification")
