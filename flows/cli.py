@@ -100,6 +100,15 @@ def _backtest_parser(sub: Any) -> None:
         "--train", action="store_true", help="judge each retrain with the gate before promoting"
     )
     cmd.add_argument(
+        "--acceptance",
+        action="store_true",
+        help="run issue 7's acceptance cases and print their table (uses --rows and "
+        "--quiet-rows; --set applies to every case)",
+    )
+    cmd.add_argument(
+        "--quiet-rows", type=int, default=100_000, help="rows per window of the 'none' case"
+    )
+    cmd.add_argument(
         "--set",
         dest="sets",
         action="append",
@@ -107,6 +116,31 @@ def _backtest_parser(sub: Any) -> None:
         metavar="KEY=VALUE",
         help="config override for the replay, e.g. --set policy.consecutive_windows=3",
     )
+
+
+def _acceptance(args: argparse.Namespace, profile: str, overrides: dict[str, Any]) -> int:
+    from driftloop.configs.settings import load_settings
+    from driftloop.tasks.acceptance import (
+        acceptance_table,
+        cases,
+        mixed_case,
+        run_case,
+    )
+    from driftloop.tasks.backtest import timeline_table
+
+    def load(extra: dict[str, Any]) -> Any:
+        return load_settings(profile, {**overrides, **extra})
+
+    outcomes = []
+    for case in [*cases(args.rows, args.quiet_rows), mixed_case(args.rows)]:
+        outcome, result = run_case(case, load)
+        outcomes.append(outcome)
+        print(f"  {outcome.case}: {'PASS' if outcome.passed else 'FAIL'} ({outcome.seconds:.1f} s)",
+              flush=True)  # fmt: skip
+        if case.expect == "timeline":
+            print(timeline_table(result))
+    print(acceptance_table(outcomes))
+    return 0 if all(o.passed for o in outcomes) else 1
 
 
 DEFAULT_SEGMENTS = "none:20,covariate_shift:10,none:10,prior_shift:10,concept_drift:10"
@@ -134,6 +168,8 @@ def _backtest(args: argparse.Namespace, profile: str) -> int:
             print(f"driftloop backtest: --set {item!r} must look like KEY=VALUE", file=sys.stderr)
             return 2
         overrides[key.strip()] = yaml.safe_load(value)
+    if args.acceptance:
+        return _acceptance(args, profile, overrides)
     settings = load_settings(profile, overrides)
     try:
         if args.folder:
