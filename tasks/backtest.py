@@ -121,7 +121,9 @@ def parse_segments(text: str) -> list[tuple[str, int]]:
             )
         out.append((name, int(count)))
     if not out:
-        raise BacktestError("no segments given: e.g. --segments none:20,covariate_shift:20")
+        raise BacktestError(
+            "no segments given: each is <scenario>:<windows>, e.g. none:20,covariate_shift:20"
+        )
     return out
 
 
