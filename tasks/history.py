@@ -9,9 +9,8 @@ change its schema.
 from __future__ import annotations
 
 import io
-import json
 import math
-from datetime import date, datetime
+from datetime import datetime
 
 import pandas as pd
 
@@ -243,11 +242,3 @@ def decisions_markdown(history: pd.DataFrame, plot_uri: str | None, last: int = 
 
 def _link(uri: str) -> str:
     return uri if "://" in uri else f"file://{uri}"
-
-
-def day(text: str) -> date:
-    return date.fromisoformat(str(text))
-
-
-def to_json(decision: PolicyDecision) -> str:
-    return json.dumps(decision.model_dump(mode="json"), indent=2)
