@@ -71,7 +71,11 @@ def check_drift(
     current = steps.read_predictions(settings, window_days_list)
     previous = steps.read_predictions(settings, previous_days, required=False)
     label_frame = steps.read_labels(settings, window_days_list, labels)
-    realised = None if label_frame is None else steps.realise(current, label_frame, settings)
+    realised = (
+        None
+        if label_frame is None
+        else steps.realise(current, label_frame, settings, champion.version)
+    )
     quarantined = steps.count_quarantined(settings, window_days_list)
     assessment = steps.assess_window(
         baseline,

@@ -302,11 +302,14 @@ def realised_performance(
     slice_columns: Sequence[str],
     min_slice_rows: int,
     min_precision: float,
+    only_version: str | None = None,
 ) -> Realised:
     """Join labels to predictions by id; realised metrics overall and per slice.
 
     Unmatched labels are counted and a few ids shown (a wrong id column or a label file for
-    another day looks exactly like this); predictions without a label yet are `pending`.
+    another day looks exactly like this); predictions without a label yet are `pending`. With
+    `only_version`, metrics cover the rows that version scored (its decay is judged against its
+    own registration metrics); labels of rows another version scored are still matched.
     """
     id_col, target = dataset.id_column, dataset.target
     for name, frame, need in (
@@ -324,6 +327,10 @@ def realised_performance(
     joined = predictions[pred_cols].merge(lab, on=id_col, how="inner", validate="many_to_one")
     known = set(predictions[id_col].astype(str))
     unmatched = lab.loc[~lab[id_col].astype(str).isin(known), id_col].astype(str)
+    if only_version is not None and "model_version" in predictions.columns:
+        mine = predictions["model_version"].astype(str) == str(only_version)
+        predictions = predictions[mine]
+        joined = joined[joined[id_col].isin(predictions[id_col])]
     realised = Realised(
         predictions=len(predictions),
         labelled=len(joined),

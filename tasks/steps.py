@@ -866,7 +866,11 @@ def read_labels(settings: Settings, days: list[date], source: str | None) -> pd.
 
 
 @task(name="realise-performance", cache_policy=NONE)
-def realise(predictions: pd.DataFrame, labels: pd.DataFrame, settings: Settings) -> Any:
+def realise(
+    predictions: pd.DataFrame, labels: pd.DataFrame, settings: Settings, version: str
+) -> Any:
+    """Realised metrics of the predictions this version made (decay is judged against its own
+    registration metrics; rows an earlier champion scored are left out)."""
     from driftloop.tasks.monitoring import realised_performance
     from driftloop.tasks.scoring import SCORE_COLUMN
 
@@ -878,6 +882,7 @@ def realise(predictions: pd.DataFrame, labels: pd.DataFrame, settings: Settings)
         slice_columns=settings.gate.slices.columns,
         min_slice_rows=settings.gate.slices.min_rows,
         min_precision=settings.gate.recall_at_precision,
+        only_version=version,
     )
 
 

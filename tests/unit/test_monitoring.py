@@ -229,3 +229,22 @@ def test_statistics_survive_a_json_round_trip() -> None:
     again = ReferenceStats.model_validate_json(ref.model_dump_json())
     assert again == ref
     assert isinstance(again.stats.features["region"], FeatureStats)
+
+
+def test_realised_metrics_cover_only_the_rows_the_baseline_version_scored() -> None:
+    frame = generate_day(DAY, 2000)
+    predictions = frame.drop(columns=["default"]).assign(
+        score=frame["default"] * 0.5 + 0.25, model_version=["1"] * 800 + ["2"] * 1200
+    )
+    realised = realised_performance(
+        predictions,
+        labels_of(frame),
+        dataset=DATASET,
+        score_column="score",
+        slice_columns=[],
+        min_slice_rows=1,
+        min_precision=0.5,
+        only_version="2",
+    )
+    assert (realised.predictions, realised.labelled, realised.pending) == (1200, 1200, 0)
+    assert realised.unmatched_labels == 0, "v1's labels matched a prediction, just not v2's"
