@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
     from driftloop.tasks.drift import ColumnDrift, DriftDecision, DriftMeasurement
+    from driftloop.tasks.monitoring import Assessment, Realised, ReferenceStats, WindowStats
+    from driftloop.tasks.policy import InFlightRun, PolicyDecision
     from driftloop.tasks.validation import ValidatedBatch
 
 
@@ -797,7 +799,7 @@ def read_predictions(
 
 
 @task(name="reference-statistics", **IO_RETRIES, cache_policy=NONE)
-def reference_statistics(settings: Settings, champion: ModelVersionInfo) -> Any:
+def reference_statistics(settings: Settings, champion: ModelVersionInfo) -> ReferenceStats:
     """The champion's baseline statistics: read if stored, else computed once and stored.
 
     Computed from the version's own reference snapshot, its scores on that snapshot (for
@@ -839,7 +841,7 @@ def reference_statistics(settings: Settings, champion: ModelVersionInfo) -> Any:
 
 
 @task(name="summarise-window", cache_policy=NONE)
-def summarise_window(frame: pd.DataFrame, settings: Settings) -> Any:
+def summarise_window(frame: pd.DataFrame, settings: Settings) -> WindowStats:
     from driftloop.tasks.monitoring import window_stats
     from driftloop.tasks.scoring import SCORE_COLUMN
 
@@ -868,7 +870,7 @@ def read_labels(settings: Settings, days: list[date], source: str | None) -> pd.
 @task(name="realise-performance", cache_policy=NONE)
 def realise(
     predictions: pd.DataFrame, labels: pd.DataFrame, settings: Settings, version: str
-) -> Any:
+) -> Realised:
     """Realised metrics of the predictions this version made (decay is judged against its own
     registration metrics; rows an earlier champion scored are left out)."""
     from driftloop.tasks.monitoring import realised_performance
@@ -906,7 +908,7 @@ def count_quarantined(settings: Settings, days: list[date]) -> int:
 
 
 @task(name="find-in-flight-training", **IO_RETRIES)
-def find_in_flight(settings: Settings) -> list[Any]:
+def find_in_flight(settings: Settings) -> list[InFlightRun]:
     """`train` runs Prefect reports as Running, Pending or Scheduled for this model.
 
     A run tagged `model:<name>` belongs to that model; an untagged run (e.g. started by the
@@ -971,7 +973,7 @@ def read_history(settings: Settings) -> pd.DataFrame:
 
 
 @task(name="record-drift-check", cache_policy=NONE, **IO_RETRIES)
-def record_check(settings: Settings, rows: pd.DataFrame, decision: Any) -> str:
+def record_check(settings: Settings, rows: pd.DataFrame, decision: PolicyDecision) -> str:
     """Append this check (scores, signals, decision) to the history; returns the record's URI."""
     from driftloop.tasks import history
 
@@ -994,8 +996,8 @@ def plot_history(settings: Settings, frame: pd.DataFrame) -> str:
 @task(name="publish-policy", cache_policy=NONE)
 def publish_policy(
     settings: Settings,
-    decision: Any,
-    assessment: Any,
+    decision: PolicyDecision,
+    assessment: Assessment,
     frame: pd.DataFrame,
     record_uri: str,
     plot_uri: str,
@@ -1026,13 +1028,13 @@ def publish_policy(
 
 @task(name="assess-signals", cache_policy=NONE)
 def assess_window(
-    baseline: Any,
-    current: Any,
-    previous: Any,
-    realised: Any,
+    baseline: ReferenceStats,
+    current: WindowStats,
+    previous: WindowStats | None,
+    realised: Realised | None,
     quarantined: int,
     settings: Settings,
-) -> Any:
+) -> Assessment:
     from driftloop.tasks.monitoring import Quality, assess
 
     return assess(
@@ -1053,11 +1055,11 @@ def decide_policy(
     check_id: str,
     window_start: date,
     window_end: date,
-    assessment: Any,
+    assessment: Assessment,
     history: pd.DataFrame,
-    in_flight: list[Any],
+    in_flight: list[InFlightRun],
     report_uri: str | None,
-) -> Any:
+) -> PolicyDecision:
     from driftloop.tasks import history as drift_history
     from driftloop.tasks.policy import decide_retrain
 
