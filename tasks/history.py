@@ -190,21 +190,24 @@ def plot_png(history: pd.DataFrame, title: str) -> bytes:
         if not skew.empty:
             axes[0].axhline(skew["threshold"].median(), color="red", ls="--", lw=1)
         axes[0].set_ylabel("feature drift vs baseline")
-        axes[0].legend(fontsize=7, ncol=4)
+        if axes[0].get_legend_handles_labels()[0]:
+            axes[0].legend(fontsize=7, ncol=4)
         sig = h[h["kind"] == "signal"]
         for name in ("feature_drift", "prediction_drift", "production_drift", "data_quality"):
             part = sig[sig["name"] == name]
             if not part.empty:
                 axes[1].plot(part["when"], part["value"], marker="o", label=name)
         axes[1].set_ylabel("signal value")
-        axes[1].legend(fontsize=8)
+        if axes[1].get_legend_handles_labels()[0]:
+            axes[1].legend(fontsize=8)
         met = h[(h["kind"] == "metric") & ~h["name"].str.contains(":")]
         for name in ("roc_auc", "average_precision"):
             part = met[met["name"] == name]
             if not part.empty:
                 axes[2].plot(part["when"], part["value"], marker="o", label=f"realised {name}")
         axes[2].set_ylabel("realised metric")
-        axes[2].legend(fontsize=8)
+        if axes[2].get_legend_handles_labels()[0]:
+            axes[2].legend(fontsize=8)
         dec = h[h["kind"] == "decision"]
         for when in dec.loc[dec["breached"], "when"]:
             for ax in axes:
