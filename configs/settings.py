@@ -328,6 +328,70 @@ class DriftSettings(Strict):
         "the deployment trigger on `event` does it instead",
     )
     seed: int = 0
+    # --- monitoring signals (issue 7): distances on precomputed statistics, never p-values ---
+    quantiles: int = Field(
+        200, ge=10, le=5000, description="quantiles stored per numeric column and per window"
+    )
+    prediction_threshold: float = Field(
+        0.1, gt=0.0, description="score distribution vs the reference's scores (same method)"
+    )
+    production_share_threshold: float = Field(
+        0.3, gt=0.0, le=1.0, description="share of features drifted vs the previous window"
+    )
+    max_null_increase: float = Field(
+        0.05, ge=0.0, le=1.0, description="null rate above the reference's, per feature"
+    )
+    max_quarantine_rate: float = Field(
+        0.1, ge=0.0, le=1.0, description="rows quarantined by the contract / rows received"
+    )
+    decay_metric: Literal["roc_auc", "average_precision", "log_loss", "brier", "accuracy", "f1"] = (
+        "roc_auc"
+    )
+    max_decay: float = Field(
+        0.05, ge=0.0, description="realised metric worse than at registration by more than this"
+    )
+    min_labelled_rows: int = Field(500, ge=1, description="fewer labelled rows: decay not judged")
+
+
+SignalName = Literal[
+    "feature_drift", "prediction_drift", "production_drift", "data_quality", "performance_decay"
+]
+
+
+class PolicySettings(Strict):
+    """The retraining policy: which signals count, how they combine, and what holds a retrain.
+
+    Why declarative: thresholds are tuned by replaying history (`driftloop backtest`) before
+    automation is switched on, and every decision names the rule that fired or blocked.
+    """
+
+    signals: list[SignalName] = Field(
+        default_factory=lambda: ["feature_drift", "prediction_drift", "performance_decay"],
+        min_length=1,
+    )
+    combine: Literal["any", "all", "features"] = Field(
+        "any", description="any/all of `signals`, or `features`: any of `features` drifted"
+    )
+    features: list[str] = Field(default_factory=list)
+    blocking_signals: list[SignalName] = Field(
+        default_factory=lambda: ["data_quality"],
+        description="a breach of these holds any retrain (never train on broken data)",
+    )
+    consecutive_windows: int = Field(2, ge=1, description="hysteresis: breaching checks in a row")
+    cooldown_days: int = Field(3, ge=0, description="no retrain this soon after the last one")
+    max_retrains: int = Field(3, ge=1, description="at most this many retrains per period")
+    period_days: int = Field(30, ge=1)
+    min_new_rows: int = Field(3000, ge=1, description="rows in the window to train on")
+    dedupe_in_flight: bool = Field(
+        True, description="ask Prefect for Running/Pending/Scheduled runs of `train_flow`"
+    )
+    train_flow: str = "train"
+
+    @model_validator(mode="after")
+    def _features_mode_names_features(self) -> PolicySettings:
+        if self.combine == "features" and not self.features:
+            raise ValueError("'policy.combine' is 'features' but 'policy.features' is empty")
+        return self
 
 
 class StorageSettings(Strict):
@@ -377,6 +441,7 @@ class Settings(Strict):
     storage: StorageSettings = StorageSettings()
     tracking: TrackingSettings = TrackingSettings()
     dask: DaskSettings = DaskSettings()
+    policy: PolicySettings = PolicySettings()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
@@ -385,6 +450,7 @@ class Settings(Strict):
             ("drift.key_features", self.drift.key_features),
             ("drift.column_thresholds", list(self.drift.column_thresholds)),
             ("gate.slices.columns", self.gate.slices.columns),
+            ("policy.features", self.policy.features),
         ):
             for name in names:
                 if name not in known:

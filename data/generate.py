@@ -482,6 +482,15 @@ def generate_days(
     )
 
 
+def labels_of(frame: pd.DataFrame) -> pd.DataFrame:
+    """The delayed labels of a generated day: id and outcome only, as they arrive later.
+
+    Why separate: in production the outcome of a loan is known weeks after it was scored; the
+    drift check joins these to stored predictions by id to measure realised performance.
+    """
+    return frame.loc[:, ["loan_id", "default"]].reset_index(drop=True)
+
+
 def write_batches(
     root: str,
     dataset: str,
@@ -493,17 +502,24 @@ def write_batches(
     drift_start: datetime.date | None = None,
     seed: int = 0,
     fmt: str = "parquet",
+    labels: bool = False,
 ) -> list[str]:
-    """Write one raw file per day into the lake (local or s3://) and return their URIs."""
+    """Write one raw file per day into the lake (local or s3://) and return their URIs.
+
+    With `labels`, each day's labels (id + outcome) are also written to the lake's
+    labels/<dataset>/<day>.parquet, as a delayed-label feed would deliver them.
+    """
     lake = storage.Lake(root, dataset)
     if fmt not in ("parquet", "csv"):
         raise ValueError(f"unknown format {fmt!r}; use 'parquet' or 'csv'")
-    return [
-        storage.write_frame(frame, lake.raw(day, fmt))
-        for day, frame in generate_days(
-            start, days, rows_per_day, scenario=scenario, drift_start=drift_start, seed=seed
-        )
-    ]
+    uris = []
+    for day, frame in generate_days(
+        start, days, rows_per_day, scenario=scenario, drift_start=drift_start, seed=seed
+    ):
+        uris.append(storage.write_frame(frame, lake.raw(day, fmt)))
+        if labels:
+            uris.append(storage.write_frame(labels_of(frame), lake.labels(day)))
+    return uris
 
 
 def _date(text: str) -> datetime.date:
@@ -535,6 +551,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--format", choices=("parquet", "csv"), default="parquet")
+    parser.add_argument(
+        "--labels", action="store_true", help="also write labels/<dataset>/<day>.parquet"
+    )
     args = parser.parse_args(argv)
     if args.days < 1 or args.rows < 1 or args.seed < 0:
         parser.error("--days and --rows must be >= 1 and --seed >= 0")
@@ -548,6 +567,7 @@ def main(argv: list[str] | None = None) -> int:
         drift_start=args.drift_day,
         seed=args.seed,
         fmt=args.format,
+        labels=args.labels,
     )
     sys.stdout.write("".join(f"{uri}\n" for uri in uris))
     return 0

@@ -1,17 +1,19 @@
-"""check_drift: the champion's training snapshot vs recently scored inputs -> retrain or not."""
+"""check_drift: the champion's baseline vs recently scored inputs -> signals -> retrain policy."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import uuid
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
-from prefect import flow
+from prefect import flow, tags
 from pydantic import Field
 
 from driftloop.configs.settings import load_settings
 from driftloop.flows.params import run_name, yesterday
 from driftloop.flows.train import train
 from driftloop.tasks import steps
+from driftloop.tasks.history import history_rows
 from driftloop.tasks.oncall import on_failure_hook
 from driftloop.tasks.results import DriftSummary
 from driftloop.tasks.storage import Lake
@@ -30,11 +32,15 @@ def check_drift(
     retrain: bool | None = None,
     profile: str | None = None,
     overrides: dict[str, Any] | None = None,
+    labels: str | None = None,
 ) -> DriftSummary:
-    """Compare the last `window_days` of scored inputs with the champion's reference.
+    """Measure the window's signals against the champion's baseline; let the policy decide.
 
-    When drift is found, emit the drift event; with `retrain` (default: the config's
-    `drift.retrain_inline`) also train on that window right here.
+    Signals: feature drift (skew vs the champion's reference), prediction drift, production
+    drift (vs the previous window), data quality, and realised-performance decay when delayed
+    labels have arrived. The retraining policy (config `policy`) turns them and the drift
+    history into a decision record; only a retrain decision emits the drift event, and with
+    `retrain` (default: the config's `drift.retrain_inline`) trains on the window right here.
 
     Args:
         window_end: last scored day of the window (YYYY-MM-DD; empty: yesterday, UTC).
@@ -45,6 +51,8 @@ def check_drift(
             worker's $DRIFTLOOP_PROFILE, else local).
         overrides: dotted config keys for this run only, validated like the YAML, e.g.
             {"gate.metrics.roc_auc.threshold": 0.7}.
+        labels: delayed labels (id + target) as a file or folder, local or s3:// (empty: the
+            lake's labels/<dataset>/<day>.parquet for the window's days, where present).
     """
     window_end = window_end or yesterday()
     settings = load_settings(profile, overrides)
@@ -53,27 +61,68 @@ def check_drift(
     days = window_days or settings.drift.window_days
     window_start = window_end - timedelta(days=days - 1)
     window = f"{window_start}..{window_end}"
+    window_days_list = steps.days_in(window_start, window_end)
+    previous_days = [d - timedelta(days=days) for d in window_days_list]
+    check_id = uuid.uuid4().hex[:12]
+    checked_at = datetime.now(UTC)
+
     champion = steps.require_champion(settings)
-    reference = steps.read_frame(champion.tag("reference_uri"))
-    current = steps.read_window(
-        [lake.predictions(model_name, d) for d in steps.days_in(window_start, window_end)]
+    baseline = steps.reference_statistics(settings, champion)
+    current = steps.read_predictions(settings, window_days_list)
+    previous = steps.read_predictions(settings, previous_days, required=False)
+    label_frame = steps.read_labels(settings, window_days_list, labels)
+    realised = (
+        None
+        if label_frame is None
+        else steps.realise(current, label_frame, settings, champion.version)
     )
+    quarantined = steps.count_quarantined(settings, window_days_list)
+    assessment = steps.assess_window(
+        baseline,
+        steps.summarise_window(current, settings),
+        None if previous is None else steps.summarise_window(previous, settings),
+        realised,
+        quarantined,
+        settings,
+    )
+    reference = steps.read_frame(baseline.snapshot_uri)
     measurement = steps.measure(reference, current, settings)
-    decision = steps.decide(measurement, settings)
     report_uri = steps.write_text(
         lake.report("drift", f"{model_name}-{window_end}.html"), measurement.html
     )
-    steps.publish_drift(decision, measurement.columns, report_uri, model_name)
+    decision = steps.decide_policy(
+        settings,
+        check_id=check_id,
+        window_start=window_start,
+        window_end=window_end,
+        assessment=assessment,
+        history=steps.read_history(settings),
+        in_flight=steps.find_in_flight(settings),
+        report_uri=report_uri,
+    )
+    record_uri = steps.record_check(
+        settings, history_rows(decision, assessment, checked_at), decision
+    )
+    history = steps.read_history(settings)
+    plot_uri = steps.plot_history(settings, history)
+    steps.publish_policy(settings, decision, assessment, history, record_uri, plot_uri)
+    feature = assessment.signals["feature_drift"]
     summary = DriftSummary(
         window=window,
-        drifted=decision.drifted,
-        share=decision.share,
-        drifted_columns=decision.drifted_columns,
+        drifted=decision.breached,
+        share=feature.value,
+        drifted_columns=feature.features,
         reason=decision.reason,
         baseline_version=champion.version,
         report_uri=report_uri,
+        check_id=check_id,
+        rule=decision.rule,
+        retrain_decided=decision.retrain,
+        signals={name: s.breached for name, s in assessment.signals.items()},
+        decision_uri=record_uri,
+        history_plot_uri=plot_uri,
     )
-    if decision.drifted:
+    if decision.retrain:
         steps.announce_drift(
             settings.drift.event,
             model_name,
@@ -82,15 +131,28 @@ def check_drift(
                 "window_start": str(window_start),
                 "window_end": str(window_end),
                 "report": report_uri,
-                "drifted_columns": decision.drifted_columns,
+                "decision": record_uri,
+                "check_id": check_id,
+                "rule": decision.rule,
+                "drifted_columns": feature.features,
                 "baseline_version": champion.version,
             },
         )
         if settings.drift.retrain_inline if retrain is None else retrain:
-            summary.retrain = train(
-                window_start, window_end, f"drift:{report_uri}", profile, overrides
-            )
+            with tags(steps.model_run_tag(model_name)):
+                summary.retrain = train(
+                    window_start,
+                    window_end,
+                    retrain_trigger(record_uri, report_uri),
+                    profile,
+                    overrides,
+                )
     return summary
+
+
+def retrain_trigger(record_uri: str, report_uri: str) -> str:
+    """The `trigger` a retrain carries to its MLflow run and version: decision record + report."""
+    return f"drift:{record_uri} report:{report_uri}"
 
 
 if __name__ == "__main__":

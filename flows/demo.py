@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from driftloop.configs.settings import PROJECT_ROOT, load_settings
-from driftloop.data.generate import generate_day
+from driftloop.data.generate import generate_day, labels_of
 from driftloop.flows.check_drift import check_drift
 from driftloop.flows.ingest import ingest
 from driftloop.flows.score import score
@@ -87,6 +87,8 @@ def write_demo_data(plan: DemoPlan, lake: storage.Lake) -> None:
             day, plan.rows_per_day, scenario=scenario, drift_start=day, seed=plan.seed
         )
         storage.write_frame(frame, lake.raw(day))
+        # The outcomes arrive as their own feed (delayed labels), joined by id at drift checks.
+        storage.write_frame(labels_of(frame), lake.labels(day))
 
 
 def run_demo(plan: DemoPlan | None = None, home: Path = DEMO_HOME) -> Timeline:
@@ -118,7 +120,8 @@ def run_demo(plan: DemoPlan | None = None, home: Path = DEMO_HOME) -> Timeline:
     timeline.train(
         f"{train_days[0]}..{train_days[-1]}", train(train_days[0], train_days[-1], **run)
     )
-    check_days = {plan.drift_start - timedelta(days=1), plan.days[-1]}
+    # Two checks in a row see the shift: the policy wants consecutive breaching windows.
+    check_days = {plan.drift_start - timedelta(days=1), plan.days[-2], plan.days[-1]}
     for day in plan.days[plan.train_days :]:
         got = ingest(day, **run)
         scored = score(day, **run)
@@ -134,12 +137,14 @@ def run_demo(plan: DemoPlan | None = None, home: Path = DEMO_HOME) -> Timeline:
             checked = check_drift(day, **run)
             timeline.drift_checks.append(checked)
             verdict = "DRIFT" if checked.drifted else "no drift"
+            breached = [name for name, hit in checked.signals.items() if hit]
             timeline.add(
                 checked.window,
                 "check_drift",
                 f"{verdict} vs baseline v{checked.baseline_version} "
                 f"(share {checked.share:.2f}{': ' if checked.drifted_columns else ''}"
-                f"{', '.join(checked.drifted_columns)}); report: {checked.report_uri}",
+                f"{', '.join(checked.drifted_columns)}); signals: {', '.join(breached) or 'none'}; "
+                f"policy: {checked.rule}; report: {checked.report_uri}",
             )
             if checked.retrain is not None:
                 timeline.train(checked.window, checked.retrain)
@@ -164,6 +169,7 @@ def print_next_steps(home: Path) -> None:
     print(
         "\nLook closer:\n"
         f"  drift reports (HTML): {home / 'lake' / 'reports' / 'drift'}\n"
+        f"  drift history + plot: {home / 'lake' / 'monitoring'} and reports/drift/*-history.png\n"
         f"  predictions:          {home / 'lake' / 'predictions'}\n"
         f"  quarantined rows:     {home / 'lake' / 'quarantine'}\n"
         "  Prefect UI (runs, artifacts): make prefect-ui   then open http://127.0.0.1:4200\n"

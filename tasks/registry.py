@@ -292,3 +292,13 @@ def list_versions(registry: RegistrySettings) -> list[dict[str, Any]]:
         ),
         key=lambda row: int(row["version"]),
     )
+
+
+def run_metrics(run_id: str) -> dict[str, float]:
+    """The metrics a run logged (a version's held-out metrics at registration)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return dict(_client().get_run(run_id).data.metrics)
+    except MlflowException as err:
+        raise RegistryError(f"could not read the metrics of MLflow run {run_id}: {err}") from err

@@ -588,3 +588,24 @@ class Lake:
     def data_docs(self, day: datetime.date, run_id: str) -> str:
         """One Great Expectations Data Docs site per validation run (open its index.html)."""
         return join(self.root, "reports", "data-docs", self.dataset, _day(day), run_id)
+
+    # --- monitoring (issue 7) ---------------------------------------------------------------
+
+    def predictions_dir(self, model: str, day: datetime.date) -> str:
+        """A partitioned day of predictions (part-*.parquet files) lives in this folder."""
+        return join(self.root, "predictions", model, _day(day))
+
+    def labels(self, day: datetime.date) -> str:
+        """Delayed labels (id + target) for the rows that arrived on `day`."""
+        return join(self.root, "labels", self.dataset, f"{_day(day)}.parquet")
+
+    def reference_stats(self, model: str, version: str | int) -> str:
+        """Precomputed statistics of a version's reference, stored next to its snapshot."""
+        return join(self.root, "references", model, f"v{version}.stats.json")
+
+    def drift_history(self, model: str) -> str:
+        """One parquet file per drift check under this prefix (append-safe on S3 too)."""
+        return join(self.root, "monitoring", model, "history")
+
+    def quarantine_day(self, day: datetime.date) -> str:
+        return join(self.root, "quarantine", self.dataset, _day(day))

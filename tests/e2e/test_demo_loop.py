@@ -20,9 +20,13 @@ def test_demo_loop_retrains_after_drift_and_only_then(tmp_path: Path) -> None:
     first, second = timeline.trainings[0], timeline.trainings[-1]
     assert (first.version, first.alias, first.trigger) == ("1", "champion", "manual")
 
-    quiet, drifted = timeline.drift_checks
+    quiet, waiting, drifted = timeline.drift_checks
     assert not quiet.drifted, quiet.reason
     assert quiet.retrain is None, "a no-drift window must trigger nothing"
+    # hysteresis: the first breaching window only starts the streak
+    assert waiting.drifted and waiting.rule == "hysteresis" and waiting.retrain is None
+    assert drifted.rule == "retrain" and drifted.decision_uri
+    assert drifted.decision_uri in second.trigger
     assert drifted.drifted and drifted.baseline_version == "1"
     assert drifted.retrain is not None
     assert second.trigger.startswith("drift:") and second.window == drifted.window

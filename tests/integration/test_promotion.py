@@ -187,6 +187,7 @@ def test_a_killed_promotion_settles_consistently(curated, alias_moved: bool) -> 
 
 def test_a_reviewer_can_reject_a_promotion_the_gate_passed(curated) -> None:
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.sorting import FlowRunSort
     from prefect.flow_runs import resume_flow_run
 
     ws = curated
@@ -202,7 +203,8 @@ def test_a_reviewer_can_reject_a_promotion_the_gate_passed(curated) -> None:
     paused = None
     with get_client(sync_client=True) as client:
         for _ in range(240):
-            runs = client.read_flow_runs(limit=50)
+            # newest first: the session's shared test server holds every earlier test's runs
+            runs = client.read_flow_runs(limit=50, sort=FlowRunSort.EXPECTED_START_TIME_DESC)
             paused = next((r for r in runs if r.state and r.state.is_paused()), None)
             if paused or not worker.is_alive():
                 break

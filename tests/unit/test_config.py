@@ -15,9 +15,7 @@ from driftloop.configs.settings import (
     load_settings,
 )
 
-PROFILES = sorted(
-    p.stem for p in CONFIG_DIR.glob("*.yaml") if p.stem != "base"
-)
+PROFILES = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml") if p.stem != "base")
 BROKEN = sorted((CONFIG_DIR / "broken").glob("*.yaml"))
 DATASETS = available_datasets()
 

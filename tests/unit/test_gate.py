@@ -42,13 +42,15 @@ def m(auc: float, loss: float = 0.40) -> dict[str, float]:
 
 
 def ci(low: float, high: float = 0.05) -> Interval:
-    return Interval(metric="roc_auc", low=low, high=high, point=(low + high) / 2,
-                    confidence=0.9, resamples=300)
+    return Interval(
+        metric="roc_auc", low=low, high=high, point=(low + high) / 2, confidence=0.9, resamples=300
+    )
 
 
 def sl(value: str, cand: float, champ: float | None, rows: int = 500) -> SliceScore:
-    return SliceScore(column="region", value=value, rows=rows, metric="roc_auc",
-                      candidate=cand, champion=champ)
+    return SliceScore(
+        column="region", value=value, rows=rows, metric="roc_auc", candidate=cand, champion=champ
+    )
 
 
 OK_SMOKE = SmokeResult(ok=True, rows=1000, latency_ms_per_1000=12.0)
@@ -59,46 +61,107 @@ OK_SMOKE = SmokeResult(ok=True, rows=1000, latency_ms_per_1000=12.0)
     [
         ("no champion, above floor", GateEvidence(candidate=m(0.80)), True, []),
         ("no champion, below floor", GateEvidence(candidate=m(0.60)), False, ["floor roc_auc"]),
-        ("better than champion",
-         GateEvidence(candidate=m(0.82, 0.38), champion=m(0.78, 0.41), champion_version="1",
-                      improvement=ci(0.01)), True, []),
-        ("equal to champion",
-         GateEvidence(candidate=m(0.78, 0.41), champion=m(0.78, 0.41), champion_version="1",
-                      improvement=ci(-0.005)), True, []),
-        ("worse within tolerance",
-         GateEvidence(candidate=m(0.775, 0.42), champion=m(0.78, 0.41), champion_version="1"),
-         True, []),
-        ("worse beyond tolerance",
-         GateEvidence(candidate=m(0.76, 0.41), champion=m(0.78, 0.41), champion_version="1"),
-         False, ["vs_champion_absolute roc_auc"]),
-        ("lower-is-better metric regresses",
-         GateEvidence(candidate=m(0.80, 0.45), champion=m(0.78, 0.41), champion_version="1"),
-         False, ["vs_champion_absolute log_loss"]),
-        ("better than champion but below floor",
-         GateEvidence(candidate=m(0.64), champion=m(0.60), champion_version="1"),
-         False, ["floor roc_auc"]),
-        ("metric is nan (single-class eval)", GateEvidence(candidate=m(math.nan)), False,
-         ["floor roc_auc"]),
-        ("bootstrap lower bound below tolerance (noise)",
-         GateEvidence(candidate=m(0.79), champion=m(0.78), champion_version="1",
-                      improvement=ci(-0.03)), False, ["bootstrap_lower_bound roc_auc"]),
-        ("slice fails while the overall metric passes",
-         GateEvidence(candidate=m(0.80), champion=m(0.78), champion_version="1",
-                      slices=[sl("north", 0.81, 0.79), sl("south", 0.62, 0.75)]),
-         False, ["slice region=south vs_champion_absolute roc_auc"]),
-        ("slice below its floor",
-         GateEvidence(candidate=m(0.80), slices=[sl("east", 0.55, None)]),
-         False, ["slice region=east floor roc_auc"]),
-        ("small slices are reported, not judged",
-         GateEvidence(candidate=m(0.80), slices=[sl("west", 0.40, None, rows=20)]), True, []),
-        ("does not beat the baseline",
-         GateEvidence(candidate=m(0.70), baseline=m(0.72)), False, ["beats_baseline roc_auc"]),
+        (
+            "better than champion",
+            GateEvidence(
+                candidate=m(0.82, 0.38),
+                champion=m(0.78, 0.41),
+                champion_version="1",
+                improvement=ci(0.01),
+            ),
+            True,
+            [],
+        ),
+        (
+            "equal to champion",
+            GateEvidence(
+                candidate=m(0.78, 0.41),
+                champion=m(0.78, 0.41),
+                champion_version="1",
+                improvement=ci(-0.005),
+            ),
+            True,
+            [],
+        ),
+        (
+            "worse within tolerance",
+            GateEvidence(candidate=m(0.775, 0.42), champion=m(0.78, 0.41), champion_version="1"),
+            True,
+            [],
+        ),
+        (
+            "worse beyond tolerance",
+            GateEvidence(candidate=m(0.76, 0.41), champion=m(0.78, 0.41), champion_version="1"),
+            False,
+            ["vs_champion_absolute roc_auc"],
+        ),
+        (
+            "lower-is-better metric regresses",
+            GateEvidence(candidate=m(0.80, 0.45), champion=m(0.78, 0.41), champion_version="1"),
+            False,
+            ["vs_champion_absolute log_loss"],
+        ),
+        (
+            "better than champion but below floor",
+            GateEvidence(candidate=m(0.64), champion=m(0.60), champion_version="1"),
+            False,
+            ["floor roc_auc"],
+        ),
+        (
+            "metric is nan (single-class eval)",
+            GateEvidence(candidate=m(math.nan)),
+            False,
+            ["floor roc_auc"],
+        ),
+        (
+            "bootstrap lower bound below tolerance (noise)",
+            GateEvidence(
+                candidate=m(0.79), champion=m(0.78), champion_version="1", improvement=ci(-0.03)
+            ),
+            False,
+            ["bootstrap_lower_bound roc_auc"],
+        ),
+        (
+            "slice fails while the overall metric passes",
+            GateEvidence(
+                candidate=m(0.80),
+                champion=m(0.78),
+                champion_version="1",
+                slices=[sl("north", 0.81, 0.79), sl("south", 0.62, 0.75)],
+            ),
+            False,
+            ["slice region=south vs_champion_absolute roc_auc"],
+        ),
+        (
+            "slice below its floor",
+            GateEvidence(candidate=m(0.80), slices=[sl("east", 0.55, None)]),
+            False,
+            ["slice region=east floor roc_auc"],
+        ),
+        (
+            "small slices are reported, not judged",
+            GateEvidence(candidate=m(0.80), slices=[sl("west", 0.40, None, rows=20)]),
+            True,
+            [],
+        ),
+        (
+            "does not beat the baseline",
+            GateEvidence(candidate=m(0.70), baseline=m(0.72)),
+            False,
+            ["beats_baseline roc_auc"],
+        ),
         ("beats the baseline", GateEvidence(candidate=m(0.80), baseline=m(0.72)), True, []),
-        ("serving smoke check fails",
-         GateEvidence(candidate=m(0.80),
-                      smoke=SmokeResult(ok=False, rows=0, latency_ms_per_1000=None,
-                                        error="signature mismatch")),
-         False, ["serving_smoke latency_ms_per_1000"]),
+        (
+            "serving smoke check fails",
+            GateEvidence(
+                candidate=m(0.80),
+                smoke=SmokeResult(
+                    ok=False, rows=0, latency_ms_per_1000=None, error="signature mismatch"
+                ),
+            ),
+            False,
+            ["serving_smoke latency_ms_per_1000"],
+        ),
         ("serving smoke check passes", GateEvidence(candidate=m(0.80), smoke=OK_SMOKE), True, []),
     ],
 )
@@ -144,10 +207,10 @@ def test_decision_renders_for_people() -> None:
 
 def test_relative_change_semantics() -> None:
     rules = RULES.model_copy(update={"metrics": {"roc_auc": MetricRule(min_relative_change=0.02)}})
-    up = decide_gate(GateEvidence(candidate=m(0.82), champion=m(0.80), champion_version="1"),
-                     rules)
-    flat = decide_gate(GateEvidence(candidate=m(0.81), champion=m(0.80), champion_version="1"),
-                       rules)
+    up = decide_gate(GateEvidence(candidate=m(0.82), champion=m(0.80), champion_version="1"), rules)
+    flat = decide_gate(
+        GateEvidence(candidate=m(0.81), champion=m(0.80), champion_version="1"), rules
+    )
     assert up.passed and not flat.passed
 
 
@@ -163,14 +226,16 @@ def test_paired_bootstrap_separates_real_gain_from_noise() -> None:
     noisy_twin = np.clip(strong + rng.normal(0, 0.01, len(y)), 0, 1)
     weak = np.clip(strong + rng.normal(0, 0.4, len(y)), 0, 1)
     real = paired_bootstrap(y, strong, weak, "roc_auc", resamples=200, confidence=0.9, seed=0)
-    noise = paired_bootstrap(y, noisy_twin, strong, "roc_auc", resamples=200, confidence=0.9,
-                             seed=0)
+    noise = paired_bootstrap(
+        y, noisy_twin, strong, "roc_auc", resamples=200, confidence=0.9, seed=0
+    )
     assert real.low > 0.02, real
     assert noise.low < 0 < noise.high, noise
     again = paired_bootstrap(y, strong, weak, "roc_auc", resamples=200, confidence=0.9, seed=0)
     assert again == real, "seeded"
-    lower_better = paired_bootstrap(y, strong, weak, "log_loss", resamples=50, confidence=0.9,
-                                    seed=0)
+    lower_better = paired_bootstrap(
+        y, strong, weak, "log_loss", resamples=50, confidence=0.9, seed=0
+    )
     assert lower_better.point > 0, "a lower log loss is a positive gain"
 
 
@@ -180,8 +245,7 @@ def test_slice_scores_per_value() -> None:
     y, p = _scores(600, 0.5, 2)
     slices = pd.DataFrame({"region": ["north"] * 300 + ["south"] * 250 + [None] * 50})
     scores = slice_scores(slices, y, p, None, "roc_auc")
-    assert [(s.value, s.rows) for s in scores] == [("<null>", 50), ("north", 300),
-                                                   ("south", 250)]
+    assert [(s.value, s.rows) for s in scores] == [("<null>", 50), ("north", 300), ("south", 250)]
     assert all(s.champion is None and 0.5 < s.candidate <= 1 for s in scores)
 
 

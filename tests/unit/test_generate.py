@@ -410,3 +410,19 @@ def test_committed_sample_is_what_the_generator_makes(contract: DatasetSettings)
     expected["region"] = expected["region"].where(expected["region"].notna(), np.nan)
     pd.testing.assert_frame_equal(sample, expected)
     assert violations(sample, contract) == []
+
+
+def test_labels_are_written_as_their_own_feed(tmp_path) -> None:
+    """Delayed labels: id + outcome per day, joinable to that day's rows."""
+    import datetime as dt
+
+    from driftloop.data.generate import main
+    from driftloop.tasks import storage
+
+    assert main(["--root", str(tmp_path), "--start", "2026-11-01", "--days", "2", "--rows",
+                 "300", "--labels"]) == 0  # fmt: skip
+    lake = storage.Lake(str(tmp_path), "loans")
+    for day in (dt.date(2026, 11, 1), dt.date(2026, 11, 2)):
+        raw, labels = storage.read_frame(lake.raw(day)), storage.read_frame(lake.labels(day))
+        assert list(labels.columns) == ["loan_id", "default"]
+        assert labels.equals(raw[["loan_id", "default"]])

@@ -12,8 +12,15 @@ T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 def move(ledger: Ledger, to: str, at: datetime, kind: str = "promotion") -> LedgerEntry:
     entry = ledger.write_intent(
-        LedgerEntry(model="m", alias="champion", from_version=None, to_version=to,
-                    kind=kind, reason="test", at=at)  # type: ignore[arg-type]
+        LedgerEntry(
+            model="m",
+            alias="champion",
+            from_version=None,
+            to_version=to,
+            kind=kind,
+            reason="test",
+            at=at,
+        )  # type: ignore[arg-type]
     )
     settled = ledger.settle(entry, "committed")
     return settled
@@ -39,12 +46,30 @@ def test_reconcile_commits_a_move_that_happened_and_aborts_one_that_did_not(
 ) -> None:
     ledger = Ledger(str(tmp_path), "m")
     move(ledger, "1", T0)
-    ledger.write_intent(LedgerEntry(model="m", alias="champion", from_version="1",
-                                    to_version="2", kind="promotion", reason="crashed", at=T0))
+    ledger.write_intent(
+        LedgerEntry(
+            model="m",
+            alias="champion",
+            from_version="1",
+            to_version="2",
+            kind="promotion",
+            reason="crashed",
+            at=T0,
+        )
+    )
     settled = ledger.reconcile("champion", lambda: "2")
     assert [(e.to_version, e.status) for e in settled] == [("2", "committed")]
-    ledger.write_intent(LedgerEntry(model="m", alias="champion", from_version="2",
-                                    to_version="3", kind="promotion", reason="crashed", at=T0))
+    ledger.write_intent(
+        LedgerEntry(
+            model="m",
+            alias="champion",
+            from_version="2",
+            to_version="3",
+            kind="promotion",
+            reason="crashed",
+            at=T0,
+        )
+    )
     settled = ledger.reconcile("champion", lambda: "2")
     assert [(e.to_version, e.status) for e in settled] == [("3", "aborted")]
     assert ledger.version_at("champion", datetime.now(UTC)) == "2"

@@ -25,8 +25,13 @@ def _chained(outer: Exception, inner: Exception) -> Exception:
     [
         (ConnectionRefusedError("refused"), True),
         (TimeoutError("slow"), True),
-        (_chained(StorageError("S3 request failed"),
-                  EndpointConnectionError(endpoint_url="http://127.0.0.1:1")), True),
+        (
+            _chained(
+                StorageError("S3 request failed"),
+                EndpointConnectionError(endpoint_url="http://127.0.0.1:1"),
+            ),
+            True,
+        ),
         (NotFoundError("s3://b/k does not exist"), False),
         (StorageError("x.parquet is not a parquet file"), False),
         (RegistryError("no champion alias yet"), False),

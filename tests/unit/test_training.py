@@ -70,8 +70,12 @@ def test_fitted_model_learns_and_scores_in_chunks() -> None:
     proba = model.predict_proba(split.x_test)[:, 1]
     assert score_metrics(split.y_test, proba)["roc_auc"] > 0.75
     meta = PredictionMeta(
-        model_name="m", model_version="4", model_run_id="r", input_uri="u",
-        input_digest="d", scored_at=now_utc(),
+        model_name="m",
+        model_version="4",
+        model_run_id="r",
+        input_uri="u",
+        input_digest="d",
+        scored_at=now_utc(),
     )
     scored = predict_chunked(model, frame.drop(columns="default"), DATASET, meta, chunk_rows=97)
     whole = predict_chunked(model, frame.drop(columns="default"), DATASET, meta, chunk_rows=10**6)

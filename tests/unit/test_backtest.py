@@ -1,0 +1,127 @@
+"""The backtest replays the real signals and policy; issue 7's acceptance at a small size.
+
+The full-size run (10k rows per window, 100k for the quiet case) is
+`driftloop backtest --acceptance`, and the e2e test below; timings are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from driftloop.configs.settings import load_settings
+from driftloop.data.generate import generate_day
+from driftloop.flows.cli import main
+from driftloop.tasks import storage
+from driftloop.tasks.acceptance import cases, run_case
+from driftloop.tasks.backtest import (
+    BacktestError,
+    BacktestOptions,
+    contract_violations,
+    folder_windows,
+    parse_segments,
+    run_backtest,
+    timeline_table,
+)
+
+# A lighter model keeps the replay fast; the policy and signals are the configured ones.
+FAST = {
+    "model.params.max_iter": 30,
+    "gate.bootstrap.resamples": 50,
+    "gate.slices.columns": [],  # realised per-slice metrics are tested in test_monitoring
+}
+
+
+def load(extra: dict[str, Any]):
+    return load_settings("local", {**FAST, **extra})
+
+
+@pytest.mark.parametrize(
+    "case", cases(rows=3000, quiet_rows=3000, quiet_windows=6, after=4), ids=lambda c: c.name
+)
+def test_acceptance_case_holds_at_a_small_size(case) -> None:
+    outcome, result = run_case(case, load)
+    assert outcome.passed, (outcome.detail, timeline_table(result))
+    if case.expect == "block":
+        row = next(r for r in result.rows if r.rule == case.block_rule)
+        assert not row.retrain and row.reason.startswith("Retrain held")
+
+
+def test_the_gate_can_reject_a_retrain_in_the_replay() -> None:
+    """With --train the gate judges each candidate; a floor nobody reaches rejects it."""
+    settings = load({"gate.metrics.roc_auc.threshold": 0.99})
+    from driftloop.tasks.backtest import generated_windows
+
+    windows = generated_windows([("none", 4), ("covariate_shift", 2)], 3000, date(2026, 1, 1))
+    result = run_backtest(windows, settings, BacktestOptions(train=True))
+    assert result.retrains >= 1 and result.promotions == 0 and result.rejected >= 1
+    assert any("rejected by the gate" in r.event for r in result.rows)
+    assert all(r.champion == "v1" for r in result.rows)
+
+
+def test_corrupt_rows_count_as_quarantine_and_hold_the_retrain() -> None:
+    frame = generate_day(date(2026, 1, 1), 2000, scenario="corrupt")
+    bad = contract_violations(frame, load({}).dataset)
+    assert 0.04 < bad.mean() < 0.09
+    clean = generate_day(date(2026, 1, 1), 2000)
+    assert not contract_violations(clean, load({}).dataset).any()
+
+
+def test_a_folder_of_daily_files_replays_in_day_order(tmp_path: Path) -> None:
+    for i in (2, 0, 1, 3):
+        day = date(2026, 1, 1 + i)
+        frame = generate_day(day, 1500)
+        storage.write_frame(frame, str(tmp_path / f"{day}.parquet"))
+    windows = folder_windows(str(tmp_path))
+    assert [w.day.day for w in windows] == [1, 2, 3, 4]
+    result = run_backtest(windows, load({}), BacktestOptions(warmup=2))
+    assert [r.day.day for r in result.rows] == [3, 4]
+
+
+@pytest.mark.parametrize("text", ["none", "none:0", "sideways:3", ""])
+def test_bad_segments_say_what_a_segment_looks_like(text: str) -> None:
+    with pytest.raises(BacktestError, match="scenario"):
+        parse_segments(text)
+
+
+def test_an_empty_folder_is_named(tmp_path: Path) -> None:
+    with pytest.raises(BacktestError, match=str(tmp_path)):
+        folder_windows(str(tmp_path))
+
+
+def test_cli_prints_the_timeline(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "backtest",
+            "--segments",
+            "none:3,covariate_shift:3",
+            "--rows",
+            "2000",
+            "--set",
+            "model.params.max_iter=40",
+            "--set",
+            "policy.consecutive_windows=1",
+            "--set",
+            "policy.min_new_rows=1000",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "covariate_shift" in out and "retrain -> v2 promoted" in out
+    assert "6 windows: 1 retrain(s), 1 promotion(s)" in out
+
+
+def test_cli_names_a_bad_override(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["backtest", "--set", "policy.cooldown_dayz=2"]) == 2
+    assert "policy.cooldown_dayz" in capsys.readouterr().err
+
+
+@pytest.mark.e2e
+def test_full_size_acceptance_table(capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 7 at its stated sizes: 100k rows for the quiet case, 10k for the others."""
+    assert main(["backtest", "--acceptance", "--rows", "10000", "--quiet-rows", "100000"]) == 0
+    out = capsys.readouterr().out
+    assert "FAIL" not in out and out.count("PASS") >= 8

@@ -1,0 +1,239 @@
+"""The retraining policy, table-tested: every rule fires or blocks for the reason it names."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from driftloop.configs.settings import PolicySettings
+from driftloop.tasks.monitoring import Signal
+from driftloop.tasks.policy import CheckRecord, InFlightRun, combined_breach, decide_retrain
+
+DAY = date(2026, 3, 10)
+
+
+def sig(name: str, breached: bool, features: list[str] | None = None, judged: bool = True):
+    return Signal(
+        name=name,  # type: ignore[arg-type]
+        breached=breached,
+        value=1.0 if breached else 0.0,
+        threshold=0.5,
+        detail=f"{name} detail",
+        judged=judged,
+        features=features or [],
+    )
+
+
+def signals(**breached: bool) -> dict[str, Signal]:
+    names = (
+        "feature_drift",
+        "prediction_drift",
+        "production_drift",
+        "data_quality",
+        "performance_decay",
+    )
+    return {n: sig(n, breached.get(n, False)) for n in names}
+
+
+def rec(days_ago: int, breached: bool, retrain: bool = False, baseline: str = "1") -> CheckRecord:
+    return CheckRecord(
+        check_id=f"c{days_ago}",
+        window_end=DAY - timedelta(days=days_ago),
+        baseline_version=baseline,
+        breached=breached,
+        retrain=retrain,
+    )
+
+
+POLICY = PolicySettings(consecutive_windows=2, cooldown_days=3, max_retrains=2, period_days=30)
+RUNNING = InFlightRun(id="r1", name="train-2026-03-08..2026-03-10", state="RUNNING")
+
+
+@pytest.mark.parametrize(
+    ("case", "sigs", "history", "in_flight", "rows", "rule", "retrain"),
+    [
+        ("nothing breached", signals(), [], [], 9000, "quiet", False),
+        (
+            "production drift alone does not count by default",
+            signals(production_drift=True),
+            [rec(1, True)],
+            [],
+            9000,
+            "quiet",
+            False,
+        ),
+        (
+            "first breach waits (hysteresis)",
+            signals(feature_drift=True),
+            [],
+            [],
+            9000,
+            "hysteresis",
+            False,
+        ),
+        (
+            "a quiet window breaks the streak",
+            signals(feature_drift=True),
+            [rec(2, True), rec(1, False)],
+            [],
+            9000,
+            "hysteresis",
+            False,
+        ),
+        (
+            "a new champion's baseline restarts the streak",
+            signals(feature_drift=True),
+            [rec(1, True, baseline="0")],
+            [],
+            9000,
+            "hysteresis",
+            False,
+        ),
+        (
+            "second breach in a row retrains",
+            signals(prediction_drift=True),
+            [rec(1, True)],
+            [],
+            9000,
+            "retrain",
+            True,
+        ),
+        (
+            "data quality holds even a long streak",
+            signals(feature_drift=True, data_quality=True),
+            [rec(2, True), rec(1, True)],
+            [],
+            9000,
+            "blocked",
+            False,
+        ),
+        (
+            "too few rows",
+            signals(performance_decay=True),
+            [rec(1, True)],
+            [],
+            100,
+            "min-rows",
+            False,
+        ),
+        (
+            "a train run in flight",
+            signals(feature_drift=True),
+            [rec(1, True)],
+            [RUNNING],
+            9000,
+            "in-flight",
+            False,
+        ),
+        (
+            "cool-down after a retrain",
+            signals(feature_drift=True),
+            [rec(2, True, retrain=True), rec(1, True)],
+            [],
+            9000,
+            "cool-down",
+            False,
+        ),
+        (
+            "rate limit per period",
+            signals(feature_drift=True),
+            [rec(25, True, retrain=True), rec(10, True, retrain=True), rec(2, True), rec(1, True)],
+            [],
+            9000,
+            "rate-limit",
+            False,
+        ),
+        (
+            "retrains older than the period do not count",
+            signals(feature_drift=True),
+            [rec(40, True, retrain=True), rec(10, True, retrain=True), rec(2, True), rec(1, True)],
+            [],
+            9000,
+            "retrain",
+            True,
+        ),
+    ],
+)
+def test_decide_retrain_table(case, sigs, history, in_flight, rows, rule, retrain) -> None:
+    decision = decide_retrain(
+        check_id="now",
+        model_name="m",
+        window_start=DAY - timedelta(days=2),
+        window_end=DAY,
+        baseline_version="1",
+        signals=sigs,
+        history=history,
+        in_flight=in_flight,
+        new_rows=rows,
+        policy=POLICY,
+    )
+    assert (decision.rule, decision.retrain) == (rule, retrain), (case, decision.reason)
+    assert decision.reason, "every decision says why"
+    if rule == "in-flight":
+        assert "train-2026-03-08..2026-03-10 (RUNNING)" in decision.reason
+    if rule == "cool-down":
+        assert (
+            decision.last_retrain == DAY - timedelta(days=2) and "2 day(s) ago" in decision.reason
+        )
+    if rule == "rate-limit":
+        assert decision.retrains_in_period == 2 and "max_retrains 2" in decision.reason
+
+
+def test_a_rerun_of_the_same_window_is_not_a_second_breaching_window() -> None:
+    history = [rec(0, True).model_copy(update={"check_id": "earlier-run-same-window"})]
+    decision = decide_retrain(
+        check_id="now",
+        model_name="m",
+        window_start=DAY,
+        window_end=DAY,
+        baseline_version="1",
+        signals=signals(feature_drift=True),
+        history=history,
+        in_flight=[],
+        new_rows=9000,
+        policy=POLICY,
+    )
+    assert decision.rule == "hysteresis" and decision.streak == 1
+
+
+def test_a_retrained_streak_does_not_carry_over() -> None:
+    """After a retrain decision the next breach starts a new streak (no double retrain)."""
+    policy = POLICY.model_copy(update={"cooldown_days": 0})
+    decision = decide_retrain(
+        check_id="now",
+        model_name="m",
+        window_start=DAY,
+        window_end=DAY,
+        baseline_version="1",
+        signals=signals(feature_drift=True),
+        history=[rec(2, True), rec(1, True, retrain=True)],
+        in_flight=[],
+        new_rows=9000,
+        policy=policy,
+    )
+    assert decision.rule == "hysteresis" and decision.streak == 1
+
+
+@pytest.mark.parametrize(
+    ("combine", "features", "sigs", "expected"),
+    [
+        ("any", [], {"feature_drift": True}, True),
+        ("all", [], {"feature_drift": True}, False),
+        ("all", [], {"feature_drift": True, "prediction_drift": True,
+                     "performance_decay": True}, True),
+        ("features", ["income"], {"feature_drift": True}, True),
+        ("features", ["age"], {"feature_drift": True}, False),
+    ],
+)  # fmt: skip
+def test_combine_modes(combine, features, sigs, expected) -> None:
+    policy = PolicySettings(combine=combine, features=features)
+    current = signals(**sigs)
+    current["feature_drift"] = sig("feature_drift", sigs.get("feature_drift", False), ["income"])
+    breached, _, how = combined_breach(current, policy)
+    assert breached is expected, how
+
+
+def test_features_mode_needs_features() -> None:
+    with pytest.raises(ValueError, match=r"policy\.features"):
+        PolicySettings(combine="features")
