@@ -41,4 +41,4 @@ def test_drift_benchmark_runs_at_a_tiny_size() -> None:
     out = done.stdout
     assert "2,000 current vs 2,000 reference rows" in out
     assert "| covariate_shift |" in out
-    assert "Same decision and drifted columns: 1 of 1 scenarios." in out
+    assert "Same decision and drifted columns: 1 of 1 scenarios" in out
