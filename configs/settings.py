@@ -350,6 +350,33 @@ class DaskSettings(Strict):
     threads_per_worker: int = Field(1, ge=1, description="LocalCluster only")
 
 
+class ScoringSettings(Strict):
+    """How the score flow reads a large input: streamed batches, or partitions on Dask."""
+
+    mode: Literal["stream", "partitioned"] = Field(
+        "stream",
+        description="stream: one process reads the input batch by batch and writes "
+        "predictions/<model>/<day>.parquet; partitioned: one Prefect task per input partition "
+        "(file of a folder/prefix, or row groups of one file) on the `dask` cluster, writing "
+        "predictions/<model>/<day>/part-NNNNN.parquet",
+    )
+    batch_rows: int = Field(
+        250_000,
+        ge=1,
+        description="rows validated and predicted at a time; memory follows this, not the "
+        "input size (each batch pays ~0.2 s of fixed Great Expectations cost)",
+    )
+    prefetch_batches: int = Field(
+        1,
+        ge=0,
+        description="batches read and validated on a background thread while the model "
+        "predicts the current one; 0 validates and predicts in turn",
+    )
+    partition_row_groups: int = Field(
+        1, ge=1, description="partitioned mode, one parquet file: row groups per partition"
+    )
+
+
 class TrackingSettings(Strict):
     uri: str = "sqlite:///data/mlflow/mlflow.db"
     artifact_location: str | None = Field(
@@ -377,6 +404,7 @@ class Settings(Strict):
     storage: StorageSettings = StorageSettings()
     tracking: TrackingSettings = TrackingSettings()
     dask: DaskSettings = DaskSettings()
+    scoring: ScoringSettings = ScoringSettings()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
