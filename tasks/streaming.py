@@ -61,7 +61,8 @@ if TYPE_CHECKING:
 ROW_COUNT = "expect_table_row_count_to_be_between"
 NON_NULL_SHARE = "expect_column_proportion_of_non_null_values_to_be_between"
 UNIQUE = "expect_column_values_to_be_unique"
-METADATA_KEY = "driftloop.partition"
+METADATA_KEY = "driftloop.fingerprint"
+OUTCOME_KEY = "driftloop.outcome"
 
 _ARROW_TYPES = {
     "int": pa.int64(),
@@ -173,15 +174,17 @@ def merge_results(
     """
     if not results:
         raise ValueError(f"{source}: no batches to judge")
-    shapes = {tuple((o.expectation, o.column) for o in r.outcomes) for r in results}
-    if len(shapes) != 1:
-        raise ValueError(f"{source}: batches were checked against different expectation lists")
     n = sum(r.rows_in for r in results)
     rows_valid = sum(r.rows_valid for r in results)
     rows_quarantined = sum(r.rows_quarantined for r in results)
+    # aligned by (expectation, column): files of a folder may differ in their extra columns
+    groups: dict[tuple[str, str | None], list[tuple[ExpectationOutcome, int]]] = {}
+    for r in results:
+        for o in r.outcomes:
+            groups.setdefault((o.expectation, o.column), []).append((o, r.rows_in))
     outcomes = [
-        _merge_outcome([r.outcomes[i] for r in results], [r.rows_in for r in results], dataset)
-        for i in range(len(results[0].outcomes))
+        _merge_outcome([o for o, _ in group], [size for _, size in group], dataset, n)
+        for group in groups.values()
     ]
     blocking: list[str] = []
     for o in outcomes:
@@ -225,9 +228,9 @@ def merge_results(
 
 
 def _merge_outcome(
-    group: list[ExpectationOutcome], sizes: list[int], dataset: DatasetSettings
+    group: list[ExpectationOutcome], sizes: list[int], dataset: DatasetSettings, n: int
 ) -> ExpectationOutcome:
-    first, n = group[0], sum(sizes)
+    first = group[0]
     if len(group) == 1 and first.expectation not in (ROW_COUNT, NON_NULL_SHARE):
         return first
     if first.row_level:
@@ -259,7 +262,7 @@ def _merge_outcome(
         )
     if first.expectation == NON_NULL_SHARE and first.column in dataset.columns:
         shares = [o.observed_value if o.observed_value is not None else 1.0 for o in group]
-        non_null = sum(s * size for s, size in zip(shares, sizes, strict=True)) / n
+        non_null = sum(s * size for s, size in zip(shares, sizes, strict=True)) / sum(sizes)
         allowed = dataset.columns[first.column].max_null_fraction
         return first.model_copy(
             update={
@@ -564,12 +567,14 @@ def score_stream(
     docs_dir: str | None = None,
     metadata: dict[str, str] | None = None,
     write_when_blocked: bool = False,
+    run_id: str | None = None,
 ) -> StreamOutcome:
     """Validate, predict and write `source` batch by batch; returns the file's verdict.
 
     Predictions appear at `output_uri` (None: dry run) only if the file passed its contract,
     unless `write_when_blocked` (partitions, whose verdict is judged with the others). The
-    quarantine is always written when there is one. `metadata` goes into the parquet footer.
+    quarantine is always written when there is one (rows tagged with `run_id`). `metadata`
+    and the outcome go into the parquet footer.
     """
     timer = _Timer()
     stream = ContractStream(
@@ -592,6 +597,7 @@ def score_stream(
     rows = positives = 0
     score_sum = 0.0
     written: str | None = None
+    quarantine_written: str | None = None
     try:
         with contextlib.ExitStack() as stack:
             tmp = stack.enter_context(storage.atomic_output(output_uri)) if output_uri else None
@@ -601,7 +607,10 @@ def score_stream(
                 if len(batch.quarantine):
                     with timer("quarantine"):
                         part = os.path.join(spool, f"{len(parts):06d}.parquet")
-                        storage.write_frame(batch.quarantine, part)
+                        bad = batch.quarantine
+                        if run_id is not None:
+                            bad = bad.assign(_dq_run_id=run_id)  # as ingest stores them
+                        storage.write_frame(bad, part)
                         parts.append(part)
                 if batch.valid.empty:
                     continue
@@ -623,21 +632,24 @@ def score_stream(
                 with timer("validate"):
                     stream.check(storage.read_frame(source))
             result = stream.result()
+            # the quarantine is stored before predictions can appear: nothing is ever lost
+            if parts:
+                with timer("quarantine"):
+                    quarantine_written = merge_parquet_parts(parts, quarantine_uri)
             if tmp is not None:
                 if not (result.success or write_when_blocked) or writer is None:
                     raise _Discard
-                outcome_so_far = {"rows_scored": rows, "positives": positives}
-                writer.add_key_value_metadata(
-                    {**(metadata or {}), "driftloop.rows": json.dumps(outcome_so_far)}
-                )
+                stored = {
+                    "result": result.model_dump(mode="json"),
+                    "rows_scored": rows,
+                    "positives": positives,
+                    "score_sum": score_sum,
+                    "quarantine_uri": quarantine_written,
+                }
+                writer.add_key_value_metadata({**(metadata or {}), OUTCOME_KEY: json.dumps(stored)})
                 written = output_uri
     except _Discard:
         written = None
-    quarantine_written = None
-    try:
-        if parts:
-            with timer("quarantine"):
-                quarantine_written = merge_parquet_parts(parts, quarantine_uri)
     finally:
         shutil.rmtree(spool, ignore_errors=True)
     return StreamOutcome(
