@@ -848,16 +848,24 @@ def plan_partitions(source: str, settings: Settings) -> list[Partition]:
     return plan(source, settings.scoring.partition_row_groups)
 
 
-@task(name="inspect-partition", task_run_name="inspect-partition-{part.index}", cache_policy=NONE,
-      **IO_RETRIES)  # fmt: skip
+@task(
+    name="inspect-partition",
+    task_run_name="inspect-partition-{part.index}",
+    cache_policy=NONE,
+    **IO_RETRIES,
+)
 def inspect_partition(part: Partition, settings: Settings, digest: str | None) -> PartitionKeys:
     from driftloop.tasks.partitions import inspect
 
     return inspect(part, settings.dataset, settings.scoring.batch_rows, digest)
 
 
-@task(name="score-partition", task_run_name="score-partition-{part.index}", cache_policy=NONE,
-      **IO_RETRIES)  # fmt: skip
+@task(
+    name="score-partition",
+    task_run_name="score-partition-{part.index}",
+    cache_policy=NONE,
+    **IO_RETRIES,
+)
 def score_partition(
     part: Partition,
     champion: ModelVersionInfo,

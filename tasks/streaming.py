@@ -15,8 +15,12 @@ once, so peak memory grows with the file. Here one batch (``scoring.batch_rows``
   the file passed its contract (atomic rename, or one S3 upload); quarantined rows are spooled
   per batch and written as one file at the end.
 
-Reading and validating the next batch runs on a background thread while the model predicts
-the current one (``scoring.prefetch_batches``): that is where the validation cost goes.
+Where the validation cost goes: by default (``scoring.prefetch_batches: 0``) each batch is
+validated, then predicted, so Great Expectations adds its time to the model's (measured in
+benchmarks/README.md; ~0.5-1 s fixed per batch, hence large batches). With idle cores,
+``prefetch_batches >= 1`` reads and validates the next batch on a background thread while the
+model predicts the current one; on 2 cores that was slower (the predictor's OpenMP threads
+and validation compete), so it is off by default.
 """
 
 from __future__ import annotations
@@ -560,7 +564,7 @@ def score_stream(
     now: datetime,
     batch_rows: int,
     chunk_rows: int,
-    prefetch_batches: int = 1,
+    prefetch_batches: int = 0,
     row_groups: list[int] | None = None,
     row_offset: int = 0,
     prior: dict[str, np.ndarray] | None = None,
