@@ -124,7 +124,13 @@ def fan_out(parts: list[Partition], settings: Settings, model: str, out: str) ->
 
 
 def timed_runs(
-    workers: int, parts: list[Partition], settings: Settings, model: Path, folder: Path, reps: int
+    workers: int,
+    parts: list[Partition],
+    settings: Settings,
+    model: Path,
+    folder: Path,
+    reps: int,
+    warmup: int = 1,
 ) -> list[float]:
     from distributed import LocalCluster
 
@@ -135,15 +141,15 @@ def timed_runs(
     with LocalCluster(**local_cluster_kwargs(dask)) as cluster:
         runner = dask_task_runner(DaskSettings(address=cluster.scheduler_address))
         run = fan_out.with_options(task_runner=runner)
-        for rep in range(reps + 1):  # the first run warms the workers up and is not timed
+        for rep in range(warmup + reps):  # warm-up runs (imports, model load) are not timed
             out = folder / f"out-{workers}w-{rep}"
             start = time.perf_counter()
             rows = run(parts, settings, str(model), str(out))
-            if rep:
+            if rep >= warmup:
                 times.append(time.perf_counter() - start)
             shutil.rmtree(out, ignore_errors=True)
             print(
-                f"  {workers} worker(s), run {rep}{' (warm-up)' if not rep else ''}: "
+                f"  {workers} worker(s), run {rep}{' (warm-up)' if rep < warmup else ''}: "
                 f"{time.perf_counter() - start:.2f} s, {rows:,} rows",
                 flush=True,
             )
@@ -172,6 +178,7 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=8, help="row groups = partitions")
     parser.add_argument("--reps", type=int, default=2, help="timed runs per worker count")
     parser.add_argument("--workers", default="1,2", help="worker counts, comma-separated")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs per worker count")
     parser.add_argument("--train-rows", type=int, default=20_000)
     parser.add_argument("--workdir", default=None, help="keeps generated inputs between runs")
     args = parser.parse_args()
@@ -192,7 +199,7 @@ def main() -> None:
     with prefect_server(folder):
         for workers in (int(w) for w in args.workers.split(",")):
             medians[workers] = statistics.median(
-                timed_runs(workers, parts, settings, model, folder, args.reps)
+                timed_runs(workers, parts, settings, model, folder, args.reps, args.warmup)
             )
     print("\n| Dask workers | median s | rows/s | speed-up vs 1 worker |")
     print("|---:|---:|---:|---:|")

@@ -17,18 +17,14 @@ import pytest
 
 from driftloop.data.generate import generate_day
 from driftloop.flows.score import score
-from driftloop.flows.train import train
-from driftloop.tasks import storage
+from driftloop.tasks import registry, storage
+from driftloop.tasks.training import fit_pipeline, split_frame
 
 pytestmark = pytest.mark.usefixtures("prefect_backend")
 
 START = date(2026, 11, 1)
 DAY = START + timedelta(days=10)
-FAST_MODEL = {
-    "model.params.max_iter": 30,
-    "gate.bootstrap.resamples": 0,
-    "dataset.data_docs": False,
-}
+FAST_MODEL = {"model.params.max_iter": 30, "dataset.data_docs": False}
 LINEAGE_TIME = "scored_at"
 
 
@@ -44,16 +40,34 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def scaled(workspace_factory, cluster):
-    """A workspace with a champion and a dask.address pointing at the module's cluster."""
+    """A workspace with a champion in MLflow and dask.address pointing at the module's cluster.
+
+    The champion is fitted and registered through our registry adapter directly (the train
+    flow has its own tests): a small model, logged, registered and given the champion alias.
+    """
     ws = workspace_factory("scaled")
     overrides = {**ws.overrides, **FAST_MODEL, "dask.address": cluster}
-    lake = storage.Lake(ws.lake_root, "loans")
-    for i in range(2):  # curated days as ingest leaves them (ingest has its own tests)
-        day = START + timedelta(days=i)
-        storage.write_frame(generate_day(day, 1200, seed=i), lake.curated(day))
-    summary = train(START, START + timedelta(days=1), overrides=overrides)
-    assert summary.promoted, summary.gate_reason
-    return ws, overrides, lake
+    settings = ws.settings(**FAST_MODEL)
+    split = split_frame(generate_day(START, 1500, seed=1), settings.dataset, settings.split)
+    pipeline = fit_pipeline(split, settings.dataset, settings.model)
+    experiment = registry.configure_tracking(settings.tracking, settings.registry)
+    _run, model_uri = registry.log_candidate(
+        experiment_id=experiment,
+        run_name="scale-test",
+        pipeline=pipeline,
+        input_example=split.x_train.head(20),
+        params={},
+        metrics={},
+        figures={},
+        tags={},
+        training_frame=split.x_train.head(20),
+        training_source="generated",
+        target=settings.dataset.target,
+        documents={},
+    )
+    version = registry.register(model_uri, settings.registry, {})
+    registry.set_alias(settings.registry, settings.registry.champion_alias, version)
+    return ws, overrides, storage.Lake(ws.lake_root, "loans")
 
 
 def write_row_groups(uri: str, rows: int, group: int, seed: int = 0) -> pd.DataFrame:

@@ -34,7 +34,7 @@ def test_scoring_benchmark_runs_at_a_tiny_size(tmp_path) -> None:
 def test_scale_out_benchmark_runs_at_a_tiny_size(tmp_path) -> None:
     out = run(
         "scale_out.py", "--rows", "1200", "--partitions", "2", "--reps", "1",
-        "--train-rows", "600", "--workdir", str(tmp_path),
+        "--train-rows", "600", "--warmup", "0", "--workdir", str(tmp_path),
     )  # fmt: skip
     assert "1,200 rows in 2 partitions" in out
     assert "| 1 |" in out and "| 2 |" in out

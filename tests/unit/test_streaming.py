@@ -16,6 +16,7 @@ from driftloop.data.generate import generate_day
 from driftloop.tasks import storage
 from driftloop.tasks.scoring import PredictionMeta, predict_chunked
 from driftloop.tasks.streaming import (
+    OUTCOME_KEY,
     HashSet64,
     cross_partition_duplicates,
     hash_values,
@@ -195,3 +196,30 @@ def test_cross_partition_duplicates(partitions, expected) -> None:
     found = cross_partition_duplicates([{"loan_id": h(p)} for p in partitions])
     got = [sorted(d["loan_id"].tolist()) for d in found]
     assert got == [sorted(h(e).tolist()) for e in expected]
+
+
+def test_stream_from_and_to_s3(s3_bucket, tmp_path, fitted) -> None:
+    """Ranged reads of the input, one upload of the output, footer and delete on moto's S3."""
+    dataset, model = fitted
+    frame = generate_day(DAY, 400, seed=6)
+    local = str(tmp_path / "in.parquet")
+    storage.write_frame(frame, local)
+    source = storage.write_bytes(f"{s3_bucket}/raw/in.parquet", Path(local).read_bytes())
+    out = f"{s3_bucket}/predictions/m/{DAY}.parquet"
+    done = score_stream(
+        source=source,
+        model=model,
+        dataset=dataset,
+        meta=meta(source),
+        output_uri=out,
+        quarantine_uri=f"{s3_bucket}/quarantine/q.parquet",
+        now=NOW,
+        batch_rows=250,
+        chunk_rows=100,
+    )
+    assert done.output_uri == out and done.result.success
+    got = storage.read_frame(out)
+    assert got["loan_id"].tolist() == frame["loan_id"].tolist()
+    assert storage.parquet_key_value(out, OUTCOME_KEY) is not None
+    assert storage.parquet_key_value(f"{s3_bucket}/missing.parquet", OUTCOME_KEY) is None
+    assert storage.delete(out) and not storage.exists(out)
