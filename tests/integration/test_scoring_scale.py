@@ -48,7 +48,8 @@ def scaled(workspace_factory, cluster):
     ws = workspace_factory("scaled")
     overrides = {**ws.overrides, **FAST_MODEL, "dask.address": cluster}
     settings = ws.settings(**FAST_MODEL)
-    split = split_frame(generate_day(START, 1500, seed=1), settings.dataset, settings.split)
+    frame = generate_day(START, 1500, seed=1)
+    split = split_frame(frame, settings.dataset, settings.split)
     pipeline = fit_pipeline(split, settings.dataset, settings.model)
     experiment = registry.configure_tracking(settings.tracking, settings.registry)
     _run, model_uri = registry.log_candidate(
@@ -60,7 +61,7 @@ def scaled(workspace_factory, cluster):
         metrics={},
         figures={},
         tags={},
-        training_frame=split.x_train.head(20),
+        training_frame=frame.head(20),
         training_source="generated",
         target=settings.dataset.target,
         documents={},
