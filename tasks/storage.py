@@ -533,16 +533,30 @@ def _batches(
     batch_rows: int,
     row_groups: list[int] | None = None,
 ) -> Iterator[pd.DataFrame]:
+    # Row group by row group, sliced into batches: ParquetFile.iter_batches kept arrow memory
+    # alive across batches (RSS grew ~0.3 GB per 6M rows here), this stays at one row group.
+    def frame(table: pa.Table, offset: int) -> pd.DataFrame:
+        out = table.to_pandas()
+        out.index = pd.RangeIndex(offset, offset + len(out))
+        return out
+
     try:
         offset = 0
-        batches = parquet.iter_batches(
-            batch_size=batch_rows, row_groups=row_groups, use_pandas_metadata=True
-        )
-        for batch in batches:
-            frame = batch.to_pandas()
-            frame.index = pd.RangeIndex(offset, offset + len(frame))
-            offset += len(frame)
-            yield frame
+        pending: list[pa.Table] = []
+        pending_rows = 0
+        groups = range(parquet.num_row_groups) if row_groups is None else row_groups
+        for group in groups:
+            table = parquet.read_row_group(group, use_pandas_metadata=True)
+            pending.append(table)
+            pending_rows += table.num_rows
+            while pending_rows >= batch_rows:
+                combined = pa.concat_tables(pending)
+                rest = combined.slice(batch_rows)
+                yield frame(combined.slice(0, batch_rows), offset)
+                offset += batch_rows
+                pending, pending_rows = ([rest], rest.num_rows) if rest.num_rows else ([], 0)
+        if pending_rows:
+            yield frame(pa.concat_tables(pending), offset)
     except (pa.ArrowException, OSError) as err:
         if isinstance(err, StorageError):
             raise
