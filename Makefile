@@ -78,5 +78,15 @@ bench-validation: $(STAMP)
 bench-drift: $(STAMP)
 	$(BIN)/python benchmarks/drift.py
 
+# streaming score vs bare read_parquet -> predict_proba -> to_parquet, 100k/1M/10M rows (minutes)
+.PHONY: bench-scoring
+bench-scoring: $(STAMP)
+	$(BIN)/python benchmarks/scoring.py
+
+# partitioned scoring on Dask, 1 vs 2 workers (see benchmarks/README.md)
+.PHONY: bench-scale-out
+bench-scale-out: $(STAMP)
+	$(BIN)/python benchmarks/scale_out.py
+
 clean:
 	rm -rf $(VENV) .prefect .stack data/demo data/lake data/mlflow .pytest_cache

@@ -135,8 +135,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--reps", type=int, default=5, help="alternating repetitions per variant")
-    parser.add_argument("--scenario", choices=SCENARIOS, default="none",
-                        help="'corrupt' breaks ~8%% of the rows (quarantine path)")
+    parser.add_argument(
+        "--scenario",
+        choices=SCENARIOS,
+        default="none",
+        help="'corrupt' breaks ~8%% of the rows (quarantine path)",
+    )
     parser.add_argument("--no-docs", action="store_true", help="skip timing Data Docs")
     args = parser.parse_args(argv)
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")

@@ -414,6 +414,34 @@ class DaskSettings(Strict):
     threads_per_worker: int = Field(1, ge=1, description="LocalCluster only")
 
 
+class ScoringSettings(Strict):
+    """How the score flow reads a large input: streamed batches, or partitions on Dask."""
+
+    mode: Literal["stream", "partitioned"] = Field(
+        "stream",
+        description="stream: one process reads the input batch by batch and writes "
+        "predictions/<model>/<day>.parquet; partitioned: one Prefect task per input partition "
+        "(file of a folder/prefix, or row groups of one file) on the `dask` cluster, writing "
+        "predictions/<model>/<day>/part-NNNNN.parquet",
+    )
+    batch_rows: int = Field(
+        500_000,
+        ge=1,
+        description="rows validated and predicted at a time; memory follows this, not the "
+        "input size, and each batch pays a fixed Great Expectations cost (~0.5-1 s)",
+    )
+    prefetch_batches: int = Field(
+        0,
+        ge=0,
+        description="batches read and validated on a background thread while the model "
+        "predicts the current one; pays off only with idle cores (on 2 cores it slowed "
+        "scoring: the predictor's OpenMP threads and validation compete)",
+    )
+    partition_row_groups: int = Field(
+        1, ge=1, description="partitioned mode, one parquet file: row groups per partition"
+    )
+
+
 class TrackingSettings(Strict):
     uri: str = "sqlite:///data/mlflow/mlflow.db"
     artifact_location: str | None = Field(
@@ -442,6 +470,7 @@ class Settings(Strict):
     tracking: TrackingSettings = TrackingSettings()
     dask: DaskSettings = DaskSettings()
     policy: PolicySettings = PolicySettings()
+    scoring: ScoringSettings = ScoringSettings()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:

@@ -57,6 +57,13 @@ def _parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=f"run the {name} flow for one day")
         cmd.add_argument("day", type=date.fromisoformat)
         cmd.add_argument("--source", default=None, help="file or s3:// URI (default: the lake)")
+        if name == "score":
+            cmd.add_argument(
+                "--mode",
+                choices=["stream", "partitioned"],
+                default=None,
+                help="stream (one process) or partitioned (Dask); default: scoring.mode",
+            )
     cmd = sub.add_parser("train", help="run the train flow on a window of curated days")
     cmd.add_argument("window_start", type=date.fromisoformat)
     cmd.add_argument("window_end", type=date.fromisoformat)
@@ -242,7 +249,7 @@ def _run(args: argparse.Namespace, profile: str) -> int:
     elif args.command == "score":
         from driftloop.flows.score import score
 
-        result = score(args.day, args.source, profile)
+        result = score(args.day, args.source, profile, mode=args.mode)
     elif args.command == "train":
         from driftloop.flows.train import train
 

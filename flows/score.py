@@ -1,19 +1,30 @@
-"""score: the champion scores a daily batch; every prediction says which model made it."""
+"""score: the champion scores a daily batch; every prediction says which model made it.
+
+Two ways to read a large input (`scoring.mode` or the `mode` parameter):
+
+- stream (default): one process validates and predicts the input batch by batch and writes
+  predictions/<model>/<day>.parquet; memory follows `scoring.batch_rows`, not the input size;
+- partitioned: one task per input partition (file of a folder/prefix, or row groups of one
+  file) on the `dask` cluster, writing predictions/<model>/<day>/part-NNNNN.parquet; a re-run
+  after a crash keeps finished parts and leaves exactly one file per partition.
+"""
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 from prefect import flow
 
-from driftloop.configs.settings import load_settings
+from driftloop.configs.settings import Settings, load_settings
 from driftloop.flows.params import run_name, yesterday
 from driftloop.tasks import steps
 from driftloop.tasks.oncall import on_failure_hook
+from driftloop.tasks.partitions import Partition, PartitionOutcome
+from driftloop.tasks.registry import ModelVersionInfo
 from driftloop.tasks.results import ScoreSummary
-from driftloop.tasks.scoring import score_summary
 from driftloop.tasks.storage import Lake
+from driftloop.tasks.validation import ValidatedBatch, ValidationResult
 
 
 @flow(
@@ -29,58 +40,137 @@ def score(
     profile: str | None = None,
     overrides: dict[str, Any] | None = None,
     dry_run: bool = False,
+    mode: Literal["stream", "partitioned"] | None = None,
 ) -> ScoreSummary:
     """Validate inputs with the contract (minus the target), predict, write predictions.
 
     Args:
         day: the day of the batch to score (YYYY-MM-DD; empty: yesterday, UTC).
-        source: a file or s3:// URI to score instead of the day's file under raw/ in the lake.
+        source: a file, folder or s3:// URI/prefix to score instead of the day's file under
+            raw/ in the lake (a folder/prefix needs mode "partitioned").
         profile: config profile, configs/<profile>.yaml over base.yaml (empty: the
             worker's $DRIFTLOOP_PROFILE, else local).
         overrides: dotted config keys for this run only, validated like the YAML, e.g.
             {"gate.metrics.roc_auc.threshold": 0.7}.
         dry_run: validate and predict, but write no predictions (quarantine is still kept).
+        mode: "stream" (one process, batch by batch, one output file) or "partitioned" (one
+            task per partition on the Dask cluster, one output file per partition); empty:
+            the config's scoring.mode.
     """
     day = day or yesterday()
     settings = load_settings(profile, overrides)
-    lake = Lake(settings.storage.root, settings.dataset.name)
-    model_name = settings.registry.model_name
+    mode = mode or settings.scoring.mode
     champion = steps.require_champion(settings)
     uri = source or steps.locate_raw(settings.storage.root, settings.dataset.name, day)
-    raw = steps.read_frame(uri)
-    batch = steps.validate_batch(raw, settings.dataset, source=uri, with_target=False)
-    stored = steps.store_validated(batch, lake, day, curated=False)
-    steps.publish_validation(
-        batch, settings.dataset.name, stored.quarantine_uri, stored.data_docs_uri
-    )
-    steps.enforce_contract(batch)
-    predictions = steps.predict(champion, batch.valid, settings, uri, steps.digest(uri))
-    output_uri = (
-        "(dry run: not written)"
-        if dry_run
-        else steps.write_predictions(predictions, lake.predictions(model_name, day))
-    )
-    stats = score_summary(predictions)
-    summary = ScoreSummary(
-        day=day,
-        source=uri,
-        output_uri=output_uri,
-        model_version=champion.version,
-        rows=int(stats["rows"]),
-        rows_quarantined=stored.rows_quarantined,
-        positive_rate=stats["positive_rate"],
-    )
-    steps.publish_scoring(model_name, summary_markdown(summary))
+    if mode == "partitioned":
+        summary = score_partitioned(settings, champion, uri, day, dry_run)
+    else:
+        summary = score_streamed(settings, champion, uri, day, dry_run)
+    steps.publish_scoring(settings.registry.model_name, summary_markdown(summary))
     return summary
 
 
+def score_streamed(
+    settings: Settings, champion: ModelVersionInfo, uri: str, day: date, dry_run: bool
+) -> ScoreSummary:
+    lake = Lake(settings.storage.root, settings.dataset.name)
+    target = None if dry_run else lake.predictions(settings.registry.model_name, day)
+    outcome = steps.score_stream(champion, settings, uri, steps.digest(uri), day, target)
+    verdict = contract_only(outcome.result)
+    steps.publish_validation(
+        verdict, settings.dataset.name, outcome.quarantine_uri, outcome.data_docs_dir
+    )
+    steps.enforce_contract(verdict)
+    return ScoreSummary(
+        day=day,
+        source=uri,
+        output_uri=outcome.output_uri or "(dry run: not written)",
+        model_version=champion.version,
+        rows=outcome.rows_scored,
+        rows_quarantined=outcome.result.rows_quarantined,
+        positive_rate=outcome.positive_rate,
+    )
+
+
+def score_partitioned(
+    settings: Settings, champion: ModelVersionInfo, uri: str, day: date, dry_run: bool
+) -> ScoreSummary:
+    from driftloop.tasks.partitions import summary_counts
+    from driftloop.tasks.scaleout import dask_task_runner
+    from driftloop.tasks.streaming import merge_results
+
+    plan = steps.plan_partitions(uri, settings)
+    whole_file = plan[0].row_groups is not None
+    digest = steps.digest(uri) if whole_file else None
+    fan_out = score_partitions.with_options(task_runner=dask_task_runner(settings.dask))
+    outcomes = fan_out(plan, champion, settings, day, digest, steps.current_run_id(), dry_run)
+    verdict = contract_only(merge_results([o.result for o in outcomes], settings.dataset, uri))
+    lake = Lake(settings.storage.root, settings.dataset.name)
+    quarantined = [o.quarantine_uri for o in outcomes if o.quarantine_uri]
+    steps.publish_validation(verdict, settings.dataset.name, ", ".join(quarantined) or None)
+    if not dry_run:
+        steps.settle_partitions(outcomes, settings, day, uri, verdict.result.success)
+    steps.enforce_contract(verdict)
+    counts = summary_counts(outcomes)
+    return ScoreSummary(
+        day=day,
+        source=uri,
+        output_uri="(dry run: not written)"
+        if dry_run
+        else lake.prediction_parts(settings.registry.model_name, day),
+        model_version=champion.version,
+        rows=int(counts["rows"]),
+        rows_quarantined=verdict.result.rows_quarantined,
+        positive_rate=counts["positive_rate"],
+        mode="partitioned",
+        partitions=len(outcomes),
+        partitions_reused=sum(o.skipped for o in outcomes),
+    )
+
+
+@flow(name="score-partitions", log_prints=True)
+def score_partitions(
+    plan: list[Partition],
+    champion: ModelVersionInfo,
+    settings: Settings,
+    day: date,
+    digest: str | None,
+    run_id: str,
+    dry_run: bool,
+) -> list[PartitionOutcome]:
+    """Fan out over the partitions on the task runner chosen by the caller (Dask)."""
+    from driftloop.tasks.streaming import cross_partition_duplicates
+
+    inspected = [steps.inspect_partition.submit(part, settings, digest) for part in plan]
+    keys = [future.result() for future in inspected]
+    priors = cross_partition_duplicates([k.hashes for k in keys])
+    scored = [
+        steps.score_partition.submit(part, champion, settings, k, prior, day, run_id, dry_run)
+        for part, k, prior in zip(plan, keys, priors, strict=True)
+    ]
+    return [future.result() for future in scored]
+
+
+def contract_only(result: ValidationResult) -> ValidatedBatch:
+    """The verdict in the shape the validation publishing tasks take (no frames attached)."""
+    import pandas as pd
+
+    return ValidatedBatch(valid=pd.DataFrame(), quarantine=pd.DataFrame(), result=result)
+
+
 def summary_markdown(summary: ScoreSummary) -> str:
+    parts = ""
+    if summary.partitions is not None:
+        parts = (
+            f"| partitions | {summary.partitions} "
+            f"({summary.partitions_reused or 0} finished parts kept) |\n"
+        )
     return (
         f"## Scoring {summary.day}\n\n| field | value |\n|---|---|\n"
         f"| model version | {summary.model_version} |\n| rows scored | {summary.rows} |\n"
         f"| rows quarantined | {summary.rows_quarantined} |\n"
         f"| predicted positive rate | {summary.positive_rate:.3f} |\n"
-        f"| input | `{summary.source}` |\n| output | `{summary.output_uri}` |\n"
+        f"| input | `{summary.source}` |\n| output | `{summary.output_uri}` |\n{parts}"
     )
 
 

@@ -43,6 +43,9 @@ class ScoreSummary(BaseModel):
     rows: int
     rows_quarantined: int
     positive_rate: float
+    mode: str = "stream"  # or "partitioned": output_uri is then a folder of part files
+    partitions: int | None = None
+    partitions_reused: int | None = None  # finished parts a re-run kept as they were
 
 
 class DriftSummary(BaseModel):

@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+import threading
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -47,7 +49,9 @@ if TYPE_CHECKING:
 
     from driftloop.tasks.drift import ColumnDrift, DriftDecision, DriftMeasurement
     from driftloop.tasks.monitoring import Assessment, Realised, ReferenceStats, WindowStats
+    from driftloop.tasks.partitions import Partition, PartitionKeys, PartitionOutcome
     from driftloop.tasks.policy import InFlightRun, PolicyDecision
+    from driftloop.tasks.streaming import StreamOutcome
     from driftloop.tasks.validation import ValidatedBatch
 
 
@@ -767,7 +771,7 @@ def prediction_files(lake: storage.Lake, model: str, day: date) -> list[str]:
     single = lake.predictions(model, day)
     if storage.exists(single):
         return [single]
-    return storage.list_uris(lake.predictions_dir(model, day), ".parquet")
+    return storage.list_uris(lake.prediction_parts(model, day), ".parquet")
 
 
 def frames_of(uris: list[str]) -> pd.DataFrame:
@@ -791,7 +795,7 @@ def read_predictions(
             return None
         raise MissingDataError(
             "these days have no predictions yet: "
-            + ", ".join(f"{lake.predictions(model, d)} (or {lake.predictions_dir(model, d)}/)"
+            + ", ".join(f"{lake.predictions(model, d)} (or {lake.prediction_parts(model, d)}/)"
                         for d in missing)
             + ". Score them first, or choose a window that has been scored."
         )  # fmt: skip
@@ -1076,3 +1080,149 @@ def decide_policy(
         policy=settings.policy,
         report_uri=report_uri,
     )
+
+
+# --- scoring at scale: streaming and partitioned scoring (issue 6) -------------------------
+
+_MODELS: dict[tuple[str, str, str], Pipeline] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def scoring_model(champion: ModelVersionInfo, settings: Settings) -> Pipeline:
+    """The champion's pipeline, loaded once per process (per Dask worker), keyed by its URI.
+
+    Why: partition tasks run on Dask workers; shipping the fitted model with every task (or
+    loading it in every task) would cost more than scoring a partition.
+    """
+    key = (settings.tracking.uri, champion.uri, champion.tag("model_sha256"))
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            registry.configure_tracking(settings.tracking, settings.registry)
+            _MODELS.clear()  # one champion at a time per process
+            _MODELS[key] = registry.load_version(champion)
+        return _MODELS[key]
+
+
+def prediction_meta(champion: ModelVersionInfo, source: str, input_digest: str) -> PredictionMeta:
+    return PredictionMeta(
+        model_name=champion.name,
+        model_version=champion.version,
+        model_run_id=champion.run_id,
+        input_uri=source,
+        input_digest=input_digest,
+        scored_at=now_utc(),
+    )
+
+
+def _publish_docs(docs_dir: str | None, lake: storage.Lake, day: date, run_id: str) -> str | None:
+    if not docs_dir:
+        return None
+    site = lake.data_docs(day, run_id)
+    storage.upload_folder(docs_dir, site)
+    shutil.rmtree(docs_dir, ignore_errors=True)
+    return storage.join(site, "index.html")
+
+
+@task(name="score-stream", task_run_name="score-stream-{source}", cache_policy=NONE, **IO_RETRIES)
+def score_stream(
+    champion: ModelVersionInfo,
+    settings: Settings,
+    source: str,
+    input_digest: str,
+    day: date,
+    output_uri: str | None,
+) -> StreamOutcome:
+    """Validate, predict and write the input batch by batch (memory: one batch, any input size).
+
+    Predictions appear at `output_uri` (None: dry run) only when the input passed its contract;
+    the quarantine is always kept. Data Docs, if enabled, describe the first batch.
+    """
+    from driftloop.tasks.streaming import score_stream as stream
+
+    lake = storage.Lake(settings.storage.root, settings.dataset.name)
+    run_id = current_run_id()
+    docs_dir = None
+    if settings.dataset.data_docs:
+        docs_dir = tempfile.mkdtemp(prefix="driftloop-data-docs-")
+    outcome = stream(
+        source=source,
+        model=scoring_model(champion, settings),
+        dataset=settings.dataset,
+        meta=prediction_meta(champion, source, input_digest),
+        output_uri=output_uri,
+        quarantine_uri=lake.quarantine(day, run_id),
+        now=now_utc(),
+        batch_rows=settings.scoring.batch_rows,
+        chunk_rows=settings.storage.score_chunk_rows,
+        prefetch_batches=settings.scoring.prefetch_batches,
+        docs_dir=docs_dir,
+        run_id=run_id,
+    )
+    docs_uri = _publish_docs(outcome.data_docs_dir, lake, day, run_id)
+    return outcome.model_copy(update={"data_docs_dir": docs_uri})
+
+
+@task(name="plan-partitions", task_run_name="plan-partitions-{source}", **IO_RETRIES)
+def plan_partitions(source: str, settings: Settings) -> list[Partition]:
+    from driftloop.tasks.partitions import plan
+
+    return plan(source, settings.scoring.partition_row_groups)
+
+
+@task(
+    name="inspect-partition",
+    task_run_name="inspect-partition-{part.index}",
+    cache_policy=NONE,
+    **IO_RETRIES,
+)
+def inspect_partition(part: Partition, settings: Settings, digest: str | None) -> PartitionKeys:
+    from driftloop.tasks.partitions import inspect
+
+    return inspect(part, settings.dataset, settings.scoring.batch_rows, digest)
+
+
+@task(
+    name="score-partition",
+    task_run_name="score-partition-{part.index}",
+    cache_policy=NONE,
+    **IO_RETRIES,
+)
+def score_partition(
+    part: Partition,
+    champion: ModelVersionInfo,
+    settings: Settings,
+    keys: PartitionKeys,
+    prior: dict[str, np.ndarray],
+    day: date,
+    run_id: str,
+    dry_run: bool,
+) -> PartitionOutcome:
+    """One partition through the streaming scorer, on whichever worker runs it."""
+    from driftloop.tasks.partitions import score_one
+
+    lake = storage.Lake(settings.storage.root, settings.dataset.name)
+    return score_one(
+        part,
+        keys,
+        prior,
+        model=lambda: scoring_model(champion, settings),
+        champion=champion,
+        settings=settings,
+        output_uri=None if dry_run else part.output_uri(lake, settings.registry.model_name, day),
+        quarantine_uri=part.quarantine_uri(lake, day, run_id),
+        meta=prediction_meta(champion, part.uri, keys.digest),
+        run_id=run_id,
+    )
+
+
+@task(name="settle-partitions", cache_policy=NONE, **IO_RETRIES)
+def settle_partitions(
+    outcomes: list[PartitionOutcome], settings: Settings, day: date, source: str, passed: bool
+) -> list[str]:
+    """Exactly one file per partition: stale parts and crashed writes' temp files removed;
+    all parts removed when the input as a whole failed its contract. Returns what was removed."""
+    from driftloop.tasks.partitions import settle
+
+    lake = storage.Lake(settings.storage.root, settings.dataset.name)
+    folder = lake.prediction_parts(settings.registry.model_name, day)
+    return settle(folder, outcomes, keep=passed)

@@ -73,6 +73,9 @@ class ExpectationOutcome(BaseModel):
     unexpected_percent: float | None
     observed: str
     rule: str | None = None  # the dataset.rules name, for a cross-column rule
+    # the number an aggregate check measured (non-null share, row count), so verdicts on
+    # batches of one file can be combined into the file's verdict (streaming scoring)
+    observed_value: float | None = None
 
 
 class ValidationResult(BaseModel):
@@ -870,7 +873,12 @@ def _outcome(o: _GxOutcome, failures: _RowFailures | None, n: int) -> Expectatio
         unexpected_percent=(100.0 * count / n) if check.row_level else None,
         observed=_observed(o, failures),
         rule=None if rule is None else rule.name,
+        observed_value=_number(o.observed_value) if not check.row_level else None,
     )
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _observed(o: _GxOutcome, failures: _RowFailures | None) -> str:
@@ -1032,3 +1040,23 @@ def _snake(class_name: str) -> str:
 
 def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+# --------------------------------------------------------------------------------------
+# building blocks for validating one file batch by batch (tasks/streaming.py)
+
+
+def coerce_column(col: pd.Series, spec: ColumnSpec, name: str) -> pd.Series:
+    """One raw column typed exactly as `validate_frame` types it (unparsable values -> null).
+
+    Why: uniqueness across the batches of a file is judged on the typed values, like GE does.
+    """
+    typed, _failures = _COERCERS[spec.dtype](col.reset_index(drop=True), name)
+    return typed
+
+
+def quarantine_frame(
+    raw: pd.DataFrame, columns: list[str], positions: np.ndarray, reasons: np.ndarray, source: str
+) -> pd.DataFrame:
+    """Rows of `raw` at `positions` in the quarantine layout (`reasons` indexed like `raw`)."""
+    return _quarantine_frame(raw, columns, positions, reasons, source)

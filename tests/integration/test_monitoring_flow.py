@@ -48,7 +48,7 @@ def scored(workspace_factory):
     storage.write_frame(pd.concat([labels, stray], ignore_index=True), lake.labels(day3))
     single = lake.predictions(MODEL, day4)
     frame = storage.read_frame(single)
-    folder = lake.predictions_dir(MODEL, day4)
+    folder = lake.prediction_parts(MODEL, day4)
     storage.write_frame(frame.iloc[:700], f"{folder}/part-00000.parquet")
     storage.write_frame(frame.iloc[700:], f"{folder}/part-00001.parquet")
     Path(single).unlink()  # the day now exists only as a partitioned folder

@@ -1,0 +1,674 @@
+"""Score a file of any size in bounded memory: read, validate, predict and write batch by batch.
+
+Why: a whole-frame scorer needs the input, its typed copy and the predictions in memory at
+once, so peak memory grows with the file. Here one batch (``scoring.batch_rows``) is in flight
+(plus one prefetched), and the verdict is still the file's verdict:
+
+- every batch is validated with the same contract (`validate_frame`); the batch verdicts are
+  combined into one file-level `ValidationResult` (`merge_results`): row counts add up
+  (``rows_in == rows_valid + rows_quarantined``), null shares are weighted by rows, and the
+  batch-level limits (row count, null share, quarantine share) are judged on the whole file;
+- uniqueness holds across the whole file: the typed values of each unique column are kept as
+  64-bit hashes (8 bytes a row) and a value seen in an earlier batch is quarantined as a
+  repeat, exactly as the whole-frame check keeps the first occurrence;
+- predictions go to a parquet writer on a temp file that appears at the output URI only when
+  the file passed its contract (atomic rename, or one S3 upload); quarantined rows are spooled
+  per batch and written as one file at the end.
+
+Where the validation cost goes: by default (``scoring.prefetch_batches: 0``) each batch is
+validated, then predicted, so Great Expectations adds its time to the model's (measured in
+benchmarks/README.md; ~0.5-1 s fixed per batch, hence large batches). With idle cores,
+``prefetch_batches >= 1`` reads and validates the next batch on a background thread while the
+model predicts the current one; on 2 cores that was slower (the predictor's OpenMP threads
+and validation compete), so it is off by default.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import queue
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel
+
+from driftloop.configs.settings import DatasetSettings
+from driftloop.tasks import storage
+from driftloop.tasks.scoring import PREDICTION_COLUMN, SCORE_COLUMN, PredictionMeta, predict_chunked
+from driftloop.tasks.validation import (
+    REASONS_COLUMN,
+    ROW_COLUMN,
+    ExpectationOutcome,
+    ValidatedBatch,
+    ValidationResult,
+    coerce_column,
+    quarantine_frame,
+    validate_frame,
+)
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+ROW_COUNT = "expect_table_row_count_to_be_between"
+NON_NULL_SHARE = "expect_column_proportion_of_non_null_values_to_be_between"
+UNIQUE = "expect_column_values_to_be_unique"
+METADATA_KEY = "driftloop.fingerprint"
+OUTCOME_KEY = "driftloop.outcome"
+
+_ARROW_TYPES = {
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "datetime": pa.timestamp("ns", tz="UTC"),
+    "string": pa.string(),
+    "category": pa.string(),
+    "bool": pa.bool_(),
+}
+
+
+# ---------------------------------------------------------------- reading
+
+
+def iter_raw_batches(
+    uri: str, batch_rows: int, row_groups: list[int] | None = None
+) -> Iterator[pd.DataFrame]:
+    """Raw frames of at most `batch_rows` rows from a .parquet (optionally some row groups) or
+    .csv file, never the whole file."""
+    if uri.lower().endswith(".csv"):
+        if row_groups is not None:
+            raise ValueError(f"{uri} is CSV: it has no row groups to select")
+        return storage.iter_csv_batches(uri, batch_rows)
+    return storage.iter_parquet_batches(uri, batch_rows, row_groups=row_groups)
+
+
+# ---------------------------------------------------------------- uniqueness across batches
+
+
+def hash_values(values: pd.Series) -> np.ndarray:
+    """64-bit hashes of typed values (nulls excluded by the caller); collisions ~ n^2/2^65."""
+    return pd.util.hash_pandas_object(values, index=False).to_numpy(dtype=np.uint64)
+
+
+class HashSet64:
+    """A set of uint64 hashes as sorted arrays merged like an LSM tree: 8 bytes a value,
+    O(log n) membership, amortised O(n log n) inserts (a Python set would take ~70 bytes)."""
+
+    def __init__(self) -> None:
+        self._levels: list[np.ndarray] = []
+
+    def __len__(self) -> int:
+        return sum(len(level) for level in self._levels)
+
+    def contains(self, hashes: np.ndarray) -> np.ndarray:
+        found = np.zeros(len(hashes), dtype=bool)
+        for level in self._levels:
+            pos = np.searchsorted(level, hashes)
+            pos[pos == len(level)] = 0
+            found |= level[pos] == hashes
+        return found
+
+    def add(self, hashes: np.ndarray) -> None:
+        new = np.unique(hashes.astype(np.uint64, copy=False))
+        if not len(new):
+            return
+        while self._levels and len(self._levels[-1]) <= 2 * len(new):
+            new = np.union1d(self._levels.pop(), new)
+        self._levels.append(new)
+
+    def values(self) -> np.ndarray:
+        if not self._levels:
+            return np.empty(0, dtype=np.uint64)
+        return np.unique(np.concatenate(self._levels))
+
+
+def unique_columns(dataset: DatasetSettings) -> list[str]:
+    return [c for c, spec in dataset.contract_columns(with_target=False).items() if spec.unique]
+
+
+def typed_hashes(raw: pd.DataFrame, dataset: DatasetSettings, column: str) -> np.ndarray:
+    """Hashes of the typed, non-null values of one column of a raw batch."""
+    spec = dataset.columns[column]
+    typed = coerce_column(raw[column], spec, column)
+    return hash_values(typed[typed.notna()])
+
+
+def cross_partition_duplicates(
+    keys: list[dict[str, np.ndarray]],
+) -> list[dict[str, np.ndarray]]:
+    """For each partition (in order), the hashes it shares with any earlier partition.
+
+    Those rows are repeats of an earlier row of the input, so the partition quarantines them,
+    just as one process streaming the partitions in order would. Usually all empty.
+    """
+    seen: dict[str, HashSet64] = {}
+    out: list[dict[str, np.ndarray]] = []
+    for part in keys:
+        shared: dict[str, np.ndarray] = {}
+        for column, hashes in part.items():
+            known = seen.setdefault(column, HashSet64())
+            unique = np.unique(hashes)
+            shared[column] = unique[known.contains(unique)]
+            known.add(unique)
+        out.append(shared)
+    return out
+
+
+# ---------------------------------------------------------------- the file's verdict
+
+
+def merge_results(
+    results: list[ValidationResult], dataset: DatasetSettings, source: str
+) -> ValidationResult:
+    """One file-level verdict from the verdicts of its batches (or partitions), in order.
+
+    Row-level findings add up; the row count, null shares and the quarantine share are judged
+    on the whole file, so a small last batch or one bad batch is judged as the file would be.
+    """
+    if not results:
+        raise ValueError(f"{source}: no batches to judge")
+    n = sum(r.rows_in for r in results)
+    rows_valid = sum(r.rows_valid for r in results)
+    rows_quarantined = sum(r.rows_quarantined for r in results)
+    # aligned by (expectation, column): files of a folder may differ in their extra columns
+    groups: dict[tuple[str, str | None], list[tuple[ExpectationOutcome, int]]] = {}
+    for r in results:
+        for o in r.outcomes:
+            groups.setdefault((o.expectation, o.column), []).append((o, r.rows_in))
+    outcomes = [
+        _merge_outcome([o for o, _ in group], [size for _, size in group], dataset, n)
+        for group in groups.values()
+    ]
+    blocking: list[str] = []
+    for o in outcomes:
+        if o.row_level or o.success or o.severity != "error":
+            continue
+        if o.expectation == ROW_COUNT:
+            blocking.append(
+                f"{source}: the input has {n:,} rows; the contract needs {_row_bounds(dataset)} "
+                "(dataset.min_rows / dataset.max_rows). Check that the extract is complete, or "
+                "change the bounds in the config if the volume is expected."
+            )
+        elif o.expectation == NON_NULL_SHARE and o.column is not None:
+            blocking.append(
+                f"{source}: column '{o.column}' is {o.observed}; see "
+                f"dataset.columns.{o.column}.max_null_fraction. Fix the upstream step that "
+                f"leaves '{o.column}' empty, or raise max_null_fraction if that is expected."
+            )
+    top = _top(outcomes)
+    if rows_valid == 0:
+        blocking.append(
+            f"{source}: none of the {n:,} rows passed the data contract, so there is nothing "
+            f"to score. Most common problems: {top}. Read _dq_reasons in the quarantined rows, "
+            "fix the producer and re-run."
+        )
+    elif rows_quarantined / n > dataset.max_quarantine_fraction:
+        blocking.append(
+            f"{source}: {rows_quarantined:,} of {n:,} rows ({rows_quarantined / n:.1%}) broke "
+            f"the data contract; at most {dataset.max_quarantine_fraction:.1%} may be "
+            f"quarantined (dataset.max_quarantine_fraction). Most common problems: {top}. Read "
+            "_dq_reasons in the quarantined rows and fix the producer."
+        )
+    return ValidationResult(
+        source=source,
+        rows_in=n,
+        rows_valid=rows_valid,
+        rows_quarantined=rows_quarantined,
+        success=not blocking,
+        outcomes=outcomes,
+        blocking_failures=blocking,
+    )
+
+
+def _merge_outcome(
+    group: list[ExpectationOutcome], sizes: list[int], dataset: DatasetSettings, n: int
+) -> ExpectationOutcome:
+    first = group[0]
+    if len(group) == 1 and first.expectation not in (ROW_COUNT, NON_NULL_SHARE):
+        return first
+    if first.row_level:
+        count = sum(o.unexpected_count for o in group)
+        failing = [i for i, o in enumerate(group) if not o.success]
+        observed = first.observed if not failing else group[failing[0]].observed
+        if failing and len(group) > 1:
+            observed = (
+                f"{count:,} rows in {len(failing)} of {len(group)} batches; "
+                f"first batch with failures: {observed}"
+            )
+        return first.model_copy(
+            update={
+                "success": not failing and count == 0,
+                "unexpected_count": count,
+                "unexpected_percent": 100.0 * count / n if n else 0.0,
+                "observed": observed,
+            }
+        )
+    if first.expectation == ROW_COUNT:
+        low, high = dataset.min_rows, dataset.max_rows
+        ok = n >= low and (high is None or n <= high)
+        return first.model_copy(
+            update={
+                "success": ok,
+                "observed": f"{n:,} rows ({_row_bounds(dataset)})",
+                "observed_value": float(n),
+            }
+        )
+    if first.expectation == NON_NULL_SHARE and first.column in dataset.columns:
+        shares = [o.observed_value if o.observed_value is not None else 1.0 for o in group]
+        non_null = sum(s * size for s, size in zip(shares, sizes, strict=True)) / sum(sizes)
+        allowed = dataset.columns[first.column].max_null_fraction
+        return first.model_copy(
+            update={
+                "success": 1.0 - non_null <= allowed + 1e-12,
+                "observed": f"{1.0 - non_null:.1%} null (max {allowed:.1%})",
+                "observed_value": non_null,
+            }
+        )
+    return first.model_copy(update={"success": all(o.success for o in group)})
+
+
+def _row_bounds(dataset: DatasetSettings) -> str:
+    if dataset.max_rows is None:
+        return f"at least {dataset.min_rows:,} rows"
+    return f"between {dataset.min_rows:,} and {dataset.max_rows:,} rows"
+
+
+def _top(outcomes: list[ExpectationOutcome]) -> str:
+    ranked = sorted(
+        (
+            o
+            for o in outcomes
+            if o.row_level and o.severity == "error" and not o.success and o.unexpected_count
+        ),
+        key=lambda o: -o.unexpected_count,
+    )
+    if not ranked:
+        return "none recorded"
+    return "; ".join(f"[{o.column}: {o.unexpected_count:,} rows]" for o in ranked[:3])
+
+
+# ---------------------------------------------------------------- validating batch by batch
+
+
+class ContractStream:
+    """Validates one file batch by batch; `result()` is the file's verdict.
+
+    `prior` holds hashes (per unique column) of values that occur before this file's rows,
+    e.g. in earlier partitions of the same input: rows with those values are repeats.
+    """
+
+    def __init__(
+        self,
+        dataset: DatasetSettings,
+        *,
+        source: str,
+        now: datetime,
+        row_offset: int = 0,
+        prior: dict[str, np.ndarray] | None = None,
+        docs_dir: str | None = None,
+    ) -> None:
+        self.dataset = dataset
+        self.source = source
+        self.now = now
+        self.offset = row_offset
+        self.docs_dir = docs_dir
+        self.columns = unique_columns(dataset)
+        self.seen = {c: HashSet64() for c in self.columns}
+        for column, hashes in (prior or {}).items():
+            if column in self.seen and len(hashes):
+                self.seen[column].add(hashes)
+        self.results: list[ValidationResult] = []
+
+    def check(self, raw: pd.DataFrame) -> ValidatedBatch:
+        """The batch's valid rows and quarantine, with row numbers counted from the file start."""
+        docs = self.docs_dir if not self.results else None  # Data Docs: the first batch only
+        batch = validate_frame(
+            raw,
+            self.dataset,
+            with_target=False,
+            source=self.source,
+            now=self.now,
+            docs_dir=docs,
+        )
+        batch = self._flag_earlier_repeats(raw, batch)
+        self.results.append(batch.result)
+        quarantine = batch.quarantine
+        if len(quarantine) and self.offset:
+            quarantine = quarantine.assign(**{ROW_COLUMN: quarantine[ROW_COLUMN] + self.offset})
+        self.offset += len(raw)
+        return ValidatedBatch(batch.valid, quarantine, batch.result, batch.docs_dir)
+
+    def result(self) -> ValidationResult:
+        return merge_results(self.results, self.dataset, self.source)
+
+    def _flag_earlier_repeats(self, raw: pd.DataFrame, batch: ValidatedBatch) -> ValidatedBatch:
+        n = len(raw)
+        repeats = np.zeros(n, dtype=bool)
+        reasons = np.full(n, "", dtype=object)
+        counts: dict[str, int] = {}
+        for column in self.columns:
+            typed = coerce_column(raw[column], self.dataset.columns[column], column)
+            present = typed.notna().to_numpy()
+            hashes = np.zeros(n, dtype=np.uint64)
+            hashes[present] = hash_values(typed[present])
+            # rows GE already flags as repeats within the batch keep that one reason
+            first_here = ~typed.duplicated(keep="first").to_numpy()
+            earlier = present & first_here & self.seen[column].contains(hashes)
+            self.seen[column].add(hashes[present])
+            counts[column] = int(earlier.sum())
+            if counts[column]:
+                shown = "'" + typed[earlier].astype(str).str.slice(0, 60) + "'"
+                text = (f"{column}: " + shown + " repeats an earlier row").to_numpy(dtype=object)
+                reasons[earlier] = np.where(
+                    reasons[earlier] == "", text, reasons[earlier] + "; " + text
+                )
+                repeats |= earlier
+        if not repeats.any():
+            return batch
+        quarantined = np.zeros(n, dtype=bool)
+        quarantined[batch.quarantine[ROW_COLUMN].to_numpy(dtype=np.int64)] = True
+        valid_positions = np.flatnonzero(~quarantined)
+        # already quarantined rows get the extra reason; valid ones move to quarantine
+        q = batch.quarantine.copy()
+        if len(q):
+            extra = reasons[q[ROW_COLUMN].to_numpy(dtype=np.int64)]
+            has = extra != ""
+            q.loc[has, REASONS_COLUMN] = q.loc[has, REASONS_COLUMN] + "; " + extra[has]
+        moved = np.flatnonzero(repeats & ~quarantined)
+        keep = ~repeats[valid_positions]
+        valid = batch.valid.loc[keep].reset_index(drop=True)
+        if len(moved):
+            contract = list(self.dataset.contract_columns(with_target=False))
+            new = quarantine_frame(raw, contract, moved, reasons, self.source)
+            q = pd.concat([q, new], ignore_index=True) if len(q) else new
+            q = q.sort_values(ROW_COLUMN, kind="stable").reset_index(drop=True)
+        outcomes = [
+            o.model_copy(
+                update={
+                    "unexpected_count": o.unexpected_count + counts[o.column],
+                    "unexpected_percent": 100.0 * (o.unexpected_count + counts[o.column]) / n,
+                    "success": False,
+                    "observed": f"{o.unexpected_count + counts[o.column]:,} repeats of earlier "
+                    f"rows flagged ({counts[o.column]:,} of a value seen in an earlier batch), "
+                    "first occurrence kept",
+                }
+            )
+            if o.expectation == UNIQUE and counts.get(o.column or "", 0)
+            else o
+            for o in batch.result.outcomes
+        ]
+        result = batch.result.model_copy(
+            update={
+                "rows_valid": len(valid),
+                "rows_quarantined": len(q),
+                "outcomes": outcomes,
+            }
+        )
+        return ValidatedBatch(valid, q, result, batch.docs_dir)
+
+
+# ---------------------------------------------------------------- scoring a stream
+
+
+class StreamOutcome(BaseModel):
+    """What one streamed scoring run did (also kept in a partition's parquet footer)."""
+
+    result: ValidationResult
+    rows_scored: int
+    positives: int
+    score_sum: float
+    output_uri: str | None
+    quarantine_uri: str | None
+    data_docs_dir: str | None = None
+    seconds: dict[str, float] = {}
+
+    @property
+    def positive_rate(self) -> float:
+        return self.positives / self.rows_scored if self.rows_scored else float("nan")
+
+
+@dataclass
+class _Timer:
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_DONE = object()
+
+
+def prefetch(items: Iterator[Any], depth: int) -> Iterator[Any]:
+    """Produce `items` on a background thread, at most `depth` ahead (depth 0: inline).
+
+    numpy, pyarrow and scikit-learn's predictors release the GIL, so reading and validating
+    the next batch overlaps the prediction of the current one. Errors surface in the caller.
+    """
+    if depth < 1:
+        yield from items
+        return
+    slots: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+        except BaseException as err:  # handed to the consumer, which re-raises it
+            put(_Failed(err))
+            return
+        put(_DONE)
+
+    worker = threading.Thread(target=produce, name="driftloop-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+
+
+class _Discard(Exception):
+    """The file failed its contract: its predictions must not appear."""
+
+
+def _fixed_schema(table: pa.Table, dataset: DatasetSettings) -> pa.Schema:
+    """The first batch's schema, with columns that were all-null there typed by the contract."""
+    fields = []
+    for f in table.schema:
+        if pa.types.is_null(f.type):
+            spec = dataset.columns.get(f.name)
+            f = pa.field(f.name, _ARROW_TYPES[spec.dtype] if spec else pa.string())
+        fields.append(f)
+    return pa.schema(fields, metadata=table.schema.metadata)
+
+
+def _to_table(frame: pd.DataFrame, schema: pa.Schema | None, uri: str) -> pa.Table:
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        return table if schema is None else table.select(schema.names).cast(schema)
+    except (pa.ArrowException, ValueError, TypeError, KeyError) as err:
+        raise storage.StorageError(
+            f"cannot append a batch to {uri}: {err}; the batch's columns do not match the "
+            "first batch's"
+        ) from err
+
+
+def merge_parquet_parts(parts: list[str], uri: str) -> str:
+    """Write spooled parquet parts as one file at `uri`; columns whose type differs between
+    parts (raw values of quarantined rows) become strings. One part in memory at a time."""
+    schemas = [pq.read_schema(p) for p in parts]
+    names = list(schemas[0].names)
+    fields = []
+    for name in names:
+        types = {s.field(name).type for s in schemas} - {pa.null()}
+        if len(types) == 1:
+            fields.append(pa.field(name, types.pop()))
+        elif types <= {pa.int64(), pa.float64()}:
+            fields.append(pa.field(name, pa.float64()))
+        else:
+            fields.append(pa.field(name, pa.string() if types else pa.null()))
+    schema = pa.schema(fields)
+    with storage.atomic_output(uri) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        for part in parts:
+            table = pq.read_table(part)
+            writer.write_table(table.select(names).cast(schema))
+    return uri
+
+
+def score_stream(
+    *,
+    source: str,
+    model: Pipeline,
+    dataset: DatasetSettings,
+    meta: PredictionMeta,
+    output_uri: str | None,
+    quarantine_uri: str,
+    now: datetime,
+    batch_rows: int,
+    chunk_rows: int,
+    prefetch_batches: int = 0,
+    row_groups: list[int] | None = None,
+    row_offset: int = 0,
+    prior: dict[str, np.ndarray] | None = None,
+    docs_dir: str | None = None,
+    metadata: dict[str, str] | None = None,
+    write_when_blocked: bool = False,
+    run_id: str | None = None,
+) -> StreamOutcome:
+    """Validate, predict and write `source` batch by batch; returns the file's verdict.
+
+    Predictions appear at `output_uri` (None: dry run) only if the file passed its contract,
+    unless `write_when_blocked` (partitions, whose verdict is judged with the others). The
+    quarantine is always written when there is one (rows tagged with `run_id`). `metadata`
+    and the outcome go into the parquet footer.
+    """
+    timer = _Timer()
+    stream = ContractStream(
+        dataset, source=source, now=now, row_offset=row_offset, prior=prior, docs_dir=docs_dir
+    )
+
+    def validated() -> Iterator[ValidatedBatch]:
+        raw_batches = iter_raw_batches(source, batch_rows, row_groups)
+        while True:
+            with timer("read"):
+                raw = next(raw_batches, None)
+            if raw is None:
+                return
+            with timer("validate"):
+                checked = stream.check(raw)
+            yield checked
+
+    spool = tempfile.mkdtemp(prefix="driftloop-quarantine-")
+    parts: list[str] = []
+    rows = positives = 0
+    score_sum = 0.0
+    written: str | None = None
+    quarantine_written: str | None = None
+    try:
+        with contextlib.ExitStack() as stack:
+            tmp = stack.enter_context(storage.atomic_output(output_uri)) if output_uri else None
+            writer: pq.ParquetWriter | None = None
+            schema: pa.Schema | None = None
+            for batch in prefetch(validated(), prefetch_batches):
+                if len(batch.quarantine):
+                    with timer("quarantine"):
+                        part = os.path.join(spool, f"{len(parts):06d}.parquet")
+                        bad = batch.quarantine
+                        if run_id is not None:
+                            bad = bad.assign(_dq_run_id=run_id)  # as ingest stores them
+                        storage.write_frame(bad, part)
+                        parts.append(part)
+                if batch.valid.empty:
+                    continue
+                with timer("predict"):
+                    predictions = predict_chunked(model, batch.valid, dataset, meta, chunk_rows)
+                rows += len(predictions)
+                positives += int(predictions[PREDICTION_COLUMN].sum())
+                score_sum += float(predictions[SCORE_COLUMN].sum())
+                if tmp is None:
+                    continue
+                with timer("write"):
+                    table = _to_table(predictions, schema, output_uri or "")
+                    if writer is None:
+                        schema = _fixed_schema(table, dataset)
+                        table = table.cast(schema)
+                        writer = stack.enter_context(pq.ParquetWriter(tmp, schema))
+                    writer.write_table(table)
+            if not stream.results:  # no batch at all: let the contract say why
+                with timer("validate"):
+                    stream.check(storage.read_frame(source))
+            result = stream.result()
+            # the quarantine is stored before predictions can appear: nothing is ever lost
+            if parts:
+                with timer("quarantine"):
+                    quarantine_written = merge_parquet_parts(parts, quarantine_uri)
+            if tmp is not None:
+                if not (result.success or write_when_blocked) or writer is None:
+                    raise _Discard
+                stored = {
+                    "result": result.model_dump(mode="json"),
+                    "rows_scored": rows,
+                    "positives": positives,
+                    "score_sum": score_sum,
+                    "quarantine_uri": quarantine_written,
+                }
+                writer.add_key_value_metadata({**(metadata or {}), OUTCOME_KEY: json.dumps(stored)})
+                written = output_uri
+    except _Discard:
+        written = None
+    finally:
+        shutil.rmtree(spool, ignore_errors=True)
+    return StreamOutcome(
+        result=result,
+        rows_scored=rows,
+        positives=positives,
+        score_sum=score_sum,
+        output_uri=written,
+        quarantine_uri=quarantine_written,
+        data_docs_dir=docs_dir if docs_dir and os.path.isdir(docs_dir) else None,
+        seconds=timer.seconds,
+    )
+
+
+def fingerprint(**parts: Any) -> str:
+    """A stable digest of what determines a partition's output (input, model, contract)."""
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()
