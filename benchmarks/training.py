@@ -58,13 +58,15 @@ BOTH_SIDES = """\
 both sides, each in a fresh interpreter: read the 3 curated parquet days and hash each file
 (lineage) -> feature casts -> seeded stratified split -> champion v1 from the MLflow registry
 (download, digest check, load, predict) -> fit the candidate -> fit the baseline (Dummy) ->
-7 metrics each -> 300-resample paired bootstrap -> per-slice roc_auc -> ROC and confusion
-plots -> one MLflow run (tags, params, metrics, dataset input, figures, JSON, skops model with
-signature and pinned pip requirements) -> register v2 -> training snapshot parquet -> version
-tags with the model digest -> serving smoke check in a fresh process -> gate -> alias move +
-ledger -> model card.
+7 metrics each -> 300-resample paired bootstrap (row-count AUC) -> per-slice roc_auc -> ROC
+and confusion plots -> one MLflow run (tags, params, metrics, dataset input with its schema
+from dtypes, figures, JSON, skops model with signature and pinned pip requirements) ->
+register v2 -> training snapshot parquet -> version tags with the model digest -> serving
+smoke check in a fresh process -> gate -> alias move + ledger -> model card.
 the flow side also: config load and validation, a Prefect flow run with ~15 task runs and 2
-artifacts on the server, the promotion lock (a Prefect global concurrency limit)."""
+artifacts on the server, the promotion lock (a Prefect global concurrency limit); it starts
+the smoke check's fresh interpreter at flow start so its imports overlap the training (the
+bare script starts it when it needs it)."""
 
 
 @dataclass(frozen=True)
