@@ -77,6 +77,7 @@ class Case:
     model: str
     config_dir: Path
     template: Path
+    api_url: str
 
 
 def config_dir_for(model: str, folder: Path) -> Path:
@@ -126,10 +127,10 @@ def flow_command() -> list[str]:
     return [sys.executable, "-m", "driftloop.flows.cli", "train", str(START), str(end)]
 
 
-def flow_env(stack: Stack, case: Case, work: Path) -> dict[str, str]:
+def flow_env(case: Case, work: Path) -> dict[str, str]:
     return {
         **os.environ,
-        **stack.config.client_env(),
+        "PREFECT_API_URL": case.api_url,
         "DRIFTLOOP_CONFIG_DIR": str(case.config_dir),
         "DRIFTLOOP_OVERRIDES": json.dumps(overrides(work)),
         "DRIFTLOOP_PROFILE": "local",
@@ -187,7 +188,7 @@ def run(argv: list[str], env: dict[str, str], what: str) -> float:
     return elapsed
 
 
-def prepare(case: Case, stack: Stack, root: Path) -> None:
+def prepare(case: Case, root: Path) -> None:
     """Curated data, then one untimed flow run that registers champion v1: the template.
 
     It is built at the work path itself (MLflow records absolute artifact paths), then kept
@@ -195,13 +196,16 @@ def prepare(case: Case, stack: Stack, root: Path) -> None:
     """
     work = root / "work"
     shutil.rmtree(work, ignore_errors=True)
-    settings = load_settings("local", overrides(work), config_dir=case.config_dir)
-    write_curated(settings, case.rows, settings.storage.root)
-    run(flow_command(), flow_env(stack, case, work), f"warm-up flow ({case.rows}, {case.model})")
+    curated = root / f"curated-{case.rows}"  # the same files for every model
+    if not curated.exists():
+        settings = load_settings("local", overrides(work), config_dir=case.config_dir)
+        write_curated(settings, case.rows, str(curated))
+    shutil.copytree(curated, work / "lake")
+    run(flow_command(), flow_env(case, work), f"warm-up flow ({case.rows}, {case.model})")
     shutil.move(work, case.template)
 
 
-def bench_case(case: Case, stack: Stack, root: Path, reps: int) -> dict[str, list[float]]:
+def bench_case(case: Case, root: Path, reps: int) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {"flow": [], "bare": []}
     work = root / "work"
     for rep in range(reps):
@@ -209,7 +213,7 @@ def bench_case(case: Case, stack: Stack, root: Path, reps: int) -> dict[str, lis
         for side in order:
             restore(case.template, work)
             if side == "flow":
-                argv, env = flow_command(), flow_env(stack, case, work)
+                argv, env = flow_command(), flow_env(case, work)
             else:
                 spec = bare_spec(case, work)
                 argv = [sys.executable, str(HERE / "bare_training.py"), str(spec)]
@@ -247,7 +251,14 @@ def main(argv: list[str] | None = None) -> int:
         "--models", default="default,logreg", help=f"comma-separated, from: {', '.join(MODELS)}"
     )
     parser.add_argument("--reps", type=int, default=5, help="alternating repetitions per side")
+    parser.add_argument(
+        "--startup-reps", type=int, default=None, help="import-cost probes (default: --reps)"
+    )
+    parser.add_argument(
+        "--prefect-api-url", default=None, help="use this Prefect server instead of starting one"
+    )
     args = parser.parse_args(argv)
+    startup_reps = args.reps if args.startup_reps is None else args.startup_reps
     sizes = [int(s) for s in args.sizes.split(",") if s]
     models = [m for m in args.models.split(",") if m]
     unknown = [m for m in models if m not in MODELS]
@@ -258,28 +269,36 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault(key, value)
 
     root = Path(tempfile.mkdtemp(prefix="driftloop-bench-train-"))
-    stack = Stack(StackConfig(home=root / "stack", prefect_port=free_port()))
+    stack = None
     results: list[tuple[Case, dict[str, list[float]]]] = []
     try:
-        started = time.perf_counter()
-        stack.start_prefect()
-        print(f"Prefect server on {stack.config.api_url} (up in "
-              f"{time.perf_counter() - started:.1f} s); MLflow on SQLite; temp {root}")  # fmt: skip
+        api_url = args.prefect_api_url
+        if api_url is None:
+            started = time.perf_counter()
+            stack = Stack(StackConfig(home=root / "stack", prefect_port=free_port()))
+            stack.start_prefect()
+            api_url = stack.config.api_url
+            print(f"Prefect server started in {time.perf_counter() - started:.1f} s")
+        print(f"Prefect API {api_url}; MLflow on SQLite; work folder {root}")
         print(BOTH_SIDES)
-        print("\nstart-up (fresh interpreter, median of", args.reps, "runs):")
-        for label, value in import_costs(args.reps).items():
-            print(f"  {label:<62} {value:6.2f} s")
-        for model in models:
-            config_dir = config_dir_for(model, root / f"configs-{model}")
-            for rows in sizes:
-                case = Case(rows, model, config_dir, root / f"template-{model}-{rows}")
-                prepare(case, stack, root)
-                times = bench_case(case, stack, root, args.reps)
+        if startup_reps:
+            print(f"\nstart-up (fresh interpreter, median of {startup_reps} runs):")
+            for label, value in import_costs(startup_reps).items():
+                print(f"  {label:<62} {value:6.2f} s")
+        config_dirs = {m: config_dir_for(m, root / f"configs-{m}") for m in models}
+        for rows in sizes:
+            for model in models:
+                template = root / f"template-{model}-{rows}"
+                case = Case(rows, model, config_dirs[model], template, api_url)
+                prepare(case, root)
+                times = bench_case(case, root, args.reps)
                 results.append((case, times))
                 f, b = statistics.median(times["flow"]), statistics.median(times["bare"])
                 print(f"  done {rows:>9,} rows {model:<8} flow {f:6.2f} s  bare {b:6.2f} s")
+                shutil.rmtree(template, ignore_errors=True)
     finally:
-        stack.prefect.stop()
+        if stack is not None:
+            stack.prefect.stop()
         shutil.rmtree(root, ignore_errors=True)
 
     print(f"\nmedians of {args.reps} alternating runs (seconds, wall time of a fresh process):")
