@@ -28,8 +28,13 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-#: Started, idle smoke-check processes, one per tracking URI (see `prewarm`).
-_WARM: dict[str, subprocess.Popen[str]] = {}
+#: Started, idle smoke-check processes (see `prewarm`), by tracking URI and environment: a
+#: process started under other settings (e.g. another S3 endpoint) is never reused.
+_WARM: dict[tuple[str, int], subprocess.Popen[str]] = {}
+
+
+def _key(tracking_uri: str) -> tuple[str, int]:
+    return tracking_uri, hash(frozenset(os.environ.items()))
 
 
 def _spawn(args: list[str], tracking_uri: str, stdin: int | None) -> subprocess.Popen[str]:
@@ -50,12 +55,12 @@ def prewarm(tracking_uri: str) -> None:
     It exits by itself when this process goes away (its stdin closes), and at interpreter
     exit an unused one is stopped.
     """
-    proc = _WARM.get(tracking_uri)
+    proc = _WARM.get(_key(tracking_uri))
     if proc is not None and proc.poll() is None:
         return
     if not _WARM:
         atexit.register(discard_warm)
-    _WARM[tracking_uri] = _spawn(["--serve"], tracking_uri, subprocess.PIPE)
+    _WARM[_key(tracking_uri)] = _spawn(["--serve"], tracking_uri, subprocess.PIPE)
 
 
 def discard_warm() -> None:
@@ -74,7 +79,7 @@ def check_in_fresh_process(
     with tempfile.TemporaryDirectory(prefix="driftloop-smoke-") as tmp:
         path = Path(tmp) / "sample.parquet"
         sample.to_parquet(path, index=False)
-        proc = _WARM.pop(tracking_uri, None)
+        proc = _WARM.pop(_key(tracking_uri), None)
         request: str | None = json.dumps({"model_uri": model_uri, "sample": str(path)}) + "\n"
         if proc is None or proc.poll() is not None:
             proc, request = _spawn([model_uri, str(path)], tracking_uri, None), None
@@ -90,7 +95,9 @@ def check_in_fresh_process(
                 error=f"no answer within {timeout:.0f} s",
             )
     lines = [line for line in stdout.splitlines() if line.startswith("{")]
-    if proc.returncode != 0 or not lines:
+    if lines:  # the verdict, with the real error when the model did not load or predict
+        return SmokeResult.model_validate_json(lines[-1])
+    if proc.returncode != 0:
         tail = (stderr or stdout).strip().splitlines()[-3:]
         return SmokeResult(
             ok=False,
@@ -98,7 +105,7 @@ def check_in_fresh_process(
             latency_ms_per_1000=None,
             error=" | ".join(tail)[:500] or f"exit code {proc.returncode}",
         )
-    return SmokeResult.model_validate_json(lines[-1])
+    return SmokeResult(ok=False, rows=0, latency_ms_per_1000=None, error="no verdict printed")
 
 
 def main(argv: list[str]) -> int:
