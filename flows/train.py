@@ -60,8 +60,6 @@ def train(
     override = steps.requested_override(allow_unvalidated, override_reason)
     search = settings.model.search
     trials = plan_trials(search, settings.model) if search else []
-    if not dry_run:
-        steps.prewarm_smoke_check(settings)
     lake = Lake(settings.storage.root, settings.dataset.name)
     window = f"{window_start}..{window_end}"
     sources = [lake.curated(day) for day in steps.days_in(window_start, window_end)]
@@ -77,6 +75,8 @@ def train(
         trained = with_params(settings, outcome.best.params)
     candidate = steps.fit_candidate(split, trained)
     evidence = steps.gather_evidence(candidate, champion, split, settings, override)
+    if not dry_run:  # after the fits: its imports overlap tracking, not multi-threaded fitting
+        steps.prewarm_smoke_check(settings)
     lineage = steps.describe_lineage(settings, window, trigger, sources, len(frame))
     run_id, model_uri = steps.track_candidate(
         settings=trained,

@@ -5,7 +5,8 @@ process proves the model loads from the registry alone (no objects left over in 
 memory) and pyfunc enforces the logged signature on the sample.
 
 Starting that interpreter and importing MLflow costs several seconds, so the train flow starts
-it early (`prewarm`) while it fits: the process imports its libraries and then waits for one
+it early (`prewarm`, once the fits are done, so it never competes with multi-threaded fitting):
+it imports its libraries while the candidate is tracked and registered, then waits for one
 request on stdin (`--serve`). It still never sees the trainer's objects, only a model URI and
 a sample file.
 """

@@ -777,7 +777,7 @@ def announce_drift(event: str, model_name: str, payload: dict[str, Any]) -> None
 
 @task(name="prewarm-smoke-check", cache_policy=NONE)
 def prewarm_smoke_check(settings: Settings) -> None:
-    """Start the smoke check's fresh interpreter now: its imports overlap the training."""
+    """Start the smoke check's fresh interpreter now: its imports overlap tracking/registering."""
     from driftloop.tasks.smoke import prewarm
 
     prewarm(settings.tracking.uri)
