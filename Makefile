@@ -90,3 +90,14 @@ bench-scale-out: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .prefect .stack data/demo data/lake data/mlflow .pytest_cache
+
+# The train flow (against a Prefect server started for the run) vs a bare script doing the same
+# library calls, 1k/100k/1M rows, default model and LogisticRegression (see benchmarks/README.md)
+.PHONY: bench-training
+bench-training: $(STAMP)
+	$(BIN)/python benchmarks/training.py
+
+# Hyperparameter-search trials on a Dask LocalCluster with 1 vs 2 workers (speed-up printed)
+.PHONY: bench-search
+bench-search: $(STAMP)
+	$(BIN)/python benchmarks/search.py

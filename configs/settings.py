@@ -185,12 +185,56 @@ class PreprocessingSettings(Strict):
     max_categories: int | None = Field(None, ge=2)
 
 
+class SearchSettings(Strict):
+    """A hyperparameter search before the candidate is fitted (off unless configured).
+
+    Trials are scored on a validation split carved from the training rows (never the gate's
+    evaluation rows); the best trial's params, merged over `model.params`, train the candidate.
+    """
+
+    strategy: Literal["grid", "random"] = "grid"
+    params: dict[str, list[Any]] = Field(
+        description="estimator parameter -> the values to try, e.g. {max_depth: [3, 5]}"
+    )
+    trials: int | None = Field(
+        None, ge=1, description="random: how many distinct combinations; grid: an upper bound"
+    )
+    metric: Literal[
+        "roc_auc", "average_precision", "log_loss", "brier", "accuracy", "f1",
+        "recall_at_precision",
+    ] = "roc_auc"  # fmt: skip
+    validation_size: float = Field(0.2, gt=0.0, lt=1.0)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _sound(self) -> SearchSettings:
+        if not self.params:
+            raise ValueError("'model.search.params' is empty: name at least one parameter")
+        for name, values in self.params.items():
+            if not values:
+                raise ValueError(f"'model.search.params.{name}' has no values to try")
+        size = 1
+        for values in self.params.values():
+            size *= len(values)
+        if self.strategy == "random" and self.trials is None:
+            raise ValueError("'model.search.trials' is required with strategy 'random'")
+        if self.strategy == "grid" and self.trials is not None and self.trials < size:
+            raise ValueError(
+                f"'model.search.trials' is {self.trials} but the grid has {size} combinations: "
+                "raise trials, shrink model.search.params, or use strategy 'random'"
+            )
+        return self
+
+
 class ModelSettings(Strict):
     """The estimator as an importable sklearn class path plus its hyperparameters."""
 
     estimator: str = "sklearn.ensemble.HistGradientBoostingClassifier"
     params: dict[str, Any] = Field(default_factory=dict)
     preprocessing: PreprocessingSettings = PreprocessingSettings()
+    search: SearchSettings | None = Field(
+        None, description="hyperparameter search; null (the default) fits model.params as is"
+    )
 
     @field_validator("estimator")
     @classmethod

@@ -13,6 +13,7 @@ from driftloop.tasks import steps
 from driftloop.tasks.approval import request_approval
 from driftloop.tasks.oncall import on_failure_hook
 from driftloop.tasks.results import TrainSummary
+from driftloop.tasks.search import plan_trials, with_params
 from driftloop.tasks.storage import Lake
 
 
@@ -57,23 +58,35 @@ def train(
     """
     settings = load_settings(profile, merged_overrides(overrides, hyperparameters))
     override = steps.requested_override(allow_unvalidated, override_reason)
+    search = settings.model.search
+    trials = plan_trials(search, settings.model) if search else []
     lake = Lake(settings.storage.root, settings.dataset.name)
     window = f"{window_start}..{window_end}"
     sources = [lake.curated(day) for day in steps.days_in(window_start, window_end)]
     frame = steps.read_window(sources)
     split = steps.split_window(frame, settings)
     champion = steps.find_champion(settings)
-    candidate = steps.fit_candidate(split, settings)
+    parent_run = None
+    trained = settings  # the config, with the chosen params when a search ran
+    if trials:
+        parent_run = steps.open_training_run(settings, window)
+        outcome = steps.run_search(trials, split, settings)
+        steps.track_search(settings, parent_run, outcome)
+        trained = with_params(settings, outcome.best.params)
+    candidate = steps.fit_candidate(split, trained)
     evidence = steps.gather_evidence(candidate, champion, split, settings, override)
+    if not dry_run:  # after the fits: its imports overlap tracking, not multi-threaded fitting
+        steps.prewarm_smoke_check(settings)
     lineage = steps.describe_lineage(settings, window, trigger, sources, len(frame))
     run_id, model_uri = steps.track_candidate(
-        settings=settings,
+        settings=trained,
         pipeline=candidate,
         split=split,
         frame=frame,
         evidence=evidence,
         lineage=lineage,
         sources=sources,
+        run_id=parent_run,
     )
     before = champion.version if champion else None
     version = alias = reference_uri = None
@@ -101,7 +114,7 @@ def train(
         reference_uri=reference_uri,
         dry_run=dry_run,
     )
-    steps.publish_training(summary, decision, settings, lineage)
+    steps.publish_training(summary, decision, trained, lineage)
     return summary
 
 

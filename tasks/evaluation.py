@@ -130,7 +130,15 @@ def paired_bootstrap(
 
     rng = np.random.default_rng(seed)
     everything = np.arange(len(y))
-    gains = np.array([gain(rng.integers(0, len(y), len(y))) for _ in range(resamples)])
+    draws = (rng.integers(0, len(y), len(y)) for _ in range(resamples))
+    if metric == "roc_auc":
+        # Same resamples, same values (to float rounding), ~30x faster on large hold-outs:
+        # a resample is a vector of row counts, so each model's rows are sorted only once.
+        cand, champ = _ResampledAuc(y, candidate), _ResampledAuc(y, champion)
+        weights = (np.bincount(rows, minlength=len(y)).astype(float) for rows in draws)
+        gains = np.array([cand.auc(w) - champ.auc(w) for w in weights])
+    else:
+        gains = np.array([gain(rows) for rows in draws])
     gains = gains[~np.isnan(gains)]
     tail = (1.0 - confidence) / 2.0
     low, high = (
@@ -146,6 +154,29 @@ def paired_bootstrap(
         confidence=confidence,
         resamples=int(gains.size),
     )
+
+
+class _ResampledAuc:
+    """ROC AUC of one model's scores under row weights (bootstrap counts).
+
+    AUC is the Mann-Whitney statistic: the weighted share of (positive, negative) pairs the
+    model orders correctly, ties counting one half, exactly what `roc_auc_score` returns for
+    the resampled rows. Grouping equal scores once makes each resample two `bincount`s.
+    """
+
+    def __init__(self, y: np.ndarray, scores: np.ndarray) -> None:
+        _, self.group = np.unique(np.asarray(scores, dtype=float), return_inverse=True)
+        self.groups = int(self.group.max()) + 1 if len(self.group) else 0
+        self.y = y.astype(float)
+
+    def auc(self, weights: np.ndarray) -> float:
+        pos = np.bincount(self.group, weights=weights * self.y, minlength=self.groups)
+        neg = np.bincount(self.group, weights=weights * (1.0 - self.y), minlength=self.groups)
+        total = pos.sum() * neg.sum()
+        if total == 0:
+            return float("nan")
+        below = np.cumsum(neg) - neg
+        return float((pos * (below + 0.5 * neg)).sum() / total)
 
 
 class SliceScore(BaseModel):

@@ -3,10 +3,17 @@
 Run as `python -m driftloop.tasks.smoke MODEL_URI SAMPLE.parquet`; prints one JSON line. A fresh
 process proves the model loads from the registry alone (no objects left over in the trainer's
 memory) and pyfunc enforces the logged signature on the sample.
+
+Starting that interpreter and importing MLflow costs several seconds, so the train flow starts
+it early (`prewarm`, once the fits are done, so it never competes with multi-threaded fitting):
+it imports its libraries while the candidate is tracked and registered, then waits for one
+request on stdin (`--serve`). It still never sees the trainer's objects, only a model URI and
+a sample file.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import subprocess
@@ -22,38 +29,100 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+#: Started, idle smoke-check processes (see `prewarm`), by tracking URI and environment: a
+#: process started under other settings (e.g. another S3 endpoint) is never reused.
+_WARM: dict[tuple[str, int], subprocess.Popen[str]] = {}
+
+
+def _key(tracking_uri: str) -> tuple[str, int]:
+    return tracking_uri, hash(frozenset(os.environ.items()))
+
+
+def _spawn(args: list[str], tracking_uri: str, stdin: int | None) -> subprocess.Popen[str]:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}
+    return subprocess.Popen(
+        [sys.executable, "-m", "driftloop.tasks.smoke", *args],
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def prewarm(tracking_uri: str) -> None:
+    """Start the fresh interpreter now, so its imports overlap the training.
+
+    It exits by itself when this process goes away (its stdin closes), and at interpreter
+    exit an unused one is stopped.
+    """
+    proc = _WARM.get(_key(tracking_uri))
+    if proc is not None and proc.poll() is None:
+        return
+    if not _WARM:
+        atexit.register(discard_warm)
+    _WARM[_key(tracking_uri)] = _spawn(["--serve"], tracking_uri, subprocess.PIPE)
+
+
+def discard_warm() -> None:
+    """Stop every idle smoke-check process (e.g. the flow failed before its smoke check)."""
+    while _WARM:
+        _, proc = _WARM.popitem()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
 def check_in_fresh_process(
     model_uri: str, sample: pd.DataFrame, tracking_uri: str, timeout: float = 180.0
 ) -> SmokeResult:
-    """Write the sample, run this module in a new interpreter, read its verdict."""
+    """Write the sample, hand it to a fresh interpreter (pre-warmed if any), read its verdict."""
     with tempfile.TemporaryDirectory(prefix="driftloop-smoke-") as tmp:
         path = Path(tmp) / "sample.parquet"
         sample.to_parquet(path, index=False)
-        env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}
+        proc = _WARM.pop(_key(tracking_uri), None)
+        request: str | None = json.dumps({"model_uri": model_uri, "sample": str(path)}) + "\n"
+        if proc is None or proc.poll() is not None:
+            proc, request = _spawn([model_uri, str(path)], tracking_uri, None), None
         try:
-            done = subprocess.run(
-                [sys.executable, "-m", "driftloop.tasks.smoke", model_uri, str(path)],
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                env=env,
-                check=False,
-            )
+            stdout, stderr = proc.communicate(request, timeout=timeout)
         except subprocess.TimeoutExpired:
-            return SmokeResult(ok=False, rows=0, latency_ms_per_1000=None,
-                               error=f"no answer within {timeout:.0f} s")
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0 or not lines:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        return SmokeResult(ok=False, rows=0, latency_ms_per_1000=None,
-                           error=" | ".join(tail)[:500] or f"exit code {done.returncode}")
-    return SmokeResult.model_validate_json(lines[-1])
+            proc.kill()
+            proc.communicate()
+            return SmokeResult(
+                ok=False,
+                rows=0,
+                latency_ms_per_1000=None,
+                error=f"no answer within {timeout:.0f} s",
+            )
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    if lines:  # the verdict, with the real error when the model did not load or predict
+        return SmokeResult.model_validate_json(lines[-1])
+    if proc.returncode != 0:
+        tail = (stderr or stdout).strip().splitlines()[-3:]
+        return SmokeResult(
+            ok=False,
+            rows=0,
+            latency_ms_per_1000=None,
+            error=" | ".join(tail)[:500] or f"exit code {proc.returncode}",
+        )
+    return SmokeResult(ok=False, rows=0, latency_ms_per_1000=None, error="no verdict printed")
 
 
 def main(argv: list[str]) -> int:
     import mlflow
+    import mlflow.pyfunc
     import pandas as pd
 
+    if argv == ["--serve"]:
+        import mlflow.sklearn  # what loading our models needs, imported ahead
+        import skops.io  # noqa: F401
+
+        line = sys.stdin.readline()
+        if not line.strip():
+            return 0  # the trainer went away or had nothing to check
+        request = json.loads(line)
+        argv = [request["model_uri"], request["sample"]]
     model_uri, sample_path = argv
     sample = pd.read_parquet(sample_path)
     try:
@@ -69,8 +138,12 @@ def main(argv: list[str]) -> int:
             latency_ms_per_1000=elapsed * 1000 * 1000 / max(len(sample), 1),
         )
     except Exception as err:
-        result = SmokeResult(ok=False, rows=len(sample), latency_ms_per_1000=None,
-                             error=f"{type(err).__name__}: {err}"[:500])
+        result = SmokeResult(
+            ok=False,
+            rows=len(sample),
+            latency_ms_per_1000=None,
+            error=f"{type(err).__name__}: {err}"[:500],
+        )
     print(json.dumps(result.model_dump()))
     return 0 if result.ok else 1
 

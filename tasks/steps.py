@@ -42,6 +42,14 @@ from driftloop.tasks.promotion import ledger_for, move_alias
 from driftloop.tasks.registry import ModelVersionInfo
 from driftloop.tasks.results import IngestSummary, RollbackSummary, TrainSummary
 from driftloop.tasks.scoring import PredictionMeta, now_utc, predict_chunked
+from driftloop.tasks.search import (
+    SearchData,
+    SearchOutcome,
+    TrialResult,
+    carve_validation,
+    choose_best,
+    score_trial,
+)
 from driftloop.tasks.training import Split, fit_pipeline, model_input, split_frame
 
 if TYPE_CHECKING:
@@ -350,8 +358,12 @@ def track_candidate(
     evidence: GateEvidence,
     lineage: dict[str, str],
     sources: list[str],
+    run_id: str | None = None,
 ) -> tuple[str, str]:
-    """One MLflow run: params, metrics vs champion and baseline, plots, data digest, model."""
+    """One MLflow run: params, metrics vs champion and baseline, plots, data digest, model.
+
+    With `run_id` (a search ran first) the candidate is logged into that open run.
+    """
     experiment_id = registry.configure_tracking(settings.tracking, settings.registry)
     metrics = dict(evidence.candidate)
     for prefix, values in (("champion_", evidence.champion), ("baseline_", evidence.baseline)):
@@ -382,6 +394,8 @@ def track_candidate(
             training_source=",".join(sources),
             target=settings.dataset.target,
             documents={"gate_evidence.json": evidence.model_dump(mode="json")},
+            training_digest=lineage.get("data_digest"),
+            run_id=run_id,
         )
     finally:
         import matplotlib.pyplot as plt
@@ -1226,3 +1240,87 @@ def settle_partitions(
     lake = storage.Lake(settings.storage.root, settings.dataset.name)
     folder = lake.prediction_parts(settings.registry.model_name, day)
     return settle(folder, outcomes, keep=passed)
+
+
+# --- training: start-up cuts and hyperparameter search (issue 6) -----------------------------
+
+
+@task(name="prewarm-smoke-check", cache_policy=NONE)
+def prewarm_smoke_check(settings: Settings) -> None:
+    """Start the smoke check's fresh interpreter now: its imports overlap tracking/registering."""
+    from driftloop.tasks.smoke import prewarm
+
+    prewarm(settings.tracking.uri)
+
+
+@task(name="open-training-run", cache_policy=NONE, **IO_RETRIES)
+def open_training_run(settings: Settings, window: str) -> str:
+    """The MLflow training run, opened before the search so trials can nest under it.
+
+    `track_candidate` resumes it and logs the candidate into it.
+    """
+    experiment_id = registry.configure_tracking(settings.tracking, settings.registry)
+    return registry.open_run(experiment_id, f"train-{window}")
+
+
+@task(name="carve-search-data", cache_policy=NONE)
+def carve_search_data(split: Split, settings: Settings) -> SearchData:
+    search = settings.model.search
+    if search is None:
+        raise ValueError("carve_search_data needs model.search")
+    return carve_validation(split, search, search.seed)
+
+
+@task(name="search-trial", task_run_name="search-trial-{index}", cache_policy=NONE)
+def search_trial(
+    index: int, params: dict[str, Any], data: SearchData, settings: Settings
+) -> TrialResult:
+    search = settings.model.search
+    if search is None:
+        raise ValueError("search_trial needs model.search")
+    return score_trial(
+        index,
+        params,
+        data,
+        settings.dataset,
+        settings.model,
+        search.metric,
+        settings.gate.recall_at_precision,
+    )
+
+
+def run_search(trials: list[dict[str, Any]], split: Split, settings: Settings) -> SearchOutcome:
+    """Fan the trials out on the Dask cluster (config `dask`) and choose the best.
+
+    The training rows go to the cluster once (as the result of `carve-search-data`); Dask moves
+    them to each worker that runs a trial. A LocalCluster started here is stopped on return.
+    """
+    search = settings.model.search
+    if search is None:
+        raise ValueError("run_search needs model.search")
+    from driftloop.tasks.scaleout import dask_task_runner
+
+    with dask_task_runner(settings.dask) as runner:
+        data = runner.submit(carve_search_data, {"split": split, "settings": settings})
+        futures = [
+            runner.submit(
+                search_trial, {"index": i, "params": p, "data": data, "settings": settings}
+            )
+            for i, p in enumerate(trials)
+        ]
+        results = [future.result() for future in futures]
+    return choose_best(results, search)
+
+
+@task(name="track-search", cache_policy=NONE, **IO_RETRIES)
+def track_search(settings: Settings, parent_run_id: str, outcome: SearchOutcome) -> None:
+    """Each trial as a nested MLflow run; the trial table on the parent run and in Prefect."""
+    registry.configure_tracking(settings.tracking, settings.registry)
+    registry.log_nested_trials(parent_run_id, outcome)
+    best = outcome.best
+    create_table_artifact(
+        key=artifact_key("search", settings.registry.model_name),
+        table=outcome.table(),
+        description=f"{len(outcome.trials)} trials ({outcome.strategy}); chosen: trial "
+        f"{best.index} {best.params} with {outcome.metric} {best.value:.4f} on validation rows",
+    )

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -196,13 +197,16 @@ def test_a_reviewer_can_reject_a_promotion_the_gate_passed(curated) -> None:
                  "gate.bootstrap.require_lower_bound": False}
     before = champion_of(ws)
     result: dict[str, object] = {}
+    # A daemon thread and a bounded approval wait: a failed assertion must not hang the session.
+    overrides["gate.approval.timeout_minutes"] = 15
     worker = threading.Thread(
-        target=lambda: result.update(summary=train(START, END, overrides=overrides))
+        target=lambda: result.update(summary=train(START, END, overrides=overrides)), daemon=True
     )
     worker.start()
     paused = None
+    deadline = time.monotonic() + 600  # training before the pause is slow on a loaded machine
     with get_client(sync_client=True) as client:
-        for _ in range(240):
+        while time.monotonic() < deadline:
             # newest first: the session's shared test server holds every earlier test's runs
             runs = client.read_flow_runs(limit=50, sort=FlowRunSort.EXPECTED_START_TIME_DESC)
             paused = next((r for r in runs if r.state and r.state.is_paused()), None)
