@@ -69,6 +69,10 @@ lock:
 	.lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^-e ' > constraints.txt
 	rm -rf .lock-venv
 
+# Every benchmark, one after the other (about an hour on 2 cores); each prints its own table.
+.PHONY: bench
+bench: bench-validation bench-drift bench-scoring bench-scale-out bench-training bench-search
+
 # validate_frame vs a bare Great Expectations call, 1M rows x 20 columns (see benchmarks/README.md)
 .PHONY: bench-validation bench-drift
 bench-validation: $(STAMP)

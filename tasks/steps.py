@@ -41,7 +41,7 @@ from driftloop.tasks.ledger import LedgerEntry
 from driftloop.tasks.promotion import ledger_for, move_alias
 from driftloop.tasks.registry import ModelVersionInfo
 from driftloop.tasks.results import IngestSummary, RollbackSummary, TrainSummary
-from driftloop.tasks.scoring import PredictionMeta, now_utc, predict_chunked
+from driftloop.tasks.scoring import PredictionMeta, now_utc
 from driftloop.tasks.search import (
     SearchData,
     SearchOutcome,
@@ -682,36 +682,6 @@ def require_champion(settings: Settings) -> ModelVersionInfo:
 @task(name="digest-input", **IO_RETRIES)
 def digest(uri: str) -> str:
     return storage.sha256_of(uri)
-
-
-@task(name="predict-batch", cache_policy=NONE)
-def predict(
-    champion: ModelVersionInfo,
-    frame: pd.DataFrame,
-    settings: Settings,
-    source: str,
-    input_digest: str,
-) -> pd.DataFrame:
-    model = registry.load_version(champion)
-    meta = PredictionMeta(
-        model_name=champion.name,
-        model_version=champion.version,
-        model_run_id=champion.run_id,
-        input_uri=source,
-        input_digest=input_digest,
-        scored_at=now_utc(),
-    )
-    return predict_chunked(model, frame, settings.dataset, meta, settings.storage.score_chunk_rows)
-
-
-@task(
-    name="write-predictions",
-    task_run_name="write-predictions-{uri}",
-    cache_policy=NONE,
-    **IO_RETRIES,
-)
-def write_predictions(predictions: pd.DataFrame, uri: str) -> str:
-    return storage.write_frame(predictions, uri)
 
 
 @task(name="publish-scoring", cache_policy=NONE)

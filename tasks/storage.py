@@ -487,6 +487,15 @@ def write_frame(df: pd.DataFrame, uri: str) -> str:
     return uri
 
 
+def _parquet_source(uri: str, buffer_size: int) -> str | BinaryIO:
+    """A local path, or a buffered ranged reader for S3: parquet reads only what it needs."""
+    if is_s3(uri):
+        return io.BufferedReader(_S3RangeReader(uri), buffer_size=buffer_size)
+    if not os.path.isfile(uri):
+        raise NotFoundError(f"{uri} does not exist")
+    return uri
+
+
 def iter_parquet_batches(
     uri: str, batch_rows: int, row_groups: list[int] | None = None
 ) -> Iterator[pd.DataFrame]:
@@ -500,13 +509,7 @@ def iter_parquet_batches(
         raise ValueError(f"batch_rows must be >= 1, got {batch_rows}")
     if _frame_suffix(uri) != ".parquet":
         raise StorageError(f"{uri} is not a .parquet file; batches need parquet")
-    source: str | BinaryIO
-    if is_s3(uri):
-        source = io.BufferedReader(_S3RangeReader(uri), buffer_size=8 << 20)
-    elif not os.path.isfile(uri):
-        raise NotFoundError(f"{uri} does not exist")
-    else:
-        source = uri
+    source = _parquet_source(uri, buffer_size=8 << 20)
     try:
         parquet = _open_parquet(uri, source)
     except BaseException:
@@ -623,13 +626,7 @@ def _csv_batches(uri: str, handle: Any, batch_rows: int) -> Iterator[pd.DataFram
 
 def parquet_row_groups(uri: str) -> list[int]:
     """Rows per row group of a parquet file (read from its footer only)."""
-    source: str | BinaryIO
-    if is_s3(uri):
-        source = io.BufferedReader(_S3RangeReader(uri), buffer_size=1 << 20)
-    elif not os.path.isfile(uri):
-        raise NotFoundError(f"{uri} does not exist")
-    else:
-        source = uri
+    source = _parquet_source(uri, buffer_size=1 << 20)
     try:
         parquet = _open_parquet(uri, source)
         meta = parquet.metadata
