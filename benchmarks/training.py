@@ -215,7 +215,24 @@ def prepare(case: Case, root: Path) -> None:
         write_curated(settings, case.rows, str(curated))
     shutil.copytree(curated, work / "lake")
     run(flow_command(), flow_env(case, work), f"warm-up flow ({case.rows}, {case.model})")
+    ensure_champion(load_settings("local", overrides(work), config_dir=case.config_dir))
     shutil.move(work, case.template)
+
+
+def ensure_champion(settings: Settings) -> None:
+    """The timed runs need a champion to compare against, whatever the warm-up's gate said.
+
+    At tiny sizes, or when a loaded machine slows the serving smoke check past its limit, the
+    warm-up's gate can park v1 as a challenger; the template then points `champion` at it.
+    """
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=settings.tracking.uri, registry_uri=settings.tracking.uri)
+    name, alias = settings.registry.model_name, settings.registry.champion_alias
+    if client.get_registered_model(name).aliases.get(alias):
+        return
+    latest = max(int(v.version) for v in client.search_model_versions(f"name='{name}'"))
+    client.set_registered_model_alias(name, alias, str(latest))
 
 
 def bench_case(case: Case, root: Path, reps: int) -> dict[str, list[float]]:

@@ -443,7 +443,9 @@ class StorageSettings(Strict):
 
     root: str = "data/lake"
     raw_format: Literal["parquet", "csv"] = "parquet"
-    score_chunk_rows: int = Field(100_000, ge=1)
+    score_chunk_rows: int = Field(
+        500_000, ge=1, description="rows per predict_proba call (fewer calls: less fork/join)"
+    )
 
 
 class DaskSettings(Strict):
