@@ -286,11 +286,18 @@ def test_stack_trains_retrains_on_drift_and_alerts_on_failure(
 
     # A drift event (as check_drift emits it) makes the trigger start `train` on its window.
     report = f"{lake_root}/reports/drift/{model}-{DAY2}.html"
+    decision = f"{lake_root}/monitoring/{model}/decisions/check-e2e.json"
     emit(
         stack,
         "driftloop.drift.detected",
         f"driftloop.model.{model}",
-        {"model": model, "window_start": str(DAY1), "window_end": str(DAY2), "report": report},
+        {
+            "model": model,
+            "window_start": str(DAY1),
+            "window_end": str(DAY2),
+            "report": report,
+            "decision": decision,
+        },
     )
     deadline = time.monotonic() + 60
     triggered: list[Any] = []
@@ -302,7 +309,7 @@ def test_stack_trains_retrains_on_drift_and_alerts_on_failure(
     assert triggered, "the drift trigger created no train run"
     params = triggered[0].parameters
     assert (params["window_start"], params["window_end"]) == (str(DAY1), str(DAY2))
-    assert params["trigger"] == f"drift:{report}"
+    assert params["trigger"] == f"drift:{decision} report:{report}"
 
     scored = wait_final(stack, [score])[score]
     assert scored.state.is_completed(), scored.state
