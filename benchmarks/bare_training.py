@@ -123,7 +123,9 @@ def main(spec_path: str) -> int:
     from sklearn.model_selection import train_test_split
 
     spec = json.loads(Path(spec_path).read_text())
+    # Both URIs: an inherited $MLFLOW_REGISTRY_URI would otherwise point the registry elsewhere.
     mlflow.set_tracking_uri(spec["tracking_uri"])
+    mlflow.set_registry_uri(spec["tracking_uri"])
     client = MlflowClient()
     name, target = spec["model_name"], spec["target"]
     features = spec["numeric"] + spec["categorical"]
@@ -255,7 +257,11 @@ def main(spec_path: str) -> int:
     x_test.head(spec["smoke_rows"]).to_parquet(sample, index=False)
     sample_path = Path(spec["reference_dir"]) / "smoke.parquet"
     sample_path.write_bytes(sample.getvalue())
-    env = {**os.environ, "MLFLOW_TRACKING_URI": spec["tracking_uri"]}
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": spec["tracking_uri"],
+        "MLFLOW_REGISTRY_URI": spec["tracking_uri"],
+    }
     subprocess.run(
         [sys.executable, "-c", SMOKE, f"models:/{name}/{version}", str(sample_path)],
         check=True, env=env, capture_output=True,
