@@ -98,8 +98,25 @@ def iter_raw_batches(
 
 
 def hash_values(values: pd.Series) -> np.ndarray:
-    """64-bit hashes of typed values (nulls excluded by the caller); collisions ~ n^2/2^65."""
-    return pd.util.hash_pandas_object(values, index=False).to_numpy(dtype=np.uint64)
+    """64-bit hashes of typed values (nulls excluded by the caller); collisions ~ n^2/2^65.
+
+    categorize=False: the values are meant to be unique, so factorizing them first (pandas'
+    default, a win for repeated values) only adds a hash table; the hashes are the same."""
+    return pd.util.hash_pandas_object(values, index=False, categorize=False).to_numpy(
+        dtype=np.uint64
+    )
+
+
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """The distinct uint64 values, sorted. Why not np.unique: on numpy 2.3+ it goes through a
+    hash table first, ~10x slower than one sort for 500k hashes (~0.4 s vs ~0.04 s)."""
+    values = np.sort(values.astype(np.uint64, copy=False))
+    if len(values) < 2:
+        return values
+    keep = np.empty(len(values), dtype=bool)
+    keep[0] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values[keep]
 
 
 class HashSet64:
@@ -121,17 +138,17 @@ class HashSet64:
         return found
 
     def add(self, hashes: np.ndarray) -> None:
-        new = np.unique(hashes.astype(np.uint64, copy=False))
+        new = sorted_unique(hashes)
         if not len(new):
             return
         while self._levels and len(self._levels[-1]) <= 2 * len(new):
-            new = np.union1d(self._levels.pop(), new)
+            new = sorted_unique(np.concatenate([self._levels.pop(), new]))
         self._levels.append(new)
 
     def values(self) -> np.ndarray:
         if not self._levels:
             return np.empty(0, dtype=np.uint64)
-        return np.unique(np.concatenate(self._levels))
+        return sorted_unique(np.concatenate(self._levels))
 
 
 def unique_columns(dataset: DatasetSettings) -> list[str]:
@@ -159,7 +176,7 @@ def cross_partition_duplicates(
         shared: dict[str, np.ndarray] = {}
         for column, hashes in part.items():
             known = seen.setdefault(column, HashSet64())
-            unique = np.unique(hashes)
+            unique = sorted_unique(hashes)
             shared[column] = unique[known.contains(unique)]
             known.add(unique)
         out.append(shared)

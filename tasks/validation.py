@@ -527,6 +527,36 @@ class _GxOutcome:
     observed_value: Any
 
 
+# The result formats of the two passes. Screening asks only "did it pass?": GE then skips the
+# per-row bookkeeping (index lists, counts, partial lists) that costs most of its time.
+_SCREEN = {"result_format": "BOOLEAN_ONLY"}
+_DETAIL = {
+    "result_format": "COMPLETE",
+    "unexpected_index_column_names": [ROW_COLUMN],
+    "exclude_unexpected_values": True,
+    "return_unexpected_index_query": False,
+    "partial_unexpected_count": 0,
+}
+
+
+def _ge_view(frame: pd.DataFrame, checks: list[_Check], categorical: list[str]) -> pd.DataFrame:
+    """The frame GE validates: row numbers as a named index, rule columns, categoricals.
+
+    For a named index GE lists unexpected rows straight from the index (for a column it does
+    one .at[] lookup per failing row). Category columns are handed over as pandas Categoricals:
+    GE copies and null-checks whole frames per expectation, and for small integer codes that
+    is several times cheaper than for Python strings (values and verdicts are the same).
+    """
+    view = frame.copy(deep=False)
+    view.index = pd.RangeIndex(len(frame), name=ROW_COLUMN)
+    for name in categorical:
+        if name in view.columns and view[name].dtype == object:
+            view[name] = view[name].astype("category")
+    for name, values in _derived_columns(frame, checks).items():
+        view[name] = values.to_numpy()
+    return view
+
+
 def _run_gx(
     frame: pd.DataFrame,
     checks: list[_Check],
@@ -534,13 +564,20 @@ def _run_gx(
     dataset: str = "batch",
     source: str = "",
     docs_dir: str | None = None,
+    categorical: list[str] | None = None,
+    screen: bool = True,
 ) -> list[_GxOutcome]:
-    """Run the suite through a ValidationDefinition; return row numbers of failing rows.
+    """Run the suite through ValidationDefinitions; return row numbers of failing rows.
+
+    Two passes, because most batches pass: a screening pass (BOOLEAN_ONLY) over the whole
+    suite, then a detail pass (COMPLETE, with the row number of every failing row) over the
+    expectations that failed, if any. On a clean batch that is about 2.5x faster than one
+    COMPLETE pass; a failing expectation is evaluated twice. With `screen=False`, or with
+    `docs_dir`, one COMPLETE pass instead; with `docs_dir` a Data Docs site for it is written
+    there (GE 1.x builds sites on a local filesystem only; the caller publishes the folder).
 
     A fresh ephemeral context per call: it costs ~20 ms, whereas a cached one would keep
-    every serialised result in its in-memory store for the life of the process. With
-    `docs_dir`, a Data Docs site for this one validation is written there (GE 1.x builds
-    sites on a local filesystem only; the caller publishes the folder).
+    every serialised result in its in-memory store for the life of the process.
     """
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
@@ -555,51 +592,57 @@ def _run_gx(
         .add_dataframe_asset(dataset)
         .add_batch_definition_whole_dataframe("whole")
     )
-    suite = gx.ExpectationSuite(name=f"{dataset}_contract")
-    for i, check in enumerate(checks):
-        expectation_class = getattr(gxe, check.gx_type)
-        suite.add_expectation(
-            expectation_class(
-                **check.kwargs,
-                severity=_GX_SEVERITY[check.severity],
-                meta={"driftloop_check": i},
-            )
-        )
-    suite = context.suites.add(suite)
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name="data_contract", data=batch_definition, suite=suite)
-    )
-    # The row number is a *named index*, not a column: for a named index GE lists unexpected
-    # rows straight from the index, for a column it does one .at[] lookup per failing row.
-    ge_frame = frame.copy(deep=False)
-    ge_frame.index = pd.RangeIndex(len(frame), name=ROW_COLUMN)
-    for name, values in _derived_columns(frame, checks).items():
-        ge_frame[name] = values.to_numpy()
+    ge_frame = _ge_view(frame, checks, categorical or [])
     # The run is named after the file, so Data Docs list validations by what was checked.
     run_name = re.sub(r"[^A-Za-z0-9._-]+", "_", source.rstrip("/").rsplit("/", 1)[-1]) or None
-    result = definition.run(
-        run_id=RunIdentifier(run_name=run_name, run_time=datetime.now(UTC)),
-        batch_parameters={"dataframe": ge_frame},
-        result_format={
-            "result_format": "COMPLETE",
-            "unexpected_index_column_names": [ROW_COLUMN],
-            "exclude_unexpected_values": True,
-            "return_unexpected_index_query": False,
-            "partial_unexpected_count": 0,
-        },
-    )
-    if docs_dir is not None:
-        _build_docs(context, docs_dir)
-    outcomes: list[_GxOutcome] = []
-    for r in result.results:
-        index = int(r.expectation_config.meta["driftloop_check"])
-        check = checks[index]
-        if r.exception_info and r.exception_info.get("raised_exception"):
-            raise RuntimeError(
-                f"Great Expectations could not evaluate {check.gx_type} on column "
-                f"{check.column!r}: {r.exception_info.get('exception_message')}"
+    run_id = RunIdentifier(run_name=run_name, run_time=datetime.now(UTC))
+
+    def validate(indices: list[int], result_format: dict[str, Any], suffix: str) -> dict[int, Any]:
+        # Data Docs file a validation under its suite's name: "<dataset>_contract"
+        name = f"data_contract{suffix}"
+        suite = gx.ExpectationSuite(name=f"{dataset}_contract{suffix}")
+        for i in indices:
+            check = checks[i]
+            suite.add_expectation(
+                getattr(gxe, check.gx_type)(
+                    **check.kwargs,
+                    severity=_GX_SEVERITY[check.severity],
+                    meta={"driftloop_check": i},
+                )
             )
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(
+                name=name, data=batch_definition, suite=context.suites.add(suite)
+            )
+        )
+        result = definition.run(
+            run_id=run_id, batch_parameters={"dataframe": ge_frame}, result_format=result_format
+        )
+        found = {int(r.expectation_config.meta["driftloop_check"]): r for r in result.results}
+        for i, r in found.items():
+            if r.exception_info and r.exception_info.get("raised_exception"):
+                raise RuntimeError(
+                    f"Great Expectations could not evaluate {checks[i].gx_type} on column "
+                    f"{checks[i].column!r}: {r.exception_info.get('exception_message')}"
+                )
+        return found
+
+    everything = list(range(len(checks)))
+    if docs_dir is not None or not screen:
+        results = validate(everything, _DETAIL, "")
+        if docs_dir is not None:
+            _build_docs(context, docs_dir)
+    else:
+        results = validate(everything, _SCREEN, "_screen")
+        failed = [i for i in everything if not results[i].success]
+        if failed:
+            results.update(validate(failed, _DETAIL, ""))
+    outcomes: list[_GxOutcome] = []
+    for index in everything:
+        r, check = results[index], checks[index]
         details = r.result or {}
+        if not details and r.success and not check.row_level:
+            details = {"observed_value": _aggregate_value(check, frame)}
         positions = _positions(details) if check.row_level else np.empty(0, dtype=np.int64)
         count = int(details.get("unexpected_count") or 0)
         if check.row_level and len(positions) != count:
@@ -612,7 +655,16 @@ def _run_gx(
                 index, check, bool(r.success), count, positions, details.get("observed_value")
             )
         )
-    return sorted(outcomes, key=lambda o: o.index)  # GE reorders results
+    return outcomes
+
+
+def _aggregate_value(check: _Check, frame: pd.DataFrame) -> float | int:
+    """What a passing aggregate check measured (screening returns only the verdict): the
+    batch's non-null share or row count, the same quantity GE bounds, kept so that verdicts on
+    the batches of one file can be combined into the file's (`streaming.merge_results`)."""
+    if check.kind == "null_fraction":
+        return float(frame[check.column].notna().mean()) if len(frame) else 1.0
+    return len(frame)
 
 
 def _build_docs(context: Any, docs_dir: str) -> None:
@@ -680,8 +732,14 @@ def validate_frame(
     typed, contract = coerced.frame, coerced.contract
     n = len(typed)
     checks = _build_checks(contract, dataset, now)
+    categorical = [name for name, spec in contract.items() if spec.dtype == "category"]
     gx_outcomes = _run_gx(
-        typed, checks, dataset=dataset.name, source=source, docs_dir=docs_dir
+        typed,
+        checks,
+        dataset=dataset.name,
+        source=source,
+        docs_dir=docs_dir,
+        categorical=categorical,
     )
 
     reasons = _Reasons(n)
@@ -798,9 +856,7 @@ def raise_for_result(result: ValidationResult) -> None:
             f"Batch {result.source} failed its data contract with {len(problems)} blocking "
             f"problems: {listed}"
         )
-    raise DataContractError(
-        message, source=result.source, problems=list(result.blocking_failures)
-    )
+    raise DataContractError(message, source=result.source, problems=list(result.blocking_failures))
 
 
 def _row_failures(o: _GxOutcome, col: pd.Series, unparsable: np.ndarray) -> _RowFailures:

@@ -151,3 +151,29 @@ def shared_webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """(url, messages received), kept for a whole module (e.g. a running stack's automation)."""
     with _webhook_receiver() as receiver:
         yield receiver
+
+
+def _run_benchmark(script: str, *args: str) -> str:
+    import subprocess
+    import sys
+
+    from driftloop.configs.settings import PROJECT_ROOT
+
+    done = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "benchmarks" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+@pytest.fixture
+def run_benchmark() -> Callable[..., str]:
+    """Run `benchmarks/<script>` with arguments in a fresh interpreter; its stdout.
+
+    Why a fixture: each benchmark's tiny-size test needs only to know that the script runs and
+    prints its report (timings are never asserted)."""
+    return _run_benchmark

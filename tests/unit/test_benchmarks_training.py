@@ -7,12 +7,9 @@ minute together on 2 cores: they are marked e2e (`make test` runs them, `make te
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from collections.abc import Callable
 
 import pytest
-
-from driftloop.configs.settings import PROJECT_ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_backend")]
 
@@ -25,20 +22,8 @@ def api_url() -> str:
     return str(url)
 
 
-def run_script(name: str, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "benchmarks" / name), *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
-
-
-def test_training_benchmark_runs_at_a_tiny_size() -> None:
-    out = run_script(
+def test_training_benchmark_runs_at_a_tiny_size(run_benchmark: Callable[..., str]) -> None:
+    out = run_benchmark(
         "training.py", "--sizes", "600", "--models", "logreg", "--reps", "1",
         "--startup-reps", "1", "--prefect-api-url", api_url(),
     )  # fmt: skip
@@ -48,8 +33,8 @@ def test_training_benchmark_runs_at_a_tiny_size() -> None:
     assert "logreg" in row and "x " in row and "flow" in row and "bare" in row
 
 
-def test_search_benchmark_runs_at_a_tiny_size() -> None:
-    out = run_script(
+def test_search_benchmark_runs_at_a_tiny_size(run_benchmark: Callable[..., str]) -> None:
+    out = run_benchmark(
         "search.py", "--rows", "1500", "--trials", "2", "--reps", "1",
         "--prefect-api-url", api_url(),
     )  # fmt: skip

@@ -498,3 +498,27 @@ def test_exactly_the_injected_rows_are_quarantined(injected: dict[int, str]) -> 
         assert reason.startswith(f"{column}: "), (row, reason)  # the reason names the fault
     share = len(injected) / N
     assert batch.result.success is (share <= dataset.max_quarantine_fraction)
+
+
+def test_screening_pass_finds_what_one_complete_pass_finds(dataset: DatasetSettings) -> None:
+    """The fast path (BOOLEAN_ONLY, then details for what failed) loses no failing row."""
+    from driftloop.tasks.validation import _build_checks, _coerce, _run_gx
+
+    raw = put(put(valid_frame(), "age", {4: 250, 9: 17}), "purpose", {5: "SPACESHIP"})
+    raw = put(put(raw, "loan_id", {10: "L00001"}), "home_ownership", {11: None})
+    raw = raw.assign(credit_score=np.where(np.arange(N) % 3 == 0, np.nan, 700.0))  # too empty
+    coerced = _coerce(raw, dataset, with_target=True, source=SOURCE)
+    checks = _build_checks(coerced.contract, dataset, NOW)
+    categorical = [c for c, spec in coerced.contract.items() if spec.dtype == "category"]
+
+    def run(screen: bool) -> list[tuple[object, ...]]:
+        outcomes = _run_gx(coerced.frame, checks, categorical=categorical, screen=screen)
+        return [
+            (o.index, o.success, o.unexpected_count, sorted(o.positions), o.observed_value)
+            for o in outcomes
+        ]
+
+    screened, complete = run(True), run(False)
+    assert screened == complete
+    failed = {checks[i].kind for i, ok, *_ in complete if not ok}
+    assert failed == {"range", "in_set", "unique", "not_null", "null_fraction"}
