@@ -33,11 +33,13 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/driftloop demo
 
+# Test files run in parallel, one worker per core (at most 4): each worker has its own Prefect
+# test server and temporary folders; a file's tests stay on one worker (module fixtures).
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not e2e"
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile -m "not e2e"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -20,13 +20,16 @@ if TYPE_CHECKING:
 
 
 def local_cluster_kwargs(dask: DaskSettings) -> dict[str, Any]:
-    """LocalCluster arguments: worker processes (no GIL sharing), loopback only, no dashboard."""
+    """LocalCluster arguments: worker processes (no GIL sharing), loopback only.
+
+    The scheduler always serves HTTP (dashboard, /health); ``None`` would mean the default
+    fixed port 8787, which two clusters on one machine fight over: a free loopback port."""
     return {
         "n_workers": dask.n_workers,
         "threads_per_worker": dask.threads_per_worker,
         "processes": True,
         "host": "127.0.0.1",
-        "dashboard_address": None,
+        "dashboard_address": "127.0.0.1:0",
     }
 
 
