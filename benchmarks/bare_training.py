@@ -25,6 +25,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from importlib import import_module
@@ -154,9 +155,10 @@ def main(spec_path: str) -> int:
     # champion: download, verify digest, load, predict
     champ = client.get_model_version_by_alias(name, "champion")
     champ_uri = f"models:/{name}/{champ.version}"
-    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=champ_uri))
-    assert sha256_folder(local) == champ.tags["driftloop.model_sha256"]
-    p_champion = mlflow.sklearn.load_model(str(local)).predict_proba(x_test)[:, 1]
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=champ_uri, dst_path=tmp))
+        assert sha256_folder(local) == champ.tags["driftloop.model_sha256"]
+        p_champion = mlflow.sklearn.load_model(str(local)).predict_proba(x_test)[:, 1]
 
     # candidate + baseline
     candidate = build(spec, spec["estimator"], spec["params"], spec["scale_numeric"])
@@ -247,8 +249,9 @@ def main(spec_path: str) -> int:
     reference = Path(spec["reference_dir"]) / f"v{version}.parquet"
     reference.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(reference, index=False)
-    model_dir = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_info.model_uri))
-    tags = {"reference_uri": str(reference), "model_sha256": sha256_folder(model_dir)}
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = mlflow.artifacts.download_artifacts(model_info.model_uri, dst_path=tmp)
+        tags = {"reference_uri": str(reference), "model_sha256": sha256_folder(Path(model_dir))}
     for key, value in tags.items():
         client.set_model_version_tag(name, version, f"driftloop.{key}", value)
 

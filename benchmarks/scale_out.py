@@ -168,6 +168,9 @@ def prefect_server(folder: Path) -> Iterator[None]:
     try:
         with temporary_settings(updates={PREFECT_API_URL: stack.config.api_url}):
             yield
+            from prefect.logging.handlers import APILogHandler
+
+            APILogHandler.flush()  # the runs' last logs, before their server goes away
     finally:
         stack.prefect.stop()
 

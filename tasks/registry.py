@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from importlib.metadata import version as pkg_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -141,13 +143,21 @@ def artifact_digest(folder: str | Path) -> str:
     return digest.hexdigest()
 
 
-def download_model(model_uri: str) -> Path:
+@contextmanager
+def downloaded_model(model_uri: str) -> Iterator[Path]:
+    """The model's files in a temporary folder, removed on exit.
+
+    Why: without a destination MLflow downloads into a fresh temporary folder it never
+    removes, so a worker that loads the champion for every run would slowly fill its disk.
+    """
     import mlflow
 
-    try:
-        return Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
-    except Exception as err:
-        raise RegistryError(f"model {model_uri} could not be downloaded: {err}") from err
+    with tempfile.TemporaryDirectory(prefix="driftloop-model-") as tmp:
+        try:
+            local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
+        except Exception as err:
+            raise RegistryError(f"model {model_uri} could not be downloaded: {err}") from err
+        yield Path(local)
 
 
 def load_version(info: ModelVersionInfo) -> Pipeline:
@@ -158,20 +168,20 @@ def load_version(info: ModelVersionInfo) -> Pipeline:
     """
     import mlflow
 
-    local = download_model(info.uri)
-    expected = info.tag("model_sha256")
-    if expected and artifact_digest(local) != expected:
-        raise RegistryError(
-            f"model {info.uri} (run {info.run_id}) does not match the digest recorded at "
-            f"registration ({expected[:12]}...): its artifacts changed. Re-register the model "
-            "or roll back to a previous version."
-        )
-    try:
-        return mlflow.sklearn.load_model(str(local))
-    except Exception as err:
-        raise RegistryError(
-            f"model {info.uri} (run {info.run_id}) could not be loaded: {err}"
-        ) from err
+    with downloaded_model(info.uri) as local:
+        expected = info.tag("model_sha256")
+        if expected and artifact_digest(local) != expected:
+            raise RegistryError(
+                f"model {info.uri} (run {info.run_id}) does not match the digest recorded at "
+                f"registration ({expected[:12]}...): its artifacts changed. Re-register the "
+                "model or roll back to a previous version."
+            )
+        try:
+            return mlflow.sklearn.load_model(str(local))
+        except Exception as err:
+            raise RegistryError(
+                f"model {info.uri} (run {info.run_id}) could not be loaded: {err}"
+            ) from err
 
 
 def pip_requirements() -> list[str]:

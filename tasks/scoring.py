@@ -68,7 +68,8 @@ def predict_chunked(
     if frame.empty:
         return predict_frame(model, frame, dataset, meta)
     parts = [predict_frame(model, part, dataset, meta) for part in chunks(frame, chunk_rows)]
-    return pd.concat(parts, ignore_index=True)
+    # one chunk (the usual case: chunk = batch) needs no concat, which would copy every column
+    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
 
 
 def now_utc() -> datetime:

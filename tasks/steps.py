@@ -456,13 +456,12 @@ def register_candidate(
     reference_uri = storage.write_frame(
         frame, lake.reference(settings.registry.model_name, version)
     )
+    with registry.downloaded_model(model_uri) as local:
+        model_sha256 = registry.artifact_digest(local)
     registry.set_version_tags(
         settings.registry,
         version,
-        {
-            "reference_uri": reference_uri,
-            "model_sha256": registry.artifact_digest(registry.download_model(model_uri)),
-        },
+        {"reference_uri": reference_uri, "model_sha256": model_sha256},
     )
     return version, reference_uri
 

@@ -528,8 +528,10 @@ class _GxOutcome:
 
 
 # The result formats of the two passes. Screening asks only "did it pass?": GE then skips the
-# per-row bookkeeping (index lists, counts, partial lists) that costs most of its time.
+# per-row bookkeeping (index lists, counts, partial lists) that costs most of its time. When a
+# Data Docs site is built from the screening pass, it asks for counts too (what the site shows).
 _SCREEN = {"result_format": "BOOLEAN_ONLY"}
+_SCREEN_FOR_DOCS = {"result_format": "BASIC", "partial_unexpected_count": 0}
 _DETAIL = {
     "result_format": "COMPLETE",
     "unexpected_index_column_names": [ROW_COLUMN],
@@ -572,9 +574,10 @@ def _run_gx(
     Two passes, because most batches pass: a screening pass (BOOLEAN_ONLY) over the whole
     suite, then a detail pass (COMPLETE, with the row number of every failing row) over the
     expectations that failed, if any. On a clean batch that is about 2.5x faster than one
-    COMPLETE pass; a failing expectation is evaluated twice. With `screen=False`, or with
-    `docs_dir`, one COMPLETE pass instead; with `docs_dir` a Data Docs site for it is written
-    there (GE 1.x builds sites on a local filesystem only; the caller publishes the folder).
+    COMPLETE pass; a failing expectation is evaluated twice. With `docs_dir`, the screening
+    pass also counts (BASIC) and a Data Docs site of it is written there before the detail
+    pass (GE 1.x builds sites on a local filesystem only; the caller publishes the folder).
+    `screen=False`: one COMPLETE pass (what the two passes must agree with).
 
     A fresh ephemeral context per call: it costs ~20 ms, whereas a cached one would keep
     every serialised result in its in-memory store for the life of the process.
@@ -599,8 +602,8 @@ def _run_gx(
 
     def validate(indices: list[int], result_format: dict[str, Any], suffix: str) -> dict[int, Any]:
         # Data Docs file a validation under its suite's name: "<dataset>_contract"
-        name = f"data_contract{suffix}"
         suite = gx.ExpectationSuite(name=f"{dataset}_contract{suffix}")
+        name = f"data_contract{suffix}"
         for i in indices:
             check = checks[i]
             suite.add_expectation(
@@ -628,21 +631,23 @@ def _run_gx(
         return found
 
     everything = list(range(len(checks)))
-    if docs_dir is not None or not screen:
+    if not screen:
         results = validate(everything, _DETAIL, "")
         if docs_dir is not None:
             _build_docs(context, docs_dir)
     else:
-        results = validate(everything, _SCREEN, "_screen")
+        results = validate(everything, _SCREEN if docs_dir is None else _SCREEN_FOR_DOCS, "")
+        if docs_dir is not None:
+            _build_docs(context, docs_dir)  # the site shows this one validation
         failed = [i for i in everything if not results[i].success]
         if failed:
-            results.update(validate(failed, _DETAIL, ""))
+            results.update(validate(failed, _DETAIL, "_failures"))
     outcomes: list[_GxOutcome] = []
     for index in everything:
         r, check = results[index], checks[index]
         details = r.result or {}
-        if not details and r.success and not check.row_level:
-            details = {"observed_value": _aggregate_value(check, frame)}
+        if "observed_value" not in details and r.success and not check.row_level:
+            details = {**details, "observed_value": _aggregate_value(check, frame)}
         positions = _positions(details) if check.row_level else np.empty(0, dtype=np.int64)
         count = int(details.get("unexpected_count") or 0)
         if check.row_level and len(positions) != count:

@@ -179,3 +179,28 @@ def test_predictions_stay_in_input_order(trained) -> None:
     predictions = storage.read_frame(scored.output_uri)
     raw = pd.read_parquet(raw_uri)
     assert predictions["loan_id"].tolist() == raw["loan_id"].tolist()
+
+
+def test_loading_the_champion_leaves_no_model_copy_behind(
+    workspace, s3_bucket, tmp_path, monkeypatch
+) -> None:
+    """A worker loads the champion every run: with artifacts in S3 (as in production) MLflow
+    downloads a copy each time, which must not stay behind in the temporary folder."""
+    import tempfile
+
+    ws = workspace
+    overrides = {**ws.overrides, "tracking.artifact_location": f"{s3_bucket}/mlartifacts"}
+    write_raw(ws, 2)
+    for i in range(2):
+        ingest(START + timedelta(days=i), overrides=overrides)
+    train(START, START + timedelta(days=1), overrides=overrides)
+    settings = ws.settings(**{"tracking.artifact_location": f"{s3_bucket}/mlartifacts"})
+    registry.configure_tracking(settings.tracking, settings.registry)
+    champion = registry.version_by_alias(settings.registry, "champion")
+    assert champion is not None
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    model = registry.load_version(champion)
+    assert hasattr(model, "predict_proba")
+    assert list(scratch.iterdir()) == []

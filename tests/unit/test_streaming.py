@@ -10,6 +10,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from driftloop.configs.settings import ModelSettings, load_settings
 from driftloop.data.generate import generate_day
@@ -21,6 +23,7 @@ from driftloop.tasks.streaming import (
     cross_partition_duplicates,
     hash_values,
     score_stream,
+    sorted_unique,
 )
 from driftloop.tasks.training import fit_pipeline, split_frame
 from driftloop.tasks.validation import ROW_COLUMN, validate_frame
@@ -178,6 +181,19 @@ def test_hash_set_membership() -> None:
     probe = np.array([0, 7, 6993, 6994, 7000], dtype=np.uint64)
     assert seen.contains(probe).tolist() == [True, True, True, False, False]
     assert len(seen.values()) == 1000
+
+
+@given(st.lists(st.integers(min_value=0, max_value=2**64 - 1), max_size=60))
+def test_sorted_unique_is_numpy_unique(values: list[int]) -> None:
+    array = np.array(values, dtype=np.uint64)
+    assert sorted_unique(array).tolist() == np.unique(array).tolist()
+
+
+def test_hashes_do_not_depend_on_how_pandas_hashes_them() -> None:
+    """Partitions hashed in different processes must agree (ids repeated across partitions)."""
+    ids = pd.Series(["L1", "L2", "L1", "x" * 300], dtype=object)
+    default = pd.util.hash_pandas_object(ids, index=False).to_numpy(dtype=np.uint64)
+    assert hash_values(ids).tolist() == default.tolist()
 
 
 @pytest.mark.parametrize(

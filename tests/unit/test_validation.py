@@ -500,8 +500,11 @@ def test_exactly_the_injected_rows_are_quarantined(injected: dict[int, str]) -> 
     assert batch.result.success is (share <= dataset.max_quarantine_fraction)
 
 
-def test_screening_pass_finds_what_one_complete_pass_finds(dataset: DatasetSettings) -> None:
-    """The fast path (BOOLEAN_ONLY, then details for what failed) loses no failing row."""
+def test_screening_pass_finds_what_one_complete_pass_finds(
+    dataset: DatasetSettings, tmp_path: Path
+) -> None:
+    """The fast path (BOOLEAN_ONLY, then details for what failed) loses no failing row; nor
+    does the one that also builds Data Docs (BASIC counts, then details)."""
     from driftloop.tasks.validation import _build_checks, _coerce, _run_gx
 
     raw = put(put(valid_frame(), "age", {4: 250, 9: 17}), "purpose", {5: "SPACESHIP"})
@@ -511,14 +514,19 @@ def test_screening_pass_finds_what_one_complete_pass_finds(dataset: DatasetSetti
     checks = _build_checks(coerced.contract, dataset, NOW)
     categorical = [c for c, spec in coerced.contract.items() if spec.dtype == "category"]
 
-    def run(screen: bool) -> list[tuple[object, ...]]:
-        outcomes = _run_gx(coerced.frame, checks, categorical=categorical, screen=screen)
+    def run(screen: bool, docs_dir: str | None = None) -> list[tuple[object, ...]]:
+        outcomes = _run_gx(
+            coerced.frame, checks, categorical=categorical, screen=screen, docs_dir=docs_dir
+        )
         return [
             (o.index, o.success, o.unexpected_count, sorted(o.positions), o.observed_value)
             for o in outcomes
         ]
 
-    screened, complete = run(True), run(False)
-    assert screened == complete
+    complete = run(False)
+    assert run(True) == complete
+    assert run(True, str(tmp_path)) == complete
+    pages = list(tmp_path.glob("validations/*/*/*/*.html"))
+    assert [p.parent.parent.parent.name for p in pages] == ["batch_contract"]  # the first pass
     failed = {checks[i].kind for i, ok, *_ in complete if not ok}
     assert failed == {"range", "in_set", "unique", "not_null", "null_fraction"}
