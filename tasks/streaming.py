@@ -16,11 +16,11 @@ once, so peak memory grows with the file. Here one batch (``scoring.batch_rows``
   per batch and written as one file at the end.
 
 Where the validation cost goes: by default (``scoring.prefetch_batches: 0``) each batch is
-validated, then predicted, so Great Expectations adds its time to the model's (measured in
-benchmarks/README.md; ~0.5-1 s fixed per batch, hence large batches). With idle cores,
+validated, then predicted, so Great Expectations adds its time to the model's (~2 s per
+500k-row batch of the loans contract, measured in benchmarks/README.md). With idle cores,
 ``prefetch_batches >= 1`` reads and validates the next batch on a background thread while the
-model predicts the current one; on 2 cores that was slower (the predictor's OpenMP threads
-and validation compete), so it is off by default.
+model predicts the current one; on 2 cores it gained nothing (the predictor's OpenMP threads
+and validation compete for the same cores), so it is off by default.
 """
 
 from __future__ import annotations
