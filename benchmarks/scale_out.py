@@ -170,7 +170,7 @@ def prefect_server(folder: Path) -> Iterator[None]:
             yield
             from prefect.logging.handlers import APILogHandler
 
-            APILogHandler.flush()  # the runs' last logs, before their server goes away
+            APILogHandler().flush()  # the runs' last logs, before their server goes away
     finally:
         stack.prefect.stop()
 
