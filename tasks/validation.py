@@ -631,17 +631,14 @@ def _run_gx(
         return found
 
     everything = list(range(len(checks)))
-    if not screen:
-        results = validate(everything, _DETAIL, "")
-        if docs_dir is not None:
-            _build_docs(context, docs_dir)
-    else:
-        results = validate(everything, _SCREEN if docs_dir is None else _SCREEN_FOR_DOCS, "")
-        if docs_dir is not None:
-            _build_docs(context, docs_dir)  # the site shows this one validation
-        failed = [i for i in everything if not results[i].success]
-        if failed:
-            results.update(validate(failed, _DETAIL, "_failures"))
+    screening = _SCREEN if docs_dir is None else _SCREEN_FOR_DOCS
+    first = screening if screen else _DETAIL
+    results = validate(everything, first, "")
+    if docs_dir is not None:
+        _build_docs(context, docs_dir)  # the site shows this first validation only
+    failed = [i for i in everything if screen and not results[i].success]
+    if failed:
+        results.update(validate(failed, _DETAIL, "_failures"))
     outcomes: list[_GxOutcome] = []
     for index in everything:
         r, check = results[index], checks[index]

@@ -188,13 +188,13 @@ def test_loading_the_champion_leaves_no_model_copy_behind(
     downloads a copy each time, which must not stay behind in the temporary folder."""
     import tempfile
 
-    ws = workspace
-    overrides = {**ws.overrides, "tracking.artifact_location": f"{s3_bucket}/mlartifacts"}
-    write_raw(ws, 2)
+    artifacts = {"tracking.artifact_location": f"{s3_bucket}/mlartifacts"}
+    overrides = {**workspace.overrides, **artifacts}
+    write_raw(workspace, 2)
     for i in range(2):
         ingest(START + timedelta(days=i), overrides=overrides)
     train(START, START + timedelta(days=1), overrides=overrides)
-    settings = ws.settings(**{"tracking.artifact_location": f"{s3_bucket}/mlartifacts"})
+    settings = workspace.settings(**artifacts)
     registry.configure_tracking(settings.tracking, settings.registry)
     champion = registry.version_by_alias(settings.registry, "champion")
     assert champion is not None
