@@ -530,3 +530,85 @@ def test_screening_pass_finds_what_one_complete_pass_finds(
     assert [p.parent.parent.parent.name for p in pages] == ["batch_contract"]  # the first pass
     failed = {checks[i].kind for i, ok, *_ in complete if not ok}
     assert failed == {"range", "in_set", "unique", "not_null", "null_fraction"}
+
+
+EDGES: dict[str, tuple[str, object]] = {  # values at and just past each bound, and nulls
+    "age_at_min": ("age", 18),
+    "age_at_max": ("age", 100),
+    "age_below": ("age", 17),
+    "age_above": ("age", 101),
+    "age_null": ("age", None),
+    "income_zero": ("income", 0.0),
+    "income_negative": ("income", -0.01),
+    "amount_at_min": ("loan_amount", 500.0),
+    "amount_below": ("loan_amount", 499.99),
+    "amount_at_max": ("loan_amount", 1_000_000.0),
+    "rate_at_max": ("interest_rate", 40.0),
+    "rate_above": ("interest_rate", 40.000001),
+    "time_at_limit": ("event_time", pd.Timestamp(NOW + timedelta(minutes=60))),
+    "time_past_limit": ("event_time", pd.Timestamp(NOW + timedelta(minutes=60, seconds=1))),
+    "id_repeat": ("loan_id", "L00000"),
+    "id_null": ("loan_id", None),
+    "purpose_unknown": ("purpose", "moon"),
+    "purpose_null": ("purpose", None),
+    "region_case": ("region", "North"),
+    "home_null": ("home_ownership", None),
+}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    injected=st.dictionaries(
+        keys=st.integers(min_value=1, max_value=N - 1),
+        values=st.sampled_from(sorted(EDGES)),
+        max_size=6,
+    ),
+    null_scores=st.integers(min_value=0, max_value=12),  # the 15% limit is 9 of 60 rows
+    null_regions=st.integers(min_value=0, max_value=9),  # already 3 nulls; the limit is 6
+    op=st.sampled_from(["<", "<=", ">", ">=", "=="]),
+    factor=st.sampled_from([1.0, 10.0]),
+    loan_to_income=st.sampled_from([None, 1.0, 10.0]),  # row 2's loan = this x its income
+)
+def test_screen_agrees_with_great_expectations_on_every_check(
+    injected: dict[int, str],
+    null_scores: int,
+    null_regions: int,
+    op: str,
+    factor: float,
+    loan_to_income: float | None,
+) -> None:
+    """The screen that spares GE on clean batches passes exactly the checks GE passes."""
+    from driftloop.tasks.validation import _build_checks, _coerce, _run_gx, _screen
+
+    base = load_settings().dataset
+    rule = base.rules[0].model_copy(update={"op": op, "factor": factor})
+    dataset = base.model_copy(update={"rules": [rule]})
+    raw = valid_frame()
+    for row, edge in injected.items():
+        column, value = EDGES[edge]
+        raw = put(raw, column, {row: value})
+    raw.loc[raw.index[-null_scores:] if null_scores else [], "credit_score"] = np.nan
+    raw = put(raw, "region", dict.fromkeys(range(40, 40 + null_regions)))
+    if loan_to_income is not None:
+        raw = put(raw, "loan_amount", {2: loan_to_income * float(raw.loc[2, "income"])})
+    coerced = _coerce(raw, dataset, with_target=True, source=SOURCE)
+    checks = _build_checks(coerced.contract, dataset, NOW)
+    categorical = [c for c, spec in coerced.contract.items() if spec.dtype == "category"]
+    ge = [o.success for o in _run_gx(coerced.frame, checks, categorical=categorical, screen=False)]
+    screened = _screen(coerced.frame, checks)
+    disagree = [
+        (c.kind, c.column, ge_ok)
+        for c, ge_ok, ok in zip(checks, ge, screened, strict=True)
+        if ge_ok != ok
+    ]
+    assert not disagree
+
+
+def test_valid_rows_share_no_memory_with_the_raw_input(dataset: DatasetSettings) -> None:
+    """Columns already in the contract's dtypes pass through coercion; a write to the valid
+    frame (or to anything a caller builds on it) must still never reach the raw input."""
+    raw = valid_frame().assign(event_time=lambda f: f["event_time"].dt.tz_convert("UTC"))
+    batch = validate(raw, dataset)
+    assert batch.result.rows_quarantined == 0  # the valid frame is the whole typed frame
+    for name in batch.valid.columns:
+        assert not np.shares_memory(batch.valid[name].values, raw[name].values), name
