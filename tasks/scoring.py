@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pydantic import BaseModel
 
 from driftloop.configs.settings import DatasetSettings
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 PREDICTION_COLUMN = "prediction"
 SCORE_COLUMN = "score"
+DECISION_THRESHOLD = 0.5  # score >= this: predicted positive
 
 
 class PredictionMeta(BaseModel):
@@ -40,21 +42,39 @@ def chunks(frame: pd.DataFrame, rows: int) -> Iterator[pd.DataFrame]:
         yield frame.iloc[start : start + rows]
 
 
-def predict_frame(
-    model: Pipeline,
+def predict_scores(
+    model: Pipeline, frame: pd.DataFrame, dataset: DatasetSettings, chunk_rows: int
+) -> np.ndarray:
+    """P(positive) per row, chunk by chunk so the model's working memory stays bounded."""
+    if frame.empty:
+        return np.empty(0, dtype="float64")
+    parts = [
+        model.predict_proba(model_input(part, dataset))[:, 1].astype("float64")
+        for part in chunks(frame, chunk_rows)
+    ]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def prediction_table(
     frame: pd.DataFrame,
-    dataset: DatasetSettings,
+    scores: np.ndarray,
     meta: PredictionMeta,
-    threshold: float = 0.5,
-) -> pd.DataFrame:
-    """Scores for one chunk: the input columns, the score, the label and the lineage columns."""
-    proba = model.predict_proba(model_input(frame, dataset))[:, 1]
-    out = frame.reset_index(drop=True).copy()
-    out[SCORE_COLUMN] = proba.astype("float64")
-    out[PREDICTION_COLUMN] = (proba >= threshold).astype("int64")
+    threshold: float = DECISION_THRESHOLD,
+) -> pa.Table:
+    """The input columns, the score, the label and the lineage columns, as one arrow table.
+
+    Built in arrow, not pandas: a lineage value repeated on every row is one C-level fill
+    (`pa.repeat`) instead of a column of Python objects converted back (~0.35 s per 500k
+    rows, most of what scoring added to read -> predict -> write).
+    """
+    table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+    n = len(frame)
+    table = table.append_column(SCORE_COLUMN, pa.array(scores, type=pa.float64()))
+    labels = (scores >= threshold).astype("int64")
+    table = table.append_column(PREDICTION_COLUMN, pa.array(labels, type=pa.int64()))
     for key, value in meta.model_dump().items():
-        out[key] = value
-    return out
+        table = table.append_column(key, pa.repeat(pa.scalar(value), n))
+    return table
 
 
 def predict_chunked(
@@ -64,12 +84,9 @@ def predict_chunked(
     meta: PredictionMeta,
     chunk_rows: int,
 ) -> pd.DataFrame:
-    """Predict chunk by chunk so the model's working memory stays bounded."""
-    if frame.empty:
-        return predict_frame(model, frame, dataset, meta)
-    parts = [predict_frame(model, part, dataset, meta) for part in chunks(frame, chunk_rows)]
-    # one chunk (the usual case: chunk = batch) needs no concat, which would copy every column
-    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    """Predictions with lineage as a DataFrame (what the scoring stream writes, row for row)."""
+    scores = predict_scores(model, frame, dataset, chunk_rows)
+    return prediction_table(frame, scores, meta).to_pandas()
 
 
 def now_utc() -> datetime:
