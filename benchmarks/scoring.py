@@ -102,11 +102,15 @@ def run_bare(input_path: str, model_path: str, out: str) -> dict[str, Any]:
     model = pickle.loads(Path(model_path).read_bytes())
     start = time.perf_counter()
     frame = pd.read_parquet(input_path)
+    read = time.perf_counter()
     proba = model.predict_proba(frame[features])[:, 1]
+    predicted = time.perf_counter()
     frame["score"] = proba
     frame["prediction"] = (proba >= 0.5).astype("int64")
     frame.to_parquet(out, index=False)
-    return {"seconds": time.perf_counter() - start, "rows": len(frame)}
+    end = time.perf_counter()
+    phases = {"read": read - start, "predict": predicted - read, "write": end - predicted}
+    return {"seconds": end - start, "rows": len(frame), "phases": phases}
 
 
 def run_driftloop(input_path: str, model_path: str, out: str, batch_rows: int) -> dict[str, Any]:
