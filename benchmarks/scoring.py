@@ -261,11 +261,13 @@ def main() -> None:
             row[f"{kind}_rss"] = (
                 statistics.median(r["peak_rss_mb"] for r in results) if results else nan
             )
-        phases: dict[str, float] = {}
-        for r in runs["driftloop"]:
-            for name, value in r["phases"].items():
-                phases[name] = phases.get(name, 0.0) + value / reps
-        row["phases"] = phases
+        for kind in ("bare", "driftloop"):
+            phases: dict[str, float] = {}
+            for r in runs[kind]:
+                for name, value in r["phases"].items():
+                    phases[name] = phases.get(name, 0.0) + value / len(runs[kind])
+            row[f"{kind}_phases"] = phases
+        phases = row["driftloop_phases"]
         row["ratio"] = row["bare_s"] / row["driftloop_s"]
         # validation runs inline (prefetch off), so its time can be taken out: what the rest of
         # driftloop (batching, lineage, atomic writer) costs against the bare script
@@ -278,11 +280,12 @@ def main() -> None:
 
 
 def print_row(row: dict[str, Any]) -> None:
-    phases = ", ".join(f"{k} {v:.2f} s" for k, v in sorted(row["phases"].items()))
+    def phases(kind: str) -> str:
+        return ", ".join(f"{k} {v:.2f} s" for k, v in sorted(row[f"{kind}_phases"].items()))
+
     print(
-        f"  {row['rows']:>11,} rows: bare {row['bare_s']:.2f} s, driftloop "
-        f"{row['driftloop_s']:.2f} s (driftloop phases: "
-        f"{phases})",
+        f"  {row['rows']:>11,} rows: bare {row['bare_s']:.2f} s ({phases('bare')}), "
+        f"driftloop {row['driftloop_s']:.2f} s ({phases('driftloop')})",
         flush=True,
     )
 
