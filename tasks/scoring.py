@@ -67,7 +67,7 @@ def prediction_table(
     (`pa.repeat`) instead of a column of Python objects converted back (~0.35 s per 500k
     rows, most of what scoring added to read -> predict -> write).
     """
-    table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+    table = pa.Table.from_pandas(frame, preserve_index=False)  # the index is not written
     n = len(frame)
     table = table.append_column(SCORE_COLUMN, pa.array(scores, type=pa.float64()))
     labels = (scores >= threshold).astype("int64")

@@ -26,6 +26,7 @@ and validation compete for the same cores), so it is off by default.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import hashlib
 import json
@@ -61,6 +62,7 @@ from driftloop.tasks.validation import (
     ValidatedBatch,
     ValidationResult,
     coerce_column,
+    hash_values,
     quarantine_frame,
     validate_frame,
 )
@@ -100,16 +102,6 @@ def iter_raw_batches(
 
 
 # ---------------------------------------------------------------- uniqueness across batches
-
-
-def hash_values(values: pd.Series) -> np.ndarray:
-    """64-bit hashes of typed values (nulls excluded by the caller); collisions ~ n^2/2^65.
-
-    categorize=False: the values are meant to be unique, so factorizing them first (pandas'
-    default, a win for repeated values) only adds a hash table; the hashes are the same."""
-    return pd.util.hash_pandas_object(values, index=False, categorize=False).to_numpy(
-        dtype=np.uint64
-    )
 
 
 def sorted_unique(values: np.ndarray) -> np.ndarray:
@@ -392,20 +384,25 @@ class ContractStream:
             o.column for o in batch.result.outcomes if o.expectation == UNIQUE and o.success
         }
         for column in self.columns:
-            typed = coerce_column(raw[column], self.dataset.columns[column], column)
-            present = typed.notna().to_numpy()
-            hashes = np.zeros(n, dtype=np.uint64)
-            hashes[present] = hash_values(typed[present])
+            typed = functools.cache(
+                functools.partial(coerce_column, raw[column], self.dataset.columns[column], column)
+            )
+            if column in batch.unique_hashes:  # hashed by the validation's screen
+                present, hashes = batch.unique_hashes[column]
+            else:
+                present = typed().notna().to_numpy()
+                hashes = np.zeros(n, dtype=np.uint64)
+                hashes[present] = hash_values(typed()[present])
             # rows GE already flags as repeats within the batch keep that one reason
             if column in unique_in_batch:
                 first_here = np.ones(n, dtype=bool)
             else:
-                first_here = ~typed.duplicated(keep="first").to_numpy()
+                first_here = ~typed().duplicated(keep="first").to_numpy()
             earlier = present & first_here & self.seen[column].contains(hashes)
             self.seen[column].add(hashes[present])
             counts[column] = int(earlier.sum())
             if counts[column]:
-                shown = "'" + typed[earlier].astype(str).str.slice(0, 60) + "'"
+                shown = "'" + typed()[earlier].astype(str).str.slice(0, 60) + "'"
                 text = (f"{column}: " + shown + " repeats an earlier row").to_numpy(dtype=object)
                 reasons[earlier] = np.where(
                     reasons[earlier] == "", text, reasons[earlier] + "; " + text

@@ -6,13 +6,15 @@ One contract (`DatasetSettings`) is checked in three steps:
    `DataContractError`, because nothing useful can be said about the rows;
 2. `coerce_frame` parses raw values into the contract's dtypes without dropping rows and
    remembers every value that was present but unparsable;
-3. a GE suite built from the contract runs on the typed frame; row-level failures of
+3. a GE suite built from the contract judges the typed frame; row-level failures of
    severity "error" send the row (with its original raw values and its reasons) to
    quarantine, batch-level failures and too much quarantine block the batch. Cross-column
    rules (`dataset.rules`, A op factor x B) are GE column-pair expectations, row-level too.
+   A clean batch is screened with the suite's predicates directly (`_screen`); GE runs the
+   expectations that fail, lists their rows and has the last word, and builds Data Docs.
 
 Nothing outside this module sees GE types: results are our pydantic models. GE is imported
-lazily (it costs 3-4 s), with analytics off.
+lazily (it costs 3-4 s), only when it has something to do, with analytics off.
 """
 
 from __future__ import annotations
@@ -139,6 +141,9 @@ class ValidatedBatch:
     quarantine: pd.DataFrame
     result: ValidationResult
     docs_dir: str | None = None  # a local Data Docs site for this validation, when asked for
+    # unique column -> (non-null mask, `hash_values` of the typed values, 0 where null), when
+    # the screen hashed them: a stream checks uniqueness across batches with the same hashes
+    unique_hashes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------
@@ -562,18 +567,38 @@ def _ge_view(frame: pd.DataFrame, checks: list[_Check], categorical: list[str]) 
     return view
 
 
+def hash_values(values: pd.Series) -> np.ndarray:
+    """64-bit hashes of typed values (nulls excluded by the caller); collisions ~ n^2/2^65.
+
+    categorize=False: the values are meant to be unique, so factorizing them first (pandas'
+    default, a win for repeated values) only adds a hash table; the hashes are the same."""
+    return pd.util.hash_pandas_object(values, index=False, categorize=False).to_numpy(
+        dtype=np.uint64
+    )
+
+
 class _NotNull:
-    """Non-null masks of a frame's columns, each computed once: the screen and the observed
-    values ask for the same columns, and isna on strings costs ~10 ms per 500k rows."""
+    """Non-null masks (and hashes) of a frame's columns, each computed once: the screen and
+    the observed values ask for the same columns, and isna on strings costs ~10 ms per 500k
+    rows. The hashes of unique columns are handed on (`ValidatedBatch.unique_hashes`)."""
 
     def __init__(self, frame: pd.DataFrame) -> None:
         self.frame = frame
         self.masks: dict[str, pd.Series] = {}
+        self.hashes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def __call__(self, name: str) -> pd.Series:
         if name not in self.masks:
             self.masks[name] = self.frame[name].notna()
         return self.masks[name]
+
+    def hashed(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        if name not in self.hashes:
+            present = self(name).to_numpy()
+            hashes = np.zeros(len(present), dtype=np.uint64)
+            hashes[present] = hash_values(self.frame[name][present])
+            self.hashes[name] = (present, hashes)
+        return self.hashes[name]
 
 
 def _screen(frame: pd.DataFrame, checks: list[_Check], notna: _NotNull | None = None) -> list[bool]:
@@ -626,7 +651,11 @@ def _passes(check: _Check, frame: pd.DataFrame, notna: _NotNull) -> bool:
         found = pd.unique(col)  # a handful of values: no copy of the column
         return bool(pd.Series(found).dropna().isin(kwargs["value_set"]).all())
     if check.kind == "unique":
-        return not col[present].duplicated().any()
+        mask, hashes = notna.hashed(name)
+        found = np.sort(hashes[mask])
+        if not (found[1:] == found[:-1]).any():
+            return True  # distinct hashes: distinct values
+        return not col[present].duplicated().any()  # a repeat, or a collision: compare values
     return False
 
 
@@ -654,6 +683,7 @@ def _run_gx(
     docs_dir: str | None = None,
     categorical: list[str] | None = None,
     screen: bool = True,
+    notna: _NotNull | None = None,
 ) -> list[_GxOutcome]:
     """Evaluate the suite; GE lists the row numbers of failing rows and has the last word.
 
@@ -669,7 +699,7 @@ def _run_gx(
     """
     everything = list(range(len(checks)))
     gx_first = docs_dir is not None or not screen
-    notna = _NotNull(frame)
+    notna = notna or _NotNull(frame)
     screened = [] if gx_first else _screen(frame, checks, notna)
     failed = [i for i, ok in enumerate(screened) if not ok]
     results: dict[int, Any] = {}
@@ -848,6 +878,7 @@ def validate_frame(
     n = len(typed)
     checks = _build_checks(contract, dataset, now)
     categorical = [name for name, spec in contract.items() if spec.dtype == "category"]
+    columns = _NotNull(typed)
     gx_outcomes = _run_gx(
         typed,
         checks,
@@ -855,6 +886,7 @@ def validate_frame(
         source=source,
         docs_dir=docs_dir,
         categorical=categorical,
+        notna=columns,
     )
 
     reasons = _Reasons(n)
@@ -944,7 +976,13 @@ def validate_frame(
         outcomes=outcomes,
         blocking_failures=blocking,
     )
-    return ValidatedBatch(valid=valid, quarantine=quarantine, result=result, docs_dir=docs_dir)
+    return ValidatedBatch(
+        valid=valid,
+        quarantine=quarantine,
+        result=result,
+        docs_dir=docs_dir,
+        unique_hashes=columns.hashes,
+    )
 
 
 def _narrow(valid: pd.DataFrame) -> pd.DataFrame:
