@@ -9,9 +9,9 @@ several times, in one process, and the medians and their ratio are printed (goal
 Three bare references are timed: BOOLEAN_ONLY (only "did each expectation pass?", the
 cheapest call GE offers), GE's default result format (SUMMARY: counts and a sample, what a plain
 "is this batch OK?" call returns) and COMPLETE with the row index of every failing row (what
-row-level quarantine needs; `validate_frame` screens with BOOLEAN_ONLY and asks for COMPLETE
-only for the expectations that failed). Optionally also the cost of a Data Docs site
-(`dataset.data_docs`).
+row-level quarantine needs; `validate_frame` screens the suite's predicates itself and asks GE
+for COMPLETE only for the expectations that failed). Optionally also the cost of a Data Docs
+site (`dataset.data_docs`: then GE runs the whole suite once, for the site).
 
     python benchmarks/validation.py                      # 1,000,000 rows x 20 columns
     python benchmarks/validation.py --rows 2000 --reps 1 # smoke run (used by the tests)
