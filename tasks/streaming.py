@@ -16,8 +16,9 @@ once, so peak memory grows with the file. Here one batch (``scoring.batch_rows``
   per batch and written as one file at the end.
 
 Where the validation cost goes: by default (``scoring.prefetch_batches: 0``) each batch is
-validated, then predicted, so Great Expectations adds its time to the model's (~2 s per
-500k-row batch of the loans contract, measured in benchmarks/README.md). With idle cores,
+validated, then predicted, so validation adds its time to the model's (~0.4 s per 500k-row
+batch of the loans contract, most batches never starting Great Expectations; measured in
+benchmarks/README.md). With idle cores,
 ``prefetch_batches >= 1`` reads and validates the next batch on a background thread while the
 model predicts the current one; on 2 cores it gained nothing (the predictor's OpenMP threads
 and validation compete for the same cores), so it is off by default.
@@ -649,9 +650,10 @@ def score_stream(
             schema: pa.Schema | None = None
             stack.enter_context(_collector_sees_new_objects_only())
             for batch in prefetch(validated(), prefetch_batches):
-                # Great Expectations' per-batch objects form reference cycles that keep the
-                # previous batch's frames alive until the cyclic collector happens to run, so
-                # RSS grew with the input. Collecting once per batch keeps it flat.
+                # Great Expectations' per-batch objects (when a batch fails a check) form
+                # reference cycles that keep the previous batch's frames alive until the
+                # cyclic collector happens to run, so RSS grew with the input. Collecting
+                # once per batch keeps it flat.
                 gc.collect()
                 if len(batch.quarantine):
                     with timer("quarantine"):
