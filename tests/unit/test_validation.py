@@ -612,3 +612,22 @@ def test_valid_rows_share_no_memory_with_the_raw_input(dataset: DatasetSettings)
     assert batch.result.rows_quarantined == 0  # the valid frame is the whole typed frame
     for name in batch.valid.columns:
         assert not np.shares_memory(batch.valid[name].values, raw[name].values), name
+
+
+def test_screen_agrees_with_great_expectations_on_all_null_columns() -> None:
+    """A column with no values at all: nothing to judge, for GE and the screen alike."""
+    from driftloop.tasks.validation import _build_checks, _coerce, _run_gx, _screen
+
+    base = load_settings().dataset
+    relaxed = {"max_null_fraction": 1.0}
+    columns = {
+        name: spec.model_copy(update=relaxed) if name in ("income", "region") else spec
+        for name, spec in base.columns.items()
+    }
+    dataset = base.model_copy(update={"columns": columns})
+    raw = valid_frame().assign(income=np.nan, region=None)  # income is also in the rule
+    coerced = _coerce(raw, dataset, with_target=True, source=SOURCE)
+    checks = _build_checks(coerced.contract, dataset, NOW)
+    ge = [o.success for o in _run_gx(coerced.frame, checks, screen=False)]
+    assert _screen(coerced.frame, checks) == ge
+    assert all(ge)
