@@ -385,6 +385,7 @@ class ContractStream:
             o.column for o in batch.result.outcomes if o.expectation == UNIQUE and o.success
         }
         for column in self.columns:
+            # the typed column, coerced at most once and only if needed (hashes may be known)
             typed = functools.cache(
                 functools.partial(coerce_column, raw[column], self.dataset.columns[column], column)
             )
