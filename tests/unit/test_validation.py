@@ -503,8 +503,8 @@ def test_exactly_the_injected_rows_are_quarantined(injected: dict[int, str]) -> 
 def test_screening_pass_finds_what_one_complete_pass_finds(
     dataset: DatasetSettings, tmp_path: Path
 ) -> None:
-    """The fast path (BOOLEAN_ONLY, then details for what failed) loses no failing row; nor
-    does the one that also builds Data Docs (BASIC counts, then details)."""
+    """The fast path (the screen, then GE's details for what failed) loses no failing row;
+    nor does the one that also builds Data Docs (GE's BASIC counts, then details)."""
     from driftloop.tasks.validation import _build_checks, _coerce, _run_gx
 
     raw = put(put(valid_frame(), "age", {4: 250, 9: 17}), "purpose", {5: "SPACESHIP"})
