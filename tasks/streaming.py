@@ -65,6 +65,7 @@ from driftloop.tasks.validation import (
     coerce_column,
     hash_values,
     quarantine_frame,
+    row_hashes,
     validate_frame,
 )
 
@@ -389,12 +390,9 @@ class ContractStream:
             typed = functools.cache(
                 functools.partial(coerce_column, raw[column], self.dataset.columns[column], column)
             )
-            if column in batch.unique_hashes:  # hashed by the validation's screen
-                present, hashes = batch.unique_hashes[column]
-            else:
-                present = typed().notna().to_numpy()
-                hashes = np.zeros(n, dtype=np.uint64)
-                hashes[present] = hash_values(typed()[present])
+            # hashed by the validation's screen, unless GE judged the batch (Data Docs)
+            known = batch.unique_hashes.get(column)
+            present, hashes = known if known is not None else row_hashes(typed())
             # rows GE already flags as repeats within the batch keep that one reason
             if column in unique_in_batch:
                 first_here = np.ones(n, dtype=bool)

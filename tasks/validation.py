@@ -577,6 +577,17 @@ def hash_values(values: pd.Series) -> np.ndarray:
     )
 
 
+def row_hashes(
+    values: pd.Series, present: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(non-null mask, `hash_values` of the values, 0 where null): hashes aligned with rows."""
+    if present is None:
+        present = values.notna().to_numpy()
+    hashes = np.zeros(len(values), dtype=np.uint64)
+    hashes[present] = hash_values(values[present])
+    return present, hashes
+
+
 class _NotNull:
     """Non-null masks (and hashes) of a frame's columns, each computed once: the screen and
     the observed values ask for the same columns, and isna on strings costs ~10 ms per 500k
@@ -594,10 +605,7 @@ class _NotNull:
 
     def hashed(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         if name not in self.hashes:
-            present = self(name).to_numpy()
-            hashes = np.zeros(len(present), dtype=np.uint64)
-            hashes[present] = hash_values(self.frame[name][present])
-            self.hashes[name] = (present, hashes)
+            self.hashes[name] = row_hashes(self.frame[name], self(name).to_numpy())
         return self.hashes[name]
 
 
