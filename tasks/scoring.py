@@ -68,13 +68,34 @@ def prediction_table(
     rows, most of what scoring added to read -> predict -> write).
     """
     table = pa.Table.from_pandas(frame, preserve_index=False)  # the index is not written
-    n = len(frame)
+    return append_predictions(table, scores, meta, threshold)
+
+
+def append_predictions(
+    table: pa.Table,
+    scores: np.ndarray,
+    meta: PredictionMeta,
+    threshold: float = DECISION_THRESHOLD,
+) -> pa.Table:
+    """`prediction_table` for input rows already in arrow."""
+    n = table.num_rows
     table = table.append_column(SCORE_COLUMN, pa.array(scores, type=pa.float64()))
     labels = (scores >= threshold).astype("int64")
     table = table.append_column(PREDICTION_COLUMN, pa.array(labels, type=pa.int64()))
     for key, value in meta.model_dump().items():
         table = table.append_column(key, pa.repeat(pa.scalar(value), n))
     return table
+
+
+def model_frame(table: pa.Table, dataset: DatasetSettings) -> pd.DataFrame:
+    """The model's features of a typed arrow batch, in the dtypes `model_input` gives them
+    (so it shares them): only these columns are converted to pandas, not the id or lineage."""
+    numeric = set(dataset.numeric_features)
+    columns = [
+        table.column(c).cast(pa.float64()) if c in numeric else table.column(c)
+        for c in dataset.feature_columns
+    ]
+    return pa.table(columns, names=dataset.feature_columns).to_pandas()
 
 
 def predict_chunked(

@@ -505,6 +505,22 @@ def iter_parquet_batches(
     `row_groups` restricts the read to those row groups (one partition of a large file).
     Bad arguments and a missing or unreadable file fail here, before the first batch.
     """
+    tables = iter_parquet_tables(uri, batch_rows, row_groups)
+
+    def frames() -> Iterator[pd.DataFrame]:
+        offset = 0
+        for table in tables:
+            yield table_to_frame(table, offset)
+            offset += table.num_rows
+
+    return frames()
+
+
+def iter_parquet_tables(
+    uri: str, batch_rows: int, row_groups: list[int] | None = None
+) -> Iterator[pa.Table]:
+    """`iter_parquet_batches` as arrow tables: a consumer that needs only some columns in
+    pandas (a scorer feeding a model) converts only those."""
     if batch_rows < 1:
         raise ValueError(f"batch_rows must be >= 1, got {batch_rows}")
     if _frame_suffix(uri) != ".parquet":
@@ -526,28 +542,29 @@ def iter_parquet_batches(
                 f"{uri} has {parquet.num_row_groups} row groups; row groups {bad} do not exist "
                 "(the file changed since the partitions were planned: plan them again)"
             )
-    return _batches(uri, parquet, source, batch_rows, row_groups)
+    return _tables(uri, parquet, source, batch_rows, row_groups)
 
 
-def _batches(
+def table_to_frame(table: pa.Table, offset: int = 0) -> pd.DataFrame:
+    """A batch as pandas, its index counting rows from the start of the file."""
+    out = table.to_pandas()
+    out.index = pd.RangeIndex(offset, offset + len(out))
+    return out
+
+
+def _tables(
     uri: str,
     parquet: pq.ParquetFile,
     source: str | BinaryIO,
     batch_rows: int,
     row_groups: list[int] | None = None,
-) -> Iterator[pd.DataFrame]:
+) -> Iterator[pa.Table]:
     # Row group by row group: ParquetFile.iter_batches kept arrow memory alive across batches
     # (RSS grew ~0.3 GB per 6M rows here). A batch never straddles a large row group (a slice
     # would keep two groups' buffers alive); row groups smaller than a batch are merged. So
     # memory stays at one row group plus one batch, whatever the file size.
-    def frame(table: pa.Table, offset: int) -> pd.DataFrame:
-        out = table.to_pandas()
-        out.index = pd.RangeIndex(offset, offset + len(out))
-        return out
-
     pool = pa.default_memory_pool()
     try:
-        offset = 0
         pending: list[pa.Table] = []
         pending_rows = 0
         groups = range(parquet.num_row_groups) if row_groups is None else row_groups
@@ -558,17 +575,14 @@ def _batches(
                 pending_rows += table.num_rows
                 continue
             if pending_rows:
-                yield frame(pa.concat_tables(pending), offset)
-                offset += pending_rows
+                yield pa.concat_tables(pending)
                 pending, pending_rows = [], 0
             for start in range(0, table.num_rows, batch_rows):
-                part = table.slice(start, batch_rows)  # the last one may be smaller
-                yield frame(part, offset)
-                offset += part.num_rows
+                yield table.slice(start, batch_rows)  # the last one may be smaller
             del table
             pool.release_unused()
         if pending_rows:
-            yield frame(pa.concat_tables(pending), offset)
+            yield pa.concat_tables(pending)
     except (pa.ArrowException, OSError) as err:
         if isinstance(err, StorageError):
             raise

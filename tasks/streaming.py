@@ -16,9 +16,12 @@ once, so peak memory grows with the file. Here one batch (``scoring.batch_rows``
   per batch and written as one file at the end.
 
 Where the validation cost goes: by default (``scoring.prefetch_batches: 0``) each batch is
-validated, then predicted, so validation adds its time to the model's (~0.4 s per 500k-row
-batch of the loans contract, most batches never starting Great Expectations; measured in
-benchmarks/README.md). With idle cores,
+validated, then predicted, so validation adds its time to the model's. A clean parquet batch
+stays in arrow (`validate_table`): it is checked with arrow kernels, only the model's feature
+columns become pandas, and the rows are written back from arrow (~0.2 s per 500k-row batch of
+the loans contract, less than the bare script's round trip through pandas; measured in
+benchmarks/README.md). A batch that fails a check, needs parsing, repeats an id of an earlier
+batch or must render Data Docs goes through `validate_frame` on pandas. With idle cores,
 ``prefetch_batches >= 1`` reads and validates the next batch on a background thread while the
 model predicts the current one; on 2 cores it gained nothing (the predictor's OpenMP threads
 and validation compete for the same cores), so it is off by default.
@@ -53,12 +56,16 @@ from driftloop.tasks import storage
 from driftloop.tasks.scoring import (
     DECISION_THRESHOLD,
     PredictionMeta,
+    append_predictions,
+    model_frame,
     predict_scores,
     prediction_table,
 )
 from driftloop.tasks.validation import (
+    ARROW_TYPES,
     REASONS_COLUMN,
     ROW_COLUMN,
+    CleanTable,
     ExpectationOutcome,
     ValidatedBatch,
     ValidationResult,
@@ -67,6 +74,7 @@ from driftloop.tasks.validation import (
     quarantine_frame,
     row_hashes,
     validate_frame,
+    validate_table,
 )
 
 if TYPE_CHECKING:
@@ -77,16 +85,6 @@ NON_NULL_SHARE = "expect_column_proportion_of_non_null_values_to_be_between"
 UNIQUE = "expect_column_values_to_be_unique"
 METADATA_KEY = "driftloop.fingerprint"
 OUTCOME_KEY = "driftloop.outcome"
-
-_ARROW_TYPES = {
-    "int": pa.int64(),
-    "float": pa.float64(),
-    "datetime": pa.timestamp("ns", tz="UTC"),
-    "string": pa.string(),
-    "category": pa.string(),
-    "bool": pa.bool_(),
-}
-
 
 # ---------------------------------------------------------------- reading
 
@@ -101,6 +99,15 @@ def iter_raw_batches(
             raise ValueError(f"{uri} is CSV: it has no row groups to select")
         return storage.iter_csv_batches(uri, batch_rows)
     return storage.iter_parquet_batches(uri, batch_rows, row_groups=row_groups)
+
+
+def iter_raw_tables(
+    uri: str, batch_rows: int, row_groups: list[int] | None = None
+) -> Iterator[pa.Table | pd.DataFrame]:
+    """`iter_raw_batches`, with parquet batches left in arrow (CSV ones are frames)."""
+    if uri.lower().endswith(".csv"):
+        return iter_raw_batches(uri, batch_rows, row_groups)
+    return storage.iter_parquet_tables(uri, batch_rows, row_groups=row_groups)
 
 
 # ---------------------------------------------------------------- uniqueness across batches
@@ -374,6 +381,29 @@ class ContractStream:
         self.offset += len(raw)
         return ValidatedBatch(batch.valid, quarantine, batch.result, batch.docs_dir)
 
+    def check_table(self, table: pa.Table) -> ValidatedBatch | CleanTable:
+        """`check` for an arrow batch: a clean one is judged without pandas (`validate_table`)
+        if none of its unique values occurred before; any other goes through `check`."""
+        clean = None
+        if self.docs_dir is None or self.results:  # GE builds Data Docs from the first batch
+            clean = validate_table(
+                table, self.dataset, with_target=False, source=self.source, now=self.now
+            )
+        if clean is None or self._repeats_earlier(clean):
+            return self.check(storage.table_to_frame(table, self.offset))
+        for column, (present, hashes) in clean.unique_hashes.items():
+            self.seen[column].add(hashes[present])
+        self.results.append(clean.result)
+        self.offset += table.num_rows
+        return clean
+
+    def _repeats_earlier(self, clean: CleanTable) -> bool:
+        # a unique column missing from the hashes is all null here: it repeats nothing
+        return any(
+            self.seen[column].contains(hashes[present]).any()
+            for column, (present, hashes) in clean.unique_hashes.items()
+        )
+
     def result(self) -> ValidationResult:
         return merge_results(self.results, self.dataset, self.source)
 
@@ -549,20 +579,23 @@ def _fixed_schema(table: pa.Table, dataset: DatasetSettings) -> pa.Schema:
     for f in table.schema:
         if pa.types.is_null(f.type):
             spec = dataset.columns.get(f.name)
-            f = pa.field(f.name, _ARROW_TYPES[spec.dtype] if spec else pa.string())
+            f = pa.field(f.name, ARROW_TYPES[spec.dtype] if spec else pa.string())
         fields.append(f)
     return pa.schema(fields, metadata=table.schema.metadata)
 
 
 def _to_table(
-    frame: pd.DataFrame,
+    valid: pd.DataFrame | pa.Table,
     scores: np.ndarray,
     meta: PredictionMeta,
     schema: pa.Schema | None,
     uri: str,
 ) -> pa.Table:
     try:
-        table = prediction_table(frame, scores, meta)
+        if isinstance(valid, pa.Table):
+            table = append_predictions(valid, scores, meta)
+        else:
+            table = prediction_table(valid, scores, meta)
         return table if schema is None else table.select(schema.names).cast(schema)
     except (pa.ArrowException, ValueError, TypeError, KeyError) as err:
         raise storage.StorageError(
@@ -625,15 +658,18 @@ def score_stream(
         dataset, source=source, now=now, row_offset=row_offset, prior=prior, docs_dir=docs_dir
     )
 
-    def validated() -> Iterator[ValidatedBatch]:
-        raw_batches = iter_raw_batches(source, batch_rows, row_groups)
+    def validated() -> Iterator[ValidatedBatch | CleanTable]:
+        raw_batches = iter_raw_tables(source, batch_rows, row_groups)
         while True:
             with timer("read"):
                 raw = next(raw_batches, None)
             if raw is None:
                 return
             with timer("validate"):
-                checked = stream.check(raw)
+                if isinstance(raw, pa.Table):
+                    checked = stream.check_table(raw)
+                else:
+                    checked = stream.check(raw)
             yield checked
 
     spool = tempfile.mkdtemp(prefix="driftloop-quarantine-")
@@ -654,7 +690,7 @@ def score_stream(
                 # cyclic collector happens to run, so RSS grew with the input. Collecting
                 # once per batch keeps it flat.
                 gc.collect()
-                if len(batch.quarantine):
+                if isinstance(batch, ValidatedBatch) and len(batch.quarantine):
                     with timer("quarantine"):
                         part = os.path.join(spool, f"{len(parts):06d}.parquet")
                         bad = batch.quarantine
@@ -662,17 +698,21 @@ def score_stream(
                             bad = bad.assign(_dq_run_id=run_id)  # as ingest stores them
                         storage.write_frame(bad, part)
                         parts.append(part)
-                if batch.valid.empty:
+                if not batch.result.rows_valid:
                     continue
                 with timer("predict"):
-                    scores = predict_scores(model, batch.valid, dataset, chunk_rows)
+                    # a clean parquet batch stays arrow: only the model's columns become pandas
+                    valid = batch.table if isinstance(batch, CleanTable) else batch.valid
+                    features = model_frame(valid, dataset) if isinstance(valid, pa.Table) else valid
+                    scores = predict_scores(model, features, dataset, chunk_rows)
+                    del features
                 rows += len(scores)
                 positives += int((scores >= DECISION_THRESHOLD).sum())
                 score_sum += float(scores.sum())
                 if tmp is None:
                     continue
                 with timer("write"):
-                    table = _to_table(batch.valid, scores, meta, schema, output_uri or "")
+                    table = _to_table(valid, scores, meta, schema, output_uri or "")
                     if writer is None:
                         schema = _fixed_schema(table, dataset)
                         table = table.cast(schema)

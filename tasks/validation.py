@@ -13,6 +13,10 @@ One contract (`DatasetSettings`) is checked in three steps:
    A clean batch is screened with the suite's predicates directly (`_screen`); GE runs the
    expectations that fail, lists their rows and has the last word, and builds Data Docs.
 
+A batch read from parquet can be judged in arrow first (`validate_table`): when its types
+already are the contract's and it passes everything, it never becomes a pandas frame. Any
+other batch goes the way above; both give the same verdict (tests hold them to it).
+
 Nothing outside this module sees GE types: results are our pydantic models. GE is imported
 lazily (it costs 3-4 s), only when it has something to do, with analytics off.
 """
@@ -31,6 +35,8 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pandas.api import types as ptypes
 from pydantic import BaseModel
 
@@ -185,7 +191,9 @@ def coerce_frame(
 def _coerce(
     raw: pd.DataFrame, dataset: DatasetSettings, *, with_target: bool, source: str
 ) -> _Coerced:
-    contract, extras = _check_structure(raw, dataset, with_target=with_target, source=source)
+    contract, extras = _check_structure(
+        [str(c) for c in raw.columns], len(raw), dataset, with_target=with_target, source=source
+    )
     columns: dict[str, pd.Series] = {}
     parse: dict[str, _RowFailures] = {}
     positions = pd.RangeIndex(len(raw))
@@ -202,11 +210,10 @@ def _coerce(
 
 
 def _check_structure(
-    raw: pd.DataFrame, dataset: DatasetSettings, *, with_target: bool, source: str
+    found: list[str], rows: int, dataset: DatasetSettings, *, with_target: bool, source: str
 ) -> tuple[dict[str, ColumnSpec], list[str]]:
     """Fail fast, naming the file, on anything that makes row checks meaningless."""
     contract = dataset.contract_columns(with_target=with_target)
-    found = [str(c) for c in raw.columns]
     duplicated = sorted({c for c in found if found.count(c) > 1})
     if duplicated:
         raise DataContractError(
@@ -214,7 +221,7 @@ def _check_structure(
             "ambiguous. Fix the producer so every column name is unique, then re-run.",
             source=source,
         )
-    missing = [c for c in contract if c not in raw.columns]
+    missing = [c for c in contract if c not in found]
     if missing:
         hint = _misread_hint(found, list(contract), dataset.name)
         if hint:
@@ -235,7 +242,7 @@ def _check_structure(
             "them to dataset.columns, or set dataset.extra_columns to 'drop'.",
             source=source,
         )
-    if len(raw) == 0:
+    if rows == 0:
         raise DataContractError(
             f"{source}: the file has the right columns but 0 rows. Check that the extract "
             "for this batch ran and wrote data before re-running.",
@@ -727,7 +734,8 @@ def _run_gx(
         details = (r.result or {}) if r is not None else {}
         success = bool(r.success) if r is not None else True  # screened: passed
         if "observed_value" not in details and success and not check.row_level:
-            details = {**details, "observed_value": _aggregate_value(check, notna)}
+            observed = _aggregate_value(check, len(frame), lambda c: int(notna(c).sum()))
+            details = {**details, "observed_value": observed}
         positions = _positions(details) if check.row_level else np.empty(0, dtype=np.int64)
         count = int(details.get("unexpected_count") or 0)
         if check.row_level and len(positions) != count:
@@ -811,13 +819,13 @@ class _GxRun:
         return found
 
 
-def _aggregate_value(check: _Check, notna: _NotNull) -> float | int:
+def _aggregate_value(check: _Check, rows: int, non_null: Callable[[str], int]) -> float | int:
     """What a passing aggregate check measured (screening returns only the verdict): the
     batch's non-null share or row count, the same quantity GE bounds, kept so that verdicts on
     the batches of one file can be combined into the file's (`streaming.merge_results`)."""
     if check.kind == "null_fraction":
-        return float(notna(check.column).mean()) if len(notna.frame) else 1.0
-    return len(notna.frame)
+        return non_null(str(check.column)) / rows if rows else 1.0
+    return rows
 
 
 def _build_docs(context: Any, docs_dir: str) -> None:
@@ -897,63 +905,12 @@ def validate_frame(
         notna=columns,
     )
 
-    reasons = _Reasons(n)
-    quarantined = np.zeros(n, dtype=bool)
-    outcomes: list[ExpectationOutcome] = []
-    blocking: list[str] = []
-
-    def record(sev: Severity, failures: _RowFailures) -> None:
-        if sev == "error":
-            reasons.add(failures.positions, failures.messages)
-            quarantined[failures.positions] = True
-        else:
-            reasons.add(failures.positions, failures.messages + " (warning)")
-
-    if coerced.extras:
-        outcomes.append(
-            ExpectationOutcome(
-                expectation="expect_table_columns_to_match_contract",
-                column=None,
-                severity="warning",
-                row_level=False,
-                success=False,
-                unexpected_count=0,
-                unexpected_percent=None,
-                observed=f"dropped {len(coerced.extras)} extra columns: "
-                + ", ".join(coerced.extras),
-            )
-        )
-    by_column: dict[str | None, list[_GxOutcome]] = {}
-    rule_outcomes: list[_GxOutcome] = []
-    for o in gx_outcomes:
-        if o.check.kind == "rule":
-            rule_outcomes.append(o)
-        else:
-            by_column.setdefault(o.check.column, []).append(o)
-
-    for name, spec in contract.items():
-        parse = coerced.parse[name]
-        record(spec.severity, parse)
-        if spec.dtype not in ("string", "category"):  # any value can be a string
-            outcomes.append(_parse_outcome(name, spec, parse, n))
-        for o in by_column.get(name, []):
-            failures = _row_failures(o, typed[name], parse.positions)
-            if o.check.row_level:
-                record(spec.severity, failures)
-            outcomes.append(_outcome(o, failures, n))
-            if not o.check.row_level and not o.success and spec.severity == "error":
-                blocking.append(_aggregate_message(o, source, n))
-    for o in rule_outcomes:
-        failures = _rule_failures(o, typed)
-        record(o.check.severity, failures)
-        outcomes.append(_outcome(o, failures, n))
-    for o in by_column.get(None, []):
-        outcomes.append(_outcome(o, None, n))
-        if not o.success:
-            blocking.append(_aggregate_message(o, source, n))
-
-    q_positions = np.flatnonzero(quarantined)
-    valid_positions = np.flatnonzero(~quarantined)
+    found = _findings(
+        contract, coerced.parse, coerced.extras, gx_outcomes, typed, source=source, rows=n
+    )
+    outcomes, blocking = found.outcomes, found.blocking
+    q_positions = np.flatnonzero(found.quarantined)
+    valid_positions = np.flatnonzero(~found.quarantined)
     rows_quarantined, rows_valid = len(q_positions), len(valid_positions)
     assert n == rows_valid + rows_quarantined, "row accounting broke"
     share = rows_quarantined / n
@@ -974,7 +931,7 @@ def validate_frame(
         )
 
     valid = typed if rows_quarantined == 0 else _narrow(typed.take(valid_positions))
-    quarantine = _quarantine_frame(raw, list(contract), q_positions, reasons.text, source)
+    quarantine = _quarantine_frame(raw, list(contract), q_positions, found.reasons.text, source)
     result = ValidationResult(
         source=source,
         rows_in=n,
@@ -993,6 +950,94 @@ def validate_frame(
     )
 
 
+@dataclass
+class _Findings:
+    """What the checks say about a batch, row by row and as a whole."""
+
+    reasons: _Reasons
+    quarantined: np.ndarray  # bool per row
+    outcomes: list[ExpectationOutcome]
+    blocking: list[str]
+
+
+def _findings(
+    contract: dict[str, ColumnSpec],
+    parse: dict[str, _RowFailures],
+    extras: list[str],
+    gx_outcomes: list[_GxOutcome],
+    typed: pd.DataFrame | None,
+    *,
+    source: str,
+    rows: int,
+) -> _Findings:
+    """The outcomes in contract order (parse, then each check of a column; rules; table),
+    with the failing rows' reasons. `typed` is read only for failing rows: None when
+    nothing failed (`validate_table`), so both paths report a clean batch alike."""
+    n = rows
+    reasons = _Reasons(n)
+    quarantined = np.zeros(n, dtype=bool)
+    outcomes: list[ExpectationOutcome] = []
+    blocking: list[str] = []
+
+    def record(sev: Severity, failures: _RowFailures) -> None:
+        if sev == "error":
+            reasons.add(failures.positions, failures.messages)
+            quarantined[failures.positions] = True
+        else:
+            reasons.add(failures.positions, failures.messages + " (warning)")
+
+    def failing_rows(o: _GxOutcome, unparsable: np.ndarray) -> _RowFailures:
+        if o.success:
+            return _RowFailures(o.positions, np.empty(0, dtype=object))
+        assert typed is not None, "a failed check lists rows of the typed frame"
+        if o.check.kind == "rule":
+            return _rule_failures(o, typed)
+        return _row_failures(o, typed[o.check.column], unparsable)
+
+    if extras:
+        outcomes.append(
+            ExpectationOutcome(
+                expectation="expect_table_columns_to_match_contract",
+                column=None,
+                severity="warning",
+                row_level=False,
+                success=False,
+                unexpected_count=0,
+                unexpected_percent=None,
+                observed=f"dropped {len(extras)} extra columns: " + ", ".join(extras),
+            )
+        )
+    by_column: dict[str | None, list[_GxOutcome]] = {}
+    rule_outcomes: list[_GxOutcome] = []
+    for o in gx_outcomes:
+        if o.check.kind == "rule":
+            rule_outcomes.append(o)
+        else:
+            by_column.setdefault(o.check.column, []).append(o)
+
+    for name, spec in contract.items():
+        parsed = parse[name]
+        record(spec.severity, parsed)
+        if spec.dtype not in ("string", "category"):  # any value can be a string
+            outcomes.append(_parse_outcome(name, spec, parsed, n))
+        for o in by_column.get(name, []):
+            failures = failing_rows(o, parsed.positions)
+            if o.check.row_level:
+                record(spec.severity, failures)
+            outcomes.append(_outcome(o, failures, n))
+            if not o.check.row_level and not o.success and spec.severity == "error":
+                blocking.append(_aggregate_message(o, source, n))
+    for o in rule_outcomes:
+        failures = failing_rows(o, np.empty(0, dtype=np.int64))
+        record(o.check.severity, failures)
+        outcomes.append(_outcome(o, failures, n))
+    for o in by_column.get(None, []):
+        outcomes.append(_outcome(o, None, n))
+        if not o.success:
+            blocking.append(_aggregate_message(o, source, n))
+    return _Findings(reasons, quarantined, outcomes, blocking)
+
+
 def _narrow(valid: pd.DataFrame) -> pd.DataFrame:
     """Nullable dtypes forced by (now quarantined) bad values go back to plain ones."""
     valid.index = pd.RangeIndex(len(valid))  # take() returned a copy
@@ -1001,6 +1046,180 @@ def _narrow(valid: pd.DataFrame) -> pd.DataFrame:
         if str(dtype) in ("Int64", "boolean") and not valid[name].hasnans:
             valid[name] = valid[name].astype("int64" if str(dtype) == "Int64" else bool)
     return valid
+
+
+# --------------------------------------------------------------------------------------
+# validate_table: a clean batch judged without leaving arrow
+
+# The arrow type of each contract dtype: what `validate_frame`'s typed columns become when
+# written (`pa.Table.from_pandas`).
+ARROW_TYPES = {
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "datetime": pa.timestamp("ns", tz="UTC"),
+    "string": pa.string(),
+    "category": pa.string(),
+    "bool": pa.bool_(),
+}
+
+
+@dataclass(frozen=True)
+class CleanTable:
+    """A batch that passed its whole contract in arrow: every row is valid, none parsed."""
+
+    # the typed contract columns, with the pandas metadata `pa.Table.from_pandas` gives
+    # `validate_frame`'s valid frame: written, both are the same file
+    table: pa.Table
+    result: ValidationResult
+    unique_hashes: dict[str, tuple[np.ndarray, np.ndarray]]  # as `ValidatedBatch`'s
+
+
+def validate_table(
+    table: pa.Table,
+    dataset: DatasetSettings,
+    *,
+    with_target: bool = True,
+    source: str,
+    now: datetime | None = None,
+) -> CleanTable | None:
+    """`validate_frame`'s verdict on a batch that passes every check; None: ask it instead.
+
+    Why: for a clean batch read from parquet, pandas cost more than the checks (a Python
+    object per string, a typed copy, and back to arrow to be written; ~0.5 s per 500k rows of
+    the loans contract). When the file's arrow types already are the contract's, typing is a
+    cast and each check one arrow kernel. Only a batch that passes everything is judged
+    here; a check that fails or cannot be judged, a value that needs parsing (strings in a
+    number column, NaN, infinities, nulls in an int column) returns None, and
+    `validate_frame` finds the rows and lets GE decide. A unit test holds both to the same
+    result. Structural problems raise `DataContractError`, as there.
+    """
+    now = _utc(now or datetime.now(UTC))
+    contract, extras = _check_structure(
+        table.column_names, table.num_rows, dataset, with_target=with_target, source=source
+    )
+    typed = _typed_table(table, contract)
+    if typed is None:
+        return None
+    checks = _build_checks(contract, dataset, now)
+    hashes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for check in checks:
+        try:
+            if not _table_passes(check, typed, hashes):
+                return None
+        except (pa.ArrowException, TypeError, ValueError):  # e.g. types that do not compare
+            return None
+    n = typed.num_rows
+
+    def non_null(name: str) -> int:
+        return n - typed.column(name).null_count
+
+    gx_outcomes = [
+        _GxOutcome(
+            index,
+            check,
+            True,
+            0,
+            np.empty(0, dtype=np.int64),
+            None if check.row_level else _aggregate_value(check, n, non_null),
+        )
+        for index, check in enumerate(checks)
+    ]
+    parse = {name: _merge() for name in contract}
+    found = _findings(contract, parse, extras, gx_outcomes, None, source=source, rows=n)
+    result = ValidationResult(
+        source=source,
+        rows_in=n,
+        rows_valid=n,
+        rows_quarantined=0,
+        success=not found.blocking,
+        outcomes=found.outcomes,
+        blocking_failures=found.blocking,
+    )
+    sample = typed.slice(0, 1).to_pandas()  # the metadata from_pandas writes for such a frame
+    metadata = pa.Schema.from_pandas(sample, preserve_index=False).metadata
+    return CleanTable(typed.replace_schema_metadata(metadata), result, hashes)
+
+
+def _typed_table(table: pa.Table, contract: dict[str, ColumnSpec]) -> pa.Table | None:
+    """The contract columns cast to `ARROW_TYPES`, or None if a value would need parsing."""
+    columns = []
+    for name, spec in contract.items():
+        col = table.column(name)
+        kind = col.type
+        if spec.dtype == "int":
+            plain = pa.types.is_integer(kind) and kind != pa.uint64() and col.null_count == 0
+        elif spec.dtype == "float":
+            plain = pa.types.is_integer(kind) or (
+                pa.types.is_floating(kind)
+                and not pa.types.is_float16(kind)
+                and pc.all(pc.is_finite(col)).as_py() is not False  # NaN and inf need parsing
+            )
+        elif spec.dtype == "datetime":
+            plain = pa.types.is_timestamp(kind)
+        elif spec.dtype == "bool":
+            plain = pa.types.is_boolean(kind) and col.null_count == 0
+        else:  # string, category
+            plain = pa.types.is_string(kind) or pa.types.is_large_string(kind)
+        if not plain:
+            return None
+        try:
+            columns.append(col.cast(ARROW_TYPES[spec.dtype]))  # safe: overflow raises
+        except pa.ArrowInvalid:  # e.g. a date beyond the nanosecond range
+            return None
+    return pa.table(columns, names=list(contract))
+
+
+def _table_passes(
+    check: _Check, table: pa.Table, hashes: dict[str, tuple[np.ndarray, np.ndarray]]
+) -> bool:
+    """`_passes` in arrow kernels (same predicates, same bounds; nulls are not judged).
+
+    A unique column's `row_hashes` go into `hashes` for the stream's check across batches."""
+    kwargs = check.kwargs
+    n = table.num_rows
+    if check.kind == "row_count":
+        return _within(np.asarray([n]), kwargs)
+    if check.kind == "rule":
+        assert check.rule is not None
+        rule = check.rule
+        a, b = table.column(rule.column_a), table.column(rule.column_b)
+        if rule.factor != 1.0:
+            b = pc.multiply(b.cast(pa.float64()), rule.factor)  # as `_passes` scales it
+        return pc.all(_ARROW_COMPARE[rule.op](a, b)).as_py() is not False  # nulls skipped
+    name = check.column
+    assert name is not None
+    col = table.column(name)
+    nulls = col.null_count
+    if check.kind == "not_null":
+        return nulls == 0
+    if check.kind == "null_fraction":
+        return _within(np.asarray([(n - nulls) / n]), kwargs)
+    if nulls == n:
+        return True  # nothing to judge
+    if check.kind in ("range", "not_future"):
+        extremes = pc.min_max(col)
+        values = [extremes["min"], extremes["max"]]
+        if pa.types.is_timestamp(col.type):  # typed as ns: compare as pandas Timestamps
+            found = [pd.Timestamp(v.value, unit="ns", tz="UTC") for v in values]
+        else:
+            found = [v.as_py() for v in values]
+        return _within(np.asarray(found), kwargs)
+    if check.kind == "in_set":
+        allowed = set(kwargs["value_set"])
+        return all(v in allowed for v in pc.unique(col).to_pylist() if v is not None)
+    if check.kind == "unique":
+        # the typed values as `validate_frame` has them, so the hashes are the same
+        values = col.to_pandas(deduplicate_objects=False)
+        mask, hashed = row_hashes(values, pc.is_valid(col).to_numpy(zero_copy_only=False))
+        hashes[name] = (mask, hashed)
+        found = np.sort(hashed[mask])
+        return not (found[1:] == found[:-1]).any()  # equal hashes: let pandas compare
+    return False
+
+
+_ARROW_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "<": pc.less, "<=": pc.less_equal, ">": pc.greater, ">=": pc.greater_equal, "==": pc.equal,
+}  # fmt: skip
 
 
 def raise_for_result(result: ValidationResult) -> None:

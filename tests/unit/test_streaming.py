@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from driftloop.configs.settings import ModelSettings, load_settings
 from driftloop.data.generate import generate_day
-from driftloop.tasks import storage
+from driftloop.tasks import storage, streaming
 from driftloop.tasks.scoring import PredictionMeta, predict_chunked
 from driftloop.tasks.streaming import (
     OUTCOME_KEY,
@@ -26,7 +26,7 @@ from driftloop.tasks.streaming import (
     sorted_unique,
 )
 from driftloop.tasks.training import fit_pipeline, split_frame
-from driftloop.tasks.validation import ROW_COLUMN, validate_frame
+from driftloop.tasks.validation import ROW_COLUMN, validate_frame, validate_table
 
 NOW = datetime(2026, 11, 5, tzinfo=UTC)
 DAY = date(2026, 11, 3)
@@ -107,6 +107,54 @@ def test_stream_equals_whole_frame_scoring(tmp_path, fitted) -> None:
     assert counts[0].unexpected_count == counts[1].unexpected_count >= 3
     assert not Path(out).with_name(".pred.parquet").exists()
     assert [p.name for p in Path(out).parent.iterdir()] == ["pred.parquet"], "no temp left"
+
+
+def test_clean_batches_stay_in_arrow_and_write_what_pandas_writes(
+    tmp_path, fitted, monkeypatch
+) -> None:
+    """Clean batches skip pandas (`validate_table`); a clean batch that repeats an id of an
+    earlier one goes the pandas way and quarantines the repeat. Either way the files are the
+    ones the all-pandas path writes, byte for byte."""
+    dataset, model = fitted
+    raw = generate_day(DAY, 2400, seed=6)
+    raw.loc[2000, "loan_id"] = raw.loc[15, "loan_id"]  # batch 5 repeats a row of batch 1
+    uri = str(tmp_path / "in.parquet")
+    pq.write_table(pa.Table.from_pandas(raw, preserve_index=False), uri, row_group_size=800)
+    in_pandas = {True: 0, False: 0}
+
+    def arrow_unless_off(*args, **kwargs):
+        return validate_table(*args, **kwargs) if arrow else None
+
+    def counted(*args, **kwargs):
+        in_pandas[arrow] += 1
+        return validate_frame(*args, **kwargs)
+
+    monkeypatch.setattr(streaming, "validate_table", arrow_unless_off)
+    monkeypatch.setattr(streaming, "validate_frame", counted)
+    outcomes, files = {}, {}
+    out, quarantine = tmp_path / "pred.parquet", tmp_path / "q.parquet"
+    for arrow in (True, False):
+        outcomes[arrow] = score_stream(
+            source=uri,
+            model=model,
+            dataset=dataset,
+            meta=meta(uri),
+            output_uri=str(out),
+            quarantine_uri=str(quarantine),
+            now=NOW,
+            batch_rows=700,
+            chunk_rows=500,
+        )
+        files[arrow] = [out.read_bytes(), quarantine.read_bytes()]  # the footers name them
+        q = storage.read_frame(str(quarantine))
+        out.unlink()
+        quarantine.unlink()
+    assert in_pandas == {True: 1, False: 6}  # 700 + 100 rows per row group; one repeats
+    fast, slow = outcomes[True], outcomes[False]
+    assert fast.result == slow.result and fast.rows_scored == slow.rows_scored == 2399
+    assert files[True] == files[False]
+    assert q[ROW_COLUMN].tolist() == [2000]
+    assert "repeats an earlier row" in q["_dq_reasons"].iloc[0]
 
 
 def test_blocked_file_writes_quarantine_but_no_predictions(tmp_path, fitted) -> None:

@@ -6,9 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,6 +26,7 @@ from driftloop.tasks.validation import (
     coerce_frame,
     raise_for_result,
     validate_frame,
+    validate_table,
 )
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
@@ -556,30 +559,16 @@ EDGES: dict[str, tuple[str, object]] = {  # values at and just past each bound, 
 }
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    injected=st.dictionaries(
-        keys=st.integers(min_value=1, max_value=N - 1),
-        values=st.sampled_from(sorted(EDGES)),
-        max_size=6,
-    ),
-    null_scores=st.integers(min_value=0, max_value=12),  # the 15% limit is 9 of 60 rows
-    null_regions=st.integers(min_value=0, max_value=9),  # already 3 nulls; the limit is 6
-    op=st.sampled_from(["<", "<=", ">", ">=", "=="]),
-    factor=st.sampled_from([1.0, 10.0]),
-    loan_to_income=st.sampled_from([None, 1.0, 10.0]),  # row 2's loan = this x its income
-)
-def test_screen_agrees_with_great_expectations_on_every_check(
+def edge_case(
     injected: dict[int, str],
     null_scores: int,
     null_regions: int,
     op: str,
     factor: float,
     loan_to_income: float | None,
-) -> None:
-    """The screen that spares GE on clean batches passes exactly the checks GE passes."""
-    from driftloop.tasks.validation import _build_checks, _coerce, _run_gx, _screen
-
+) -> tuple[DatasetSettings, pd.DataFrame]:
+    """A batch with EDGES values injected, null shares around their limits and a rule
+    variant (the contract it is judged by is returned with it)."""
     base = load_settings().dataset
     rule = base.rules[0].model_copy(update={"op": op, "factor": factor})
     dataset = base.model_copy(update={"rules": [rule]})
@@ -591,6 +580,37 @@ def test_screen_agrees_with_great_expectations_on_every_check(
     raw = put(raw, "region", dict.fromkeys(range(40, 40 + null_regions)))
     if loan_to_income is not None:
         raw = put(raw, "loan_amount", {2: loan_to_income * float(raw.loc[2, "income"])})
+    return dataset, raw
+
+
+EDGE_CASES = given(
+    injected=st.dictionaries(
+        keys=st.integers(min_value=1, max_value=N - 1),
+        values=st.sampled_from(sorted(EDGES)),
+        max_size=6,
+    ),
+    null_scores=st.integers(min_value=0, max_value=12),  # the 15% limit is 9 of 60 rows
+    null_regions=st.integers(min_value=0, max_value=9),  # already 3 nulls; the limit is 6
+    op=st.sampled_from(["<", "<=", ">", ">=", "=="]),
+    factor=st.sampled_from([1.0, 10.0]),
+    loan_to_income=st.sampled_from([None, 1.0, 10.0]),  # row 2's loan = this x its income
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@EDGE_CASES
+def test_screen_agrees_with_great_expectations_on_every_check(
+    injected: dict[int, str],
+    null_scores: int,
+    null_regions: int,
+    op: str,
+    factor: float,
+    loan_to_income: float | None,
+) -> None:
+    """The screen that spares GE on clean batches passes exactly the checks GE passes."""
+    from driftloop.tasks.validation import _build_checks, _coerce, _run_gx, _screen
+
+    dataset, raw = edge_case(injected, null_scores, null_regions, op, factor, loan_to_income)
     coerced = _coerce(raw, dataset, with_target=True, source=SOURCE)
     checks = _build_checks(coerced.contract, dataset, NOW)
     categorical = [c for c, spec in coerced.contract.items() if spec.dtype == "category"]
@@ -631,3 +651,133 @@ def test_screen_agrees_with_great_expectations_on_all_null_columns() -> None:
     ge = [o.success for o in _run_gx(coerced.frame, checks, screen=False)]
     assert _screen(coerced.frame, checks) == ge
     assert all(ge)
+
+
+def assert_same_verdict(table: pa.Table, dataset: DatasetSettings, with_target: bool) -> bool:
+    """validate_table either declines or says what validate_frame says of the same rows (as
+    pandas reads them), down to the table written and the hashes; True if it judged."""
+    clean = validate_table(table, dataset, with_target=with_target, source=SOURCE, now=NOW)
+    batch = validate_frame(
+        table.to_pandas(), dataset, with_target=with_target, source=SOURCE, now=NOW
+    )
+    passed_all = all(o.success or o.severity == "warning" for o in batch.result.outcomes)
+    if clean is None:
+        return False
+    assert passed_all and batch.result.rows_quarantined == 0
+    assert clean.result == batch.result
+    written = pa.Table.from_pandas(batch.valid, preserve_index=False)
+    assert clean.table.equals(written)
+    assert clean.table.schema.equals(written.schema, check_metadata=True)
+    for column, (mask, hashes) in batch.unique_hashes.items():
+        assert np.array_equal(clean.unique_hashes[column][0], mask)
+        assert np.array_equal(clean.unique_hashes[column][1], hashes)
+    return True
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@EDGE_CASES
+def test_arrow_path_judges_exactly_the_clean_batches(
+    injected: dict[int, str],
+    null_scores: int,
+    null_regions: int,
+    op: str,
+    factor: float,
+    loan_to_income: float | None,
+) -> None:
+    """A batch read from parquet is judged in arrow when (and only when) every check passes;
+    then its verdict, valid table and id hashes are validate_frame's."""
+    dataset, raw = edge_case(injected, null_scores, null_regions, op, factor, loan_to_income)
+    table = pa.Table.from_pandas(raw, preserve_index=False)
+    batch = validate_frame(raw, dataset, source=SOURCE, now=NOW)
+    clean = all(o.success for o in batch.result.outcomes)
+    assert assert_same_verdict(table, dataset, with_target=True) == clean
+
+
+@pytest.mark.parametrize(
+    "case",
+    [{"injected": {3: edge}} for edge in sorted(EDGES)]
+    + [{"null_scores": k} for k in (9, 10)]  # at and past the 15% limit
+    + [{"null_regions": k} for k in (3, 4)]  # 3 + 3 nulls are 10%, the limit
+    + [{"op": op, "loan_to_income": x} for op in ("<", "<=", "==") for x in (1.0, 10.0)],
+    ids=str,
+)
+def test_arrow_path_on_each_edge(case: dict[str, Any]) -> None:
+    """Every bound at and just past its limit, one at a time (the property test above mixes
+    them at random, so it may miss one on a given run)."""
+    args = {"injected": {}, "null_scores": 0, "null_regions": 0, "op": "<=", "factor": 10.0}
+    dataset, raw = edge_case(**{**args, "loan_to_income": None, **case})
+    batch = validate_frame(raw, dataset, source=SOURCE, now=NOW)
+    clean = all(o.success for o in batch.result.outcomes)
+    table = pa.Table.from_pandas(raw, preserve_index=False)
+    assert assert_same_verdict(table, dataset, with_target=True) == clean
+
+
+def _retyped(table: pa.Table, column: str, values: pa.Array) -> pa.Table:
+    return table.set_column(table.schema.get_field_index(column), column, values)
+
+
+def _as(column: str, kind: pa.DataType) -> Callable[[pa.Table], pa.Table]:
+    return lambda t: _retyped(t, column, t.column(column).cast(kind))
+
+
+def _float_with(value: float) -> Callable[[pa.Table], pa.Table]:
+    def change(t: pa.Table) -> pa.Table:
+        values = t.column("income").to_numpy().copy()
+        values[5] = value
+        return _retyped(t, "income", pa.array(values, from_pandas=False))  # NaN stays NaN
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "judged"),
+    [
+        pytest.param(lambda t: t, True, id="as written by pandas"),
+        pytest.param(_as("age", pa.int32()), True, id="int32"),
+        pytest.param(_as("credit_score", pa.float32()), True, id="float32"),
+        pytest.param(_as("loan_amount", pa.int64()), True, id="whole floats stored as ints"),
+        pytest.param(_as("loan_id", pa.large_string()), True, id="large strings"),
+        pytest.param(_as("event_time", pa.timestamp("us")), True, id="naive timestamps"),
+        pytest.param(
+            _as("event_time", pa.timestamp("ms", tz="Europe/Berlin")), True, id="other zone"
+        ),
+        pytest.param(_float_with(float("nan")), False, id="NaN, not null"),
+        pytest.param(_float_with(float("inf")), False, id="infinity"),
+        pytest.param(_as("age", pa.string()), False, id="numbers as text"),
+        pytest.param(_as("event_time", pa.string()), False, id="timestamps as text"),
+        pytest.param(_as("age", pa.float64()), False, id="int column stored as float"),
+        pytest.param(_as("purpose", pa.dictionary(pa.int32(), pa.string())), False, id="dict"),
+    ],
+)
+def test_arrow_path_declines_what_needs_parsing(
+    dataset: DatasetSettings, change: Callable[[pa.Table], pa.Table], judged: bool
+) -> None:
+    """Types that cast losslessly are judged in arrow; values that need parsing (or a type
+    it does not know) go to validate_frame, which may still pass them."""
+    table = change(pa.Table.from_pandas(valid_frame(), preserve_index=False))
+    assert assert_same_verdict(table, dataset, with_target=True) == judged
+
+
+def test_arrow_path_raises_structural_problems_like_validate_frame(
+    dataset: DatasetSettings,
+) -> None:
+    table = pa.Table.from_pandas(valid_frame().drop(columns=["age"]), preserve_index=False)
+    with pytest.raises(DataContractError, match=r"required columns \['age'\] are missing"):
+        validate_table(table, dataset, source=SOURCE, now=NOW)
+    extra = pa.Table.from_pandas(valid_frame().assign(note="x"), preserve_index=False)
+    assert assert_same_verdict(extra, dataset, with_target=True)  # dropped, with a warning
+    assert assert_same_verdict(extra, dataset, with_target=False)  # the target is ignored
+
+
+def test_arrow_path_declines_nulls_in_int_columns(dataset: DatasetSettings) -> None:
+    """A nullable int column with nulls is typed Int64 by validate_frame: not a cast."""
+    spec = dataset.columns["num_open_accounts"].model_copy(
+        update={"nullable": True, "max_null_fraction": 0.5}
+    )
+    relaxed = dataset.model_copy(update={"columns": {**dataset.columns, "num_open_accounts": spec}})
+    table = pa.Table.from_pandas(valid_frame(), preserve_index=False)
+    counts = table.column("num_open_accounts").to_pylist()
+    table = _retyped(table, "num_open_accounts", pa.array([None, *counts[1:]], pa.int64()))
+    batch = validate_frame(table.to_pandas(), relaxed, source=SOURCE, now=NOW)
+    assert batch.result.rows_quarantined == 0 and batch.result.success
+    assert not assert_same_verdict(table, relaxed, with_target=True)
