@@ -6,12 +6,14 @@ frame). This measures what that costs. Both sides get the same frame and the sam
 expectations (the suite `validate_frame` derives from the contract); they run alternately,
 several times, in one process, and the medians and their ratio are printed (goal <= 1.2x).
 
-Three bare references are timed: BOOLEAN_ONLY (only "did each expectation pass?", the
-cheapest call GE offers), GE's default result format (SUMMARY: counts and a sample, what a plain
-"is this batch OK?" call returns) and COMPLETE with the row index of every failing row (what
-row-level quarantine needs; `validate_frame` screens the suite's predicates itself and asks GE
-for COMPLETE only for the expectations that failed). Optionally also the cost of a Data Docs
-site (`dataset.data_docs`: then GE runs the whole suite once, for the site).
+Also timed: what scoring runs on a batch read from parquet (`validate_table`, judged in
+arrow when clean, else `validate_frame` on the same rows as pandas). Three bare references
+are timed: BOOLEAN_ONLY (only "did each expectation pass?", the cheapest call GE offers), GE's
+default result format (SUMMARY: counts and a sample, what a plain "is this batch OK?" call
+returns) and COMPLETE with the row index of every failing row (what row-level quarantine
+needs; `validate_frame` screens the suite's predicates itself and asks GE for COMPLETE only
+for the expectations that failed). Optionally also the cost of a Data Docs site
+(`dataset.data_docs`: then GE runs the whole suite once, for the site).
 
     python benchmarks/validation.py                      # 1,000,000 rows x 20 columns
     python benchmarks/validation.py --rows 2000 --reps 1 # smoke run (used by the tests)
@@ -31,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from driftloop.configs.settings import ColumnSpec, DatasetSettings, load_settings
 from driftloop.data.generate import SCENARIOS, generate_day
@@ -170,8 +173,20 @@ def main(argv: list[str] | None = None) -> int:
             frame, dataset, source=source, now=NOW, docs_dir=docs_dirs[-1]
         )
 
+    table = pa.Table.from_pandas(frame, preserve_index=False)  # as scoring reads a batch
+
+    def in_arrow() -> Any:
+        """What scoring runs: arrow when the batch is clean, else validate_frame on pandas."""
+        clean = validation.validate_table(table, dataset, source=source, now=NOW)
+        if clean is not None:
+            return clean
+        return validation.validate_frame(
+            storage.table_to_frame(table), dataset, source=source, now=NOW
+        )
+
     variants: dict[str, Callable[[], Any]] = {
         "validate_frame": lambda: validation.validate_frame(frame, dataset, source=source, now=NOW),
+        "validate_table (else _frame)": in_arrow,
         "bare GE, BOOLEAN_ONLY": bare_gx(frame, dataset, "BOOLEAN_ONLY"),
         "bare GE, SUMMARY": bare_gx(frame, dataset, "SUMMARY"),
         "bare GE, COMPLETE + row index": bare_gx(
@@ -205,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\nratios:")
     for name in ("bare GE, BOOLEAN_ONLY", "bare GE, SUMMARY", "bare GE, COMPLETE + row index"):
         print(f"  validate_frame / {name:<29} {ours / medians[name]:.2f}x  (goal <= 1.20x)")
+    arrow = medians["validate_table (else _frame)"] / medians["bare GE, BOOLEAN_ONLY"]
+    print(f"  validate_table (else _frame) / bare GE, BOOLEAN_ONLY  {arrow:.2f}x")
     if "validate_frame + Data Docs" in medians:
         docs = medians["validate_frame + Data Docs"] - ours
         print(f"  Data Docs add {docs:+.2f} s per validation ({docs / ours:+.0%})")

@@ -1089,9 +1089,9 @@ def validate_table(
     the loans contract). When the file's arrow types already are the contract's, typing is a
     cast and each check one arrow kernel. Only a batch that passes everything is judged
     here; a check that fails or cannot be judged, a value that needs parsing (strings in a
-    number column, NaN, infinities, nulls in an int column) returns None, and
-    `validate_frame` finds the rows and lets GE decide. A unit test holds both to the same
-    result. Structural problems raise `DataContractError`, as there.
+    number column, NaN, infinities) returns None, and `validate_frame` finds the rows and
+    lets GE decide. Unit tests hold both to the same result. Structural problems raise
+    `DataContractError`, as there.
     """
     now = _utc(now or datetime.now(UTC))
     contract, extras = _check_structure(
@@ -1135,9 +1135,22 @@ def validate_table(
         outcomes=found.outcomes,
         blocking_failures=found.blocking,
     )
-    sample = typed.slice(0, 1).to_pandas()  # the metadata from_pandas writes for such a frame
-    metadata = pa.Schema.from_pandas(sample, preserve_index=False).metadata
-    return CleanTable(typed.replace_schema_metadata(metadata), result, hashes)
+    return CleanTable(
+        typed.replace_schema_metadata(_pandas_metadata(typed, contract)), result, hashes
+    )
+
+
+def _pandas_metadata(typed: pa.Table, contract: dict[str, ColumnSpec]) -> dict[bytes, bytes]:
+    """The metadata `pa.Table.from_pandas` writes for `validate_frame`'s typed frame of these
+    rows (which types an int or bool column with nulls as Int64 / boolean)."""
+    sample = typed.slice(0, 1).to_pandas()
+    for name, spec in contract.items():
+        if spec.dtype in _WITH_NULLS and typed.column(name).null_count:
+            sample[name] = sample[name].astype(_WITH_NULLS[spec.dtype])
+    return pa.Schema.from_pandas(sample, preserve_index=False).metadata
+
+
+_WITH_NULLS = {"int": "Int64", "bool": "boolean"}
 
 
 def _typed_table(table: pa.Table, contract: dict[str, ColumnSpec]) -> pa.Table | None:
@@ -1147,7 +1160,7 @@ def _typed_table(table: pa.Table, contract: dict[str, ColumnSpec]) -> pa.Table |
         col = table.column(name)
         kind = col.type
         if spec.dtype == "int":
-            plain = pa.types.is_integer(kind) and kind != pa.uint64() and col.null_count == 0
+            plain = pa.types.is_integer(kind) and kind != pa.uint64()
         elif spec.dtype == "float":
             plain = pa.types.is_integer(kind) or (
                 pa.types.is_floating(kind)
@@ -1157,7 +1170,7 @@ def _typed_table(table: pa.Table, contract: dict[str, ColumnSpec]) -> pa.Table |
         elif spec.dtype == "datetime":
             plain = pa.types.is_timestamp(kind)
         elif spec.dtype == "bool":
-            plain = pa.types.is_boolean(kind) and col.null_count == 0
+            plain = pa.types.is_boolean(kind)
         else:  # string, category
             plain = pa.types.is_string(kind) or pa.types.is_large_string(kind)
         if not plain:
