@@ -583,7 +583,8 @@ def edge_case(
     return dataset, raw
 
 
-EDGE_CASES = given(
+EDGE_CASES = st.builds(
+    edge_case,
     injected=st.dictionaries(
         keys=st.integers(min_value=1, max_value=N - 1),
         values=st.sampled_from(sorted(EDGES)),
@@ -598,19 +599,14 @@ EDGE_CASES = given(
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@EDGE_CASES
+@given(case=EDGE_CASES)
 def test_screen_agrees_with_great_expectations_on_every_check(
-    injected: dict[int, str],
-    null_scores: int,
-    null_regions: int,
-    op: str,
-    factor: float,
-    loan_to_income: float | None,
+    case: tuple[DatasetSettings, pd.DataFrame],
 ) -> None:
     """The screen that spares GE on clean batches passes exactly the checks GE passes."""
     from driftloop.tasks.validation import _build_checks, _coerce, _run_gx, _screen
 
-    dataset, raw = edge_case(injected, null_scores, null_regions, op, factor, loan_to_income)
+    dataset, raw = case
     coerced = _coerce(raw, dataset, with_target=True, source=SOURCE)
     checks = _build_checks(coerced.contract, dataset, NOW)
     categorical = [c for c, spec in coerced.contract.items() if spec.dtype == "category"]
@@ -675,21 +671,19 @@ def assert_same_verdict(table: pa.Table, dataset: DatasetSettings, with_target: 
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@EDGE_CASES
+@given(case=EDGE_CASES)
 def test_arrow_path_judges_exactly_the_clean_batches(
-    injected: dict[int, str],
-    null_scores: int,
-    null_regions: int,
-    op: str,
-    factor: float,
-    loan_to_income: float | None,
+    case: tuple[DatasetSettings, pd.DataFrame],
 ) -> None:
     """A batch read from parquet is judged in arrow when (and only when) every check passes;
     then its verdict, valid table and id hashes are validate_frame's."""
-    dataset, raw = edge_case(injected, null_scores, null_regions, op, factor, loan_to_income)
-    table = pa.Table.from_pandas(raw, preserve_index=False)
+    assert_judged_if_and_only_if_clean(*case)
+
+
+def assert_judged_if_and_only_if_clean(dataset: DatasetSettings, raw: pd.DataFrame) -> None:
     batch = validate_frame(raw, dataset, source=SOURCE, now=NOW)
     clean = all(o.success for o in batch.result.outcomes)
+    table = pa.Table.from_pandas(raw, preserve_index=False)
     assert assert_same_verdict(table, dataset, with_target=True) == clean
 
 
@@ -705,11 +699,7 @@ def test_arrow_path_on_each_edge(case: dict[str, Any]) -> None:
     """Every bound at and just past its limit, one at a time (the property test above mixes
     them at random, so it may miss one on a given run)."""
     args = {"injected": {}, "null_scores": 0, "null_regions": 0, "op": "<=", "factor": 10.0}
-    dataset, raw = edge_case(**{**args, "loan_to_income": None, **case})
-    batch = validate_frame(raw, dataset, source=SOURCE, now=NOW)
-    clean = all(o.success for o in batch.result.outcomes)
-    table = pa.Table.from_pandas(raw, preserve_index=False)
-    assert assert_same_verdict(table, dataset, with_target=True) == clean
+    assert_judged_if_and_only_if_clean(*edge_case(**{**args, "loan_to_income": None, **case}))
 
 
 def _retyped(table: pa.Table, column: str, values: pa.Array) -> pa.Table:
