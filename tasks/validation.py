@@ -1151,6 +1151,7 @@ def _pandas_metadata(typed: pa.Table, contract: dict[str, ColumnSpec]) -> dict[b
 
 
 _WITH_NULLS = {"int": "Int64", "bool": "boolean"}
+_NULLABLE = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
 
 
 def _typed_table(table: pa.Table, contract: dict[str, ColumnSpec]) -> pa.Table | None:
@@ -1221,8 +1222,9 @@ def _table_passes(
         allowed = set(kwargs["value_set"])
         return all(v in allowed for v in pc.unique(col).to_pylist() if v is not None)
     if check.kind == "unique":
-        # the typed values as `validate_frame` has them, so the hashes are the same
-        values = col.to_pandas(deduplicate_objects=False)
+        # the typed values as `validate_frame` has them (ints stay ints when nulls are
+        # present), so the hashes are the same
+        values = col.to_pandas(deduplicate_objects=False, types_mapper=_NULLABLE.get)
         mask, hashed = row_hashes(values, pc.is_valid(col).to_numpy(zero_copy_only=False))
         hashes[name] = (mask, hashed)
         found = np.sort(hashed[mask])

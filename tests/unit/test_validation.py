@@ -764,13 +764,16 @@ def test_arrow_path_judges_nulls_in_int_columns_like_validate_frame(
     dataset: DatasetSettings, first_row_null: bool
 ) -> None:
     """A nullable int column with nulls is Int64 in validate_frame's typed frame: the table
-    written must say so in its pandas metadata, whichever row holds the null."""
+    written must say so in its pandas metadata, whichever row holds the null, and a unique
+    one must hash its values as ints (the stream compares hashes across batches)."""
     spec = dataset.columns["num_open_accounts"].model_copy(
-        update={"nullable": True, "max_null_fraction": 0.5}
+        update={"nullable": True, "max_null_fraction": 0.5, "unique": True}
     )
     relaxed = dataset.model_copy(update={"columns": {**dataset.columns, "num_open_accounts": spec}})
     table = pa.Table.from_pandas(valid_frame(), preserve_index=False)
-    counts = table.column("num_open_accounts").to_pylist()
+    counts: list[int | None] = list(range(N))
     counts[0 if first_row_null else 7] = None
     table = _retyped(table, "num_open_accounts", pa.array(counts, pa.int64()))
     assert assert_same_verdict(table, relaxed, with_target=True)
+    clean = validate_table(table, relaxed, source=SOURCE, now=NOW)
+    assert clean is not None and set(clean.unique_hashes) == {"loan_id", "num_open_accounts"}
