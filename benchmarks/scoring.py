@@ -6,8 +6,9 @@ What is compared (same fitted model, same generated parquet in, parquet out):
 - driftloop: `driftloop.tasks.streaming.score_stream`, the function the score flow's
   ``score-stream`` task runs: batch by batch it validates the contract (in arrow for a clean
   batch, else with pandas and Great Expectations; quarantine, uniqueness across the file),
-  predicts, adds the lineage columns and appends to an atomically published parquet file. The flow around it adds a constant (~2.5 s against a
-  running Prefect server, see DESIGN.md), not a per-row cost; Data Docs are off here.
+  predicts, adds the lineage columns and appends to an atomically published parquet file.
+  The flow around it adds a constant (~2.5 s against a running Prefect server, see
+  DESIGN.md), not a per-row cost; Data Docs are off here.
 
 Every run is a fresh subprocess (alternating bare / driftloop, `--reps` times per size), which
 times its own work (imports excluded) and reports its peak RSS (`getrusage`), so memory is
