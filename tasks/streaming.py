@@ -701,9 +701,11 @@ def score_stream(
                 if not batch.result.rows_valid:
                     continue
                 with timer("predict"):
-                    # a clean parquet batch stays arrow: only the model's columns become pandas
-                    valid = batch.table if isinstance(batch, CleanTable) else batch.valid
-                    features = model_frame(valid, dataset) if isinstance(valid, pa.Table) else valid
+                    valid: pd.DataFrame | pa.Table
+                    if isinstance(batch, CleanTable):  # stays arrow but for the model's columns
+                        valid, features = batch.table, model_frame(batch.table, dataset)
+                    else:
+                        valid = features = batch.valid
                     scores = predict_scores(model, features, dataset, chunk_rows)
                     del features
                 rows += len(scores)

@@ -1255,11 +1255,10 @@ def raise_for_result(result: ValidationResult) -> None:
 
 
 def _row_failures(o: _GxOutcome, col: pd.Series, unparsable: np.ndarray) -> _RowFailures:
-    """The rows a GE check flags, with one message each (values read from the typed frame)."""
+    """The rows a failed GE check flags, with one message each (values read from the typed
+    frame)."""
     check, name = o.check, o.check.column
     positions = o.positions
-    if o.success:
-        return _RowFailures(positions, np.empty(0, dtype=object))
     if check.kind == "unique":
         # GE flags every occurrence; we keep the first and flag the repeats
         positions = np.flatnonzero((col.duplicated(keep="first") & col.notna()).to_numpy())
