@@ -37,7 +37,8 @@ from driftloop.configs.settings import Settings, load_settings
 from driftloop.data.generate import SCENARIOS, generate_day
 
 REFERENCE_DAY, CURRENT_DAY = date(2026, 11, 1), date(2026, 11, 2)
-# Evidently's method names in a snapshot -> ours (for its direction rule in tasks/drift.py).
+# Evidently's method names in a snapshot -> ours
+# (for the direction rule in tasks/adapters/drift.py).
 EVIDENTLY_METHODS = {
     "Wasserstein distance (normed)": "wasserstein",
     "Jensen-Shannon distance": "jensenshannon",
@@ -64,7 +65,7 @@ def _naive(reference: Any, current: Any, settings: Settings) -> dict[str, Any]:
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    from driftloop.tasks.drift import is_drift
+    from driftloop.tasks.adapters.drift import is_drift
 
     numeric, categorical = settings.dataset.numeric_features, settings.dataset.categorical_features
     features = numeric + categorical
@@ -99,8 +100,8 @@ def _naive(reference: Any, current: Any, settings: Settings) -> dict[str, Any]:
 
 def _driftloop(reference: Any, current: Any, settings: Settings) -> dict[str, Any]:
     """What `check_drift` runs: statistics, the feature-drift signal, and the Evidently HTML."""
-    from driftloop.tasks.drift import measure_drift
-    from driftloop.tasks.monitoring import ReferenceStats, assess, window_stats
+    from driftloop.tasks.adapters.drift import measure_drift
+    from driftloop.tasks.core.monitoring import ReferenceStats, assess, window_stats
 
     numeric, categorical = settings.dataset.numeric_features, settings.dataset.categorical_features
     start = time.perf_counter()

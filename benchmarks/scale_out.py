@@ -34,11 +34,11 @@ from prefect.cache_policies import NONE
 
 from driftloop.configs.settings import DaskSettings, Settings, load_settings
 from driftloop.data.generate import generate_day
-from driftloop.tasks.partitions import Partition, PartitionKeys, inspect, plan, score_one
-from driftloop.tasks.registry import ModelVersionInfo
-from driftloop.tasks.scaleout import dask_task_runner
-from driftloop.tasks.scoring import PredictionMeta, now_utc
-from driftloop.tasks.streaming import cross_partition_duplicates
+from driftloop.tasks.adapters.partitions import Partition, PartitionKeys, inspect, plan, score_one
+from driftloop.tasks.adapters.registry import ModelVersionInfo
+from driftloop.tasks.adapters.scaleout import dask_task_runner
+from driftloop.tasks.adapters.streaming import cross_partition_duplicates
+from driftloop.tasks.core.scoring import PredictionMeta, now_utc
 
 BENCH_MODEL = ModelVersionInfo(name="bench", version="1", run_id="bench", source="", tags={})
 
@@ -134,7 +134,7 @@ def timed_runs(
 ) -> list[float]:
     from distributed import LocalCluster
 
-    from driftloop.tasks.scaleout import local_cluster_kwargs
+    from driftloop.tasks.adapters.scaleout import local_cluster_kwargs
 
     dask = DaskSettings(n_workers=workers, threads_per_worker=1)
     times = []

@@ -3,7 +3,7 @@
 What is compared (same fitted model, same generated parquet in, parquet out):
 
 - bare: ``pd.read_parquet -> model.predict_proba -> DataFrame.to_parquet`` on the whole file;
-- driftloop: `driftloop.tasks.streaming.score_stream`, the function the score flow's
+- driftloop: `driftloop.tasks.adapters.streaming.score_stream`, the function the score flow's
   ``score-stream`` task runs: batch by batch it validates the contract (in arrow for a clean
   batch, else with pandas and Great Expectations; quarantine, uniqueness across the file),
   predicts, adds the lineage columns and appends to an atomically published parquet file.
@@ -77,7 +77,7 @@ def make_model(folder: Path, train_rows: int) -> Path:
     """The configured estimator fitted once on generated rows, pickled for every run."""
     from driftloop.configs.settings import load_settings
     from driftloop.data.generate import generate_day
-    from driftloop.tasks.training import fit_pipeline, split_frame
+    from driftloop.tasks.core.training import fit_pipeline, split_frame
 
     path = folder / f"model-{train_rows}.pkl"
     if path.exists():
@@ -116,8 +116,8 @@ def run_bare(input_path: str, model_path: str, out: str) -> dict[str, Any]:
 
 def run_driftloop(input_path: str, model_path: str, out: str, batch_rows: int) -> dict[str, Any]:
     from driftloop.configs.settings import load_settings
-    from driftloop.tasks.scoring import PredictionMeta
-    from driftloop.tasks.streaming import score_stream
+    from driftloop.tasks.adapters.streaming import score_stream
+    from driftloop.tasks.core.scoring import PredictionMeta
 
     settings = load_settings("local")
     dataset = settings.dataset.model_copy(update={"data_docs": False})

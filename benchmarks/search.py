@@ -76,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
     from driftloop.tasks import steps
-    from driftloop.tasks.search import carve_validation, plan_trials, score_trial
-    from driftloop.tasks.training import split_frame
+    from driftloop.tasks.core.search import carve_validation, plan_trials, score_trial
+    from driftloop.tasks.core.training import split_frame
 
     base = search_settings(args.trials, 1)
     assert base.model.search is not None

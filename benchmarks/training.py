@@ -35,8 +35,8 @@ import yaml
 from driftloop.configs.settings import CONFIG_DIR, Settings, load_settings
 from driftloop.data.generate import generate_day
 from driftloop.deployments.stack import Stack, StackConfig, free_port
-from driftloop.tasks import storage
-from driftloop.tasks.registry import SKOPS_TRUSTED_TYPES
+from driftloop.tasks.adapters import storage
+from driftloop.tasks.adapters.registry import SKOPS_TRUSTED_TYPES
 
 HERE = Path(__file__).resolve().parent
 START = date(2026, 11, 1)
@@ -105,7 +105,7 @@ def overrides(work: Path) -> dict[str, Any]:
 
 def write_curated(settings: Settings, rows: int, lake_root: str) -> list[str]:
     """What `ingest` leaves behind: the contract's valid rows, typed, one file per day."""
-    from driftloop.tasks.validation import validate_frame
+    from driftloop.tasks.adapters.validation import validate_frame
 
     lake = storage.Lake(lake_root, settings.dataset.name)
     uris = []

@@ -37,7 +37,7 @@ import pyarrow as pa
 
 from driftloop.configs.settings import ColumnSpec, DatasetSettings, load_settings
 from driftloop.data.generate import SCENARIOS, generate_day
-from driftloop.tasks import storage, validation
+from driftloop.tasks.adapters import storage, validation
 
 DAY = date(2026, 11, 1)
 NOW = datetime(2026, 11, 2, tzinfo=UTC)

@@ -29,10 +29,11 @@ The committed sample ``data/samples/loans_sample.csv`` (200 rows of 2026-11-01, 
 ``none``, seed 0) is regenerated from the project root with::
 
     python -c "import datetime as d; from driftloop.data.generate import generate_day; \\
-from driftloop.tasks.storage import write_frame; \\
+from driftloop.tasks.adapters.storage import write_frame; \\
 write_frame(generate_day(d.date(2026, 11, 1), 200), 'data/samples/loans_sample.csv')"
 
-CLI (writes one raw file per day into the lake layout of :class:`driftloop.tasks.storage.Lake`)::
+CLI (writes one raw file per day into the lake layout of
+:class:`driftloop.tasks.adapters.storage.Lake`)::
 
     python -m driftloop.data.generate --root data/lake --dataset loans --start 2026-11-01 \\
         --days 10 --rows 2000 --scenario covariate_shift --drift-day 2026-11-08 --seed 0
@@ -49,7 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from driftloop.tasks import storage
+from driftloop.tasks.adapters import storage
 
 SCENARIOS: tuple[str, ...] = ("none", "covariate_shift", "prior_shift", "concept_drift", "corrupt")
 

@@ -6,7 +6,7 @@ of the drift scenarios of the loans generator. Every day draws from its own stre
 ``(seed, day ordinal)``, so any day can be regenerated alone and the same arguments always give
 the same frame.
 
-CLI (one raw file per day into the lake layout of :class:`driftloop.tasks.storage.Lake`)::
+CLI (one raw file per day into the lake layout of :class:`driftloop.tasks.adapters.storage.Lake`)::
 
     python -m driftloop.data.generate_churn --root data/lake --start 2026-11-01 --days 3
 """
@@ -20,7 +20,7 @@ import sys
 import numpy as np
 import pandas as pd
 
-from driftloop.tasks import storage
+from driftloop.tasks.adapters import storage
 
 DATASET = "churn"
 CONTRACTS: tuple[str, ...] = ("month-to-month", "one-year", "two-year")

@@ -24,8 +24,8 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from driftloop.tasks import notifications
-from driftloop.tasks.oncall import (
+from driftloop.tasks.adapters import notifications
+from driftloop.tasks.adapters.oncall import (
     PIPELINE_FLOWS,
     RUNBOOK_ENV,
     WEBHOOK_ENV,

@@ -13,10 +13,10 @@ from driftloop.configs.settings import load_settings
 from driftloop.flows.params import run_name, yesterday
 from driftloop.flows.train import train
 from driftloop.tasks import steps
-from driftloop.tasks.history import history_rows
-from driftloop.tasks.oncall import on_failure_hook
-from driftloop.tasks.results import DriftSummary
-from driftloop.tasks.storage import Lake
+from driftloop.tasks.adapters.history import history_rows
+from driftloop.tasks.adapters.oncall import on_failure_hook
+from driftloop.tasks.adapters.storage import Lake
+from driftloop.tasks.core.results import DriftSummary
 
 
 @flow(

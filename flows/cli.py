@@ -127,13 +127,13 @@ def _backtest_parser(sub: Any) -> None:
 
 def _acceptance(args: argparse.Namespace, profile: str, overrides: dict[str, Any]) -> int:
     from driftloop.configs.settings import load_settings
-    from driftloop.tasks.acceptance import (
+    from driftloop.data.acceptance import (
         acceptance_table,
         cases,
         mixed_case,
         run_case,
     )
-    from driftloop.tasks.backtest import timeline_table
+    from driftloop.tasks.core.backtest import timeline_table
 
     def load(extra: dict[str, Any]) -> Any:
         return load_settings(profile, {**overrides, **extra})
@@ -158,12 +158,11 @@ def _backtest(args: argparse.Namespace, profile: str) -> int:
     import yaml
 
     from driftloop.configs.settings import load_settings
-    from driftloop.tasks.backtest import (
+    from driftloop.data.replay import generated_windows, parse_segments
+    from driftloop.tasks.adapters.daily_files import folder_windows
+    from driftloop.tasks.core.backtest import (
         BacktestError,
         BacktestOptions,
-        folder_windows,
-        generated_windows,
-        parse_segments,
         run_backtest,
         timeline_table,
     )
@@ -260,7 +259,7 @@ def _run(args: argparse.Namespace, profile: str) -> int:
         result = rollback(args.reason, args.to_version, profile)
     elif args.command == "ledger":
         from driftloop.configs.settings import load_settings
-        from driftloop.tasks.promotion import ledger_for
+        from driftloop.tasks.adapters.promotion import ledger_for
 
         print(ledger_for(load_settings(profile)).export_jsonl())
         return 0

@@ -19,8 +19,8 @@ from driftloop.flows.check_drift import check_drift
 from driftloop.flows.ingest import ingest
 from driftloop.flows.score import score
 from driftloop.flows.train import train
-from driftloop.tasks import registry, storage
-from driftloop.tasks.results import DriftSummary, TrainSummary
+from driftloop.tasks.adapters import registry, storage
+from driftloop.tasks.core.results import DriftSummary, TrainSummary
 
 DEMO_HOME = PROJECT_ROOT / "data" / "demo"
 

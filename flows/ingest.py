@@ -9,9 +9,9 @@ from prefect import flow
 
 from driftloop.configs.settings import load_settings
 from driftloop.tasks import steps
-from driftloop.tasks.oncall import on_failure_hook
-from driftloop.tasks.results import IngestSummary
-from driftloop.tasks.storage import Lake
+from driftloop.tasks.adapters.oncall import on_failure_hook
+from driftloop.tasks.adapters.storage import Lake
+from driftloop.tasks.core.results import IngestSummary
 
 
 @flow(

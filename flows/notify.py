@@ -11,7 +11,7 @@ from typing import Any
 
 from prefect import flow
 
-from driftloop.tasks.oncall import collect_report, deliver
+from driftloop.tasks.adapters.oncall import collect_report, deliver
 
 
 @flow(name="notify", flow_run_name="notify-{flow_run}", log_prints=True)

@@ -8,8 +8,8 @@ from prefect import flow
 
 from driftloop.configs.settings import load_settings
 from driftloop.tasks import steps
-from driftloop.tasks.oncall import on_failure_hook
-from driftloop.tasks.results import RollbackSummary
+from driftloop.tasks.adapters.oncall import on_failure_hook
+from driftloop.tasks.core.results import RollbackSummary
 
 
 @flow(

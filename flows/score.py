@@ -19,12 +19,12 @@ from prefect import flow
 from driftloop.configs.settings import Settings, load_settings
 from driftloop.flows.params import run_name, yesterday
 from driftloop.tasks import steps
-from driftloop.tasks.oncall import on_failure_hook
-from driftloop.tasks.partitions import Partition, PartitionOutcome
-from driftloop.tasks.registry import ModelVersionInfo
-from driftloop.tasks.results import ScoreSummary
-from driftloop.tasks.storage import Lake
-from driftloop.tasks.validation import ValidatedBatch, ValidationResult
+from driftloop.tasks.adapters.oncall import on_failure_hook
+from driftloop.tasks.adapters.partitions import Partition, PartitionOutcome
+from driftloop.tasks.adapters.registry import ModelVersionInfo
+from driftloop.tasks.adapters.storage import Lake
+from driftloop.tasks.adapters.validation import ValidatedBatch, ValidationResult
+from driftloop.tasks.core.results import ScoreSummary
 
 
 @flow(
@@ -95,9 +95,9 @@ def score_streamed(
 def score_partitioned(
     settings: Settings, champion: ModelVersionInfo, uri: str, day: date, dry_run: bool
 ) -> ScoreSummary:
-    from driftloop.tasks.partitions import summary_counts
-    from driftloop.tasks.scaleout import dask_task_runner
-    from driftloop.tasks.streaming import merge_results
+    from driftloop.tasks.adapters.partitions import summary_counts
+    from driftloop.tasks.adapters.scaleout import dask_task_runner
+    from driftloop.tasks.adapters.streaming import merge_results
 
     plan = steps.plan_partitions(uri, settings)
     whole_file = plan[0].row_groups is not None
@@ -139,7 +139,7 @@ def score_partitions(
     dry_run: bool,
 ) -> list[PartitionOutcome]:
     """Fan out over the partitions on the task runner chosen by the caller (Dask)."""
-    from driftloop.tasks.streaming import cross_partition_duplicates
+    from driftloop.tasks.adapters.streaming import cross_partition_duplicates
 
     inspected = [steps.inspect_partition.submit(part, settings, digest) for part in plan]
     keys = [future.result() for future in inspected]

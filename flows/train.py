@@ -10,11 +10,11 @@ from prefect import flow
 from driftloop.configs.settings import load_settings
 from driftloop.flows.params import merged_overrides
 from driftloop.tasks import steps
-from driftloop.tasks.approval import request_approval
-from driftloop.tasks.oncall import on_failure_hook
-from driftloop.tasks.results import TrainSummary
-from driftloop.tasks.search import plan_trials, with_params
-from driftloop.tasks.storage import Lake
+from driftloop.tasks.adapters.approval import request_approval
+from driftloop.tasks.adapters.oncall import on_failure_hook
+from driftloop.tasks.adapters.storage import Lake
+from driftloop.tasks.core.results import TrainSummary
+from driftloop.tasks.core.search import plan_trials, with_params
 
 
 @flow(

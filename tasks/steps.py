@@ -23,26 +23,26 @@ from prefect.events import emit_event
 from prefect.runtime import flow_run
 
 from driftloop.configs.settings import DatasetSettings, ModelSettings, Settings
-from driftloop.tasks import registry, storage
-from driftloop.tasks.evaluation import (
+from driftloop.tasks.adapters import registry, storage
+from driftloop.tasks.adapters.ledger import LedgerEntry
+from driftloop.tasks.adapters.promotion import ledger_for, move_alias
+from driftloop.tasks.adapters.registry import ModelVersionInfo
+from driftloop.tasks.core.evaluation import (
     evaluation_figures,
     paired_bootstrap,
     score_metrics,
     slice_scores,
 )
-from driftloop.tasks.gate import (
+from driftloop.tasks.core.gate import (
     GateDecision,
     GateEvidence,
     Override,
     SmokeResult,
     decide_gate,
 )
-from driftloop.tasks.ledger import LedgerEntry
-from driftloop.tasks.promotion import ledger_for, move_alias
-from driftloop.tasks.registry import ModelVersionInfo
-from driftloop.tasks.results import IngestSummary, RollbackSummary, TrainSummary
-from driftloop.tasks.scoring import PredictionMeta, now_utc
-from driftloop.tasks.search import (
+from driftloop.tasks.core.results import IngestSummary, RollbackSummary, TrainSummary
+from driftloop.tasks.core.scoring import PredictionMeta, now_utc
+from driftloop.tasks.core.search import (
     SearchData,
     SearchOutcome,
     TrialResult,
@@ -50,17 +50,17 @@ from driftloop.tasks.search import (
     choose_best,
     score_trial,
 )
-from driftloop.tasks.training import Split, fit_pipeline, model_input, split_frame
+from driftloop.tasks.core.training import Split, fit_pipeline, model_input, split_frame
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
-    from driftloop.tasks.drift import ColumnDrift, DriftDecision, DriftMeasurement
-    from driftloop.tasks.monitoring import Assessment, Realised, ReferenceStats, WindowStats
-    from driftloop.tasks.partitions import Partition, PartitionKeys, PartitionOutcome
-    from driftloop.tasks.policy import InFlightRun, PolicyDecision
-    from driftloop.tasks.streaming import StreamOutcome
-    from driftloop.tasks.validation import ValidatedBatch
+    from driftloop.tasks.adapters.drift import ColumnDrift, DriftDecision, DriftMeasurement
+    from driftloop.tasks.adapters.partitions import Partition, PartitionKeys, PartitionOutcome
+    from driftloop.tasks.adapters.streaming import StreamOutcome
+    from driftloop.tasks.adapters.validation import ValidatedBatch
+    from driftloop.tasks.core.monitoring import Assessment, Realised, ReferenceStats, WindowStats
+    from driftloop.tasks.core.policy import InFlightRun, PolicyDecision
 
 
 def is_transient(error: BaseException | None) -> bool:
@@ -165,7 +165,7 @@ def write_text(uri: str, text: str) -> str:
 def validate_batch(
     raw: pd.DataFrame, dataset: DatasetSettings, source: str, with_target: bool
 ) -> ValidatedBatch:
-    from driftloop.tasks.validation import validate_frame
+    from driftloop.tasks.adapters.validation import validate_frame
 
     docs_dir = tempfile.mkdtemp(prefix="driftloop-data-docs-") if dataset.data_docs else None
     try:
@@ -250,7 +250,7 @@ def publish_validation(
 @task(name="enforce-contract", cache_policy=NONE)
 def enforce_contract(batch: ValidatedBatch) -> None:
     """Fail the run, after quarantine is safely stored, when a blocking check failed."""
-    from driftloop.tasks.validation import raise_for_result
+    from driftloop.tasks.adapters.validation import raise_for_result
 
     raise_for_result(batch.result)
 
@@ -471,7 +471,7 @@ def smoke_check(
     evidence: GateEvidence, settings: Settings, version: str, split: Split
 ) -> GateEvidence:
     """Load the new version through the registry in a fresh process and predict a sample."""
-    from driftloop.tasks.smoke import check_in_fresh_process
+    from driftloop.tasks.adapters.smoke import check_in_fresh_process
 
     result = check_in_fresh_process(
         f"models:/{settings.registry.model_name}/{version}",
@@ -618,7 +618,7 @@ def rollback_target(
 @task(name="serving-smoke-check", cache_policy=NONE)
 def smoke_version(settings: Settings, target: ModelVersionInfo) -> SmokeResult:
     """The rollback target must load and predict on its own reference rows before it serves."""
-    from driftloop.tasks.smoke import check_in_fresh_process
+    from driftloop.tasks.adapters.smoke import check_in_fresh_process
 
     reference = storage.read_frame(target.tag("reference_uri"))
     sample = model_input(reference.head(settings.gate.smoke_rows), settings.dataset)
@@ -693,7 +693,7 @@ def publish_scoring(model_name: str, markdown: str) -> None:
 
 @task(name="measure-drift", cache_policy=NONE)
 def measure(reference: pd.DataFrame, current: pd.DataFrame, settings: Settings) -> DriftMeasurement:
-    from driftloop.tasks.drift import measure_drift
+    from driftloop.tasks.adapters.drift import measure_drift
 
     return measure_drift(
         reference,
@@ -706,7 +706,7 @@ def measure(reference: pd.DataFrame, current: pd.DataFrame, settings: Settings) 
 
 @task(name="decide-drift", cache_policy=NONE)
 def decide(measurement: DriftMeasurement, settings: Settings) -> DriftDecision:
-    from driftloop.tasks.drift import decide_drift
+    from driftloop.tasks.adapters.drift import decide_drift
 
     return decide_drift(
         measurement.columns,
@@ -722,7 +722,7 @@ def publish_drift(
 ) -> None:
     from prefect.artifacts import create_link_artifact
 
-    from driftloop.tasks.drift import drift_markdown
+    from driftloop.tasks.adapters.drift import drift_markdown
 
     create_markdown_artifact(
         key=artifact_key("drift", model_name),
@@ -792,7 +792,7 @@ def reference_statistics(settings: Settings, champion: ModelVersionInfo) -> Refe
     Computed from the version's own reference snapshot, its scores on that snapshot (for
     prediction drift) and the held-out metrics of its MLflow run (for performance decay).
     """
-    from driftloop.tasks.monitoring import ReferenceStats, window_stats
+    from driftloop.tasks.core.monitoring import ReferenceStats, window_stats
 
     lake = storage.Lake(settings.storage.root, settings.dataset.name)
     uri = lake.reference_stats(champion.name, champion.version)
@@ -829,8 +829,8 @@ def reference_statistics(settings: Settings, champion: ModelVersionInfo) -> Refe
 
 @task(name="summarise-window", cache_policy=NONE)
 def summarise_window(frame: pd.DataFrame, settings: Settings) -> WindowStats:
-    from driftloop.tasks.monitoring import window_stats
-    from driftloop.tasks.scoring import SCORE_COLUMN
+    from driftloop.tasks.core.monitoring import window_stats
+    from driftloop.tasks.core.scoring import SCORE_COLUMN
 
     return window_stats(
         frame,
@@ -860,8 +860,8 @@ def realise(
 ) -> Realised:
     """Realised metrics of the predictions this version made (decay is judged against its own
     registration metrics; rows an earlier champion scored are left out)."""
-    from driftloop.tasks.monitoring import realised_performance
-    from driftloop.tasks.scoring import SCORE_COLUMN
+    from driftloop.tasks.core.monitoring import realised_performance
+    from driftloop.tasks.core.scoring import SCORE_COLUMN
 
     return realised_performance(
         predictions,
@@ -911,7 +911,7 @@ def find_in_flight(settings: Settings) -> list[InFlightRun]:
     )
     from prefect.client.schemas.objects import StateType
 
-    from driftloop.tasks.policy import InFlightRun
+    from driftloop.tasks.core.policy import InFlightRun
 
     policy = settings.policy
     if not policy.dedupe_in_flight:
@@ -953,7 +953,7 @@ def model_run_tag(model_name: str) -> str:
 
 @task(name="read-drift-history", cache_policy=NONE, **IO_RETRIES)
 def read_history(settings: Settings) -> pd.DataFrame:
-    from driftloop.tasks import history
+    from driftloop.tasks.adapters import history
 
     lake = storage.Lake(settings.storage.root, settings.dataset.name)
     return history.read(lake.drift_history(settings.registry.model_name))
@@ -962,7 +962,7 @@ def read_history(settings: Settings) -> pd.DataFrame:
 @task(name="record-drift-check", cache_policy=NONE, **IO_RETRIES)
 def record_check(settings: Settings, rows: pd.DataFrame, decision: PolicyDecision) -> str:
     """Append this check (scores, signals, decision) to the history; returns the record's URI."""
-    from driftloop.tasks import history
+    from driftloop.tasks.adapters import history
 
     lake = storage.Lake(settings.storage.root, settings.dataset.name)
     return history.append(lake.drift_history(settings.registry.model_name), rows, decision)
@@ -970,7 +970,7 @@ def record_check(settings: Settings, rows: pd.DataFrame, decision: PolicyDecisio
 
 @task(name="plot-drift-history", cache_policy=NONE, **IO_RETRIES)
 def plot_history(settings: Settings, frame: pd.DataFrame) -> str:
-    from driftloop.tasks import history
+    from driftloop.tasks.adapters import history
 
     lake = storage.Lake(settings.storage.root, settings.dataset.name)
     model = settings.registry.model_name
@@ -992,8 +992,8 @@ def publish_policy(
     """The decision record and the signals as artifacts, and links to the plot and record."""
     from prefect.artifacts import create_link_artifact
 
-    from driftloop.tasks import history
-    from driftloop.tasks.reporting import policy_markdown
+    from driftloop.tasks.adapters import history
+    from driftloop.tasks.core.reporting import policy_markdown
 
     model = settings.registry.model_name
     create_markdown_artifact(
@@ -1022,7 +1022,7 @@ def assess_window(
     quarantined: int,
     settings: Settings,
 ) -> Assessment:
-    from driftloop.tasks.monitoring import Quality, assess
+    from driftloop.tasks.core.monitoring import Quality, assess
 
     return assess(
         baseline,
@@ -1047,8 +1047,8 @@ def decide_policy(
     in_flight: list[InFlightRun],
     report_uri: str | None,
 ) -> PolicyDecision:
-    from driftloop.tasks import history as drift_history
-    from driftloop.tasks.policy import decide_retrain
+    from driftloop.tasks.adapters import history as drift_history
+    from driftloop.tasks.core.policy import decide_retrain
 
     return decide_retrain(
         check_id=check_id,
@@ -1120,7 +1120,7 @@ def score_stream(
     Predictions appear at `output_uri` (None: dry run) only when the input passed its contract;
     the quarantine is always kept. Data Docs, if enabled, describe the first batch.
     """
-    from driftloop.tasks.streaming import score_stream as stream
+    from driftloop.tasks.adapters.streaming import score_stream as stream
 
     lake = storage.Lake(settings.storage.root, settings.dataset.name)
     run_id = current_run_id()
@@ -1147,7 +1147,7 @@ def score_stream(
 
 @task(name="plan-partitions", task_run_name="plan-partitions-{source}", **IO_RETRIES)
 def plan_partitions(source: str, settings: Settings) -> list[Partition]:
-    from driftloop.tasks.partitions import plan
+    from driftloop.tasks.adapters.partitions import plan
 
     return plan(source, settings.scoring.partition_row_groups)
 
@@ -1159,7 +1159,7 @@ def plan_partitions(source: str, settings: Settings) -> list[Partition]:
     **IO_RETRIES,
 )
 def inspect_partition(part: Partition, settings: Settings, digest: str | None) -> PartitionKeys:
-    from driftloop.tasks.partitions import inspect
+    from driftloop.tasks.adapters.partitions import inspect
 
     return inspect(part, settings.dataset, settings.scoring.batch_rows, digest)
 
@@ -1181,7 +1181,7 @@ def score_partition(
     dry_run: bool,
 ) -> PartitionOutcome:
     """One partition through the streaming scorer, on whichever worker runs it."""
-    from driftloop.tasks.partitions import score_one
+    from driftloop.tasks.adapters.partitions import score_one
 
     lake = storage.Lake(settings.storage.root, settings.dataset.name)
     return score_one(
@@ -1204,7 +1204,7 @@ def settle_partitions(
 ) -> list[str]:
     """Exactly one file per partition: stale parts and crashed writes' temp files removed;
     all parts removed when the input as a whole failed its contract. Returns what was removed."""
-    from driftloop.tasks.partitions import settle
+    from driftloop.tasks.adapters.partitions import settle
 
     lake = storage.Lake(settings.storage.root, settings.dataset.name)
     folder = lake.prediction_parts(settings.registry.model_name, day)
@@ -1217,7 +1217,7 @@ def settle_partitions(
 @task(name="prewarm-smoke-check", cache_policy=NONE)
 def prewarm_smoke_check(settings: Settings) -> None:
     """Start the smoke check's fresh interpreter now: its imports overlap tracking/registering."""
-    from driftloop.tasks.smoke import prewarm
+    from driftloop.tasks.adapters.smoke import prewarm
 
     prewarm(settings.tracking.uri)
 
@@ -1267,7 +1267,7 @@ def run_search(trials: list[dict[str, Any]], split: Split, settings: Settings) -
     search = settings.model.search
     if search is None:
         raise ValueError("run_search needs model.search")
-    from driftloop.tasks.scaleout import dask_task_runner
+    from driftloop.tasks.adapters.scaleout import dask_task_runner
 
     with dask_task_runner(settings.dask) as runner:
         data = runner.submit(carve_search_data, {"split": split, "settings": settings})

@@ -85,7 +85,7 @@ def s3_server() -> Iterator[str]:
     started by the test) talks to. Yields the endpoint; the environment is restored afterwards."""
     from moto.server import ThreadedMotoServer
 
-    from driftloop.tasks import storage
+    from driftloop.tasks.adapters import storage
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

@@ -8,7 +8,7 @@ import pytest
 
 from driftloop.configs.settings import load_settings
 from driftloop.flows.demo import DemoPlan, demo_overrides, run_demo
-from driftloop.tasks import registry, storage
+from driftloop.tasks.adapters import registry, storage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_backend")]
 

@@ -31,7 +31,7 @@ from driftloop.deployments.stack import (
     postgres_reachable,
     running,
 )
-from driftloop.tasks import storage
+from driftloop.tasks.adapters import storage
 
 pytestmark = pytest.mark.e2e
 

@@ -29,7 +29,7 @@ from prefect.client.schemas.filters import (
 
 from driftloop.data.generate import generate_day
 from driftloop.flows.ingest import ingest
-from driftloop.tasks import storage
+from driftloop.tasks.adapters import storage
 
 pytestmark = pytest.mark.usefixtures("prefect_backend")
 

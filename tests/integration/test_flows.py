@@ -15,7 +15,7 @@ from driftloop.flows.check_drift import check_drift
 from driftloop.flows.ingest import ingest
 from driftloop.flows.score import score
 from driftloop.flows.train import train
-from driftloop.tasks import registry, storage
+from driftloop.tasks.adapters import registry, storage
 
 pytestmark = pytest.mark.usefixtures("prefect_backend")
 

@@ -16,8 +16,9 @@ from driftloop.flows.check_drift import check_drift
 from driftloop.flows.ingest import ingest
 from driftloop.flows.score import score
 from driftloop.flows.train import train
-from driftloop.tasks import history, registry, steps, storage
-from driftloop.tasks.promotion import move_alias
+from driftloop.tasks import steps
+from driftloop.tasks.adapters import history, registry, storage
+from driftloop.tasks.adapters.promotion import move_alias
 
 pytestmark = pytest.mark.usefixtures("prefect_backend")
 

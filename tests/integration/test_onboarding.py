@@ -16,7 +16,7 @@ from driftloop.data.generate_churn import generate_day, write_batches
 from driftloop.flows.ingest import ingest
 from driftloop.flows.score import score
 from driftloop.flows.train import train
-from driftloop.tasks import registry, storage
+from driftloop.tasks.adapters import registry, storage
 
 pytestmark = pytest.mark.usefixtures("prefect_backend")
 

@@ -15,8 +15,8 @@ import pytest
 from driftloop.data.generate import generate_day
 from driftloop.flows.ingest import ingest
 from driftloop.flows.notify import notify
-from driftloop.tasks import storage
-from driftloop.tasks.validation import DataContractError
+from driftloop.tasks.adapters import storage
+from driftloop.tasks.adapters.validation import DataContractError
 
 pytestmark = pytest.mark.usefixtures("prefect_backend")
 

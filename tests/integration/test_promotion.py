@@ -18,8 +18,8 @@ from driftloop.data.generate import generate_day
 from driftloop.flows.rollback import rollback
 from driftloop.flows.score import score
 from driftloop.flows.train import train
-from driftloop.tasks import registry, storage
-from driftloop.tasks.promotion import ledger_for, move_alias
+from driftloop.tasks.adapters import registry, storage
+from driftloop.tasks.adapters.promotion import ledger_for, move_alias
 
 pytestmark = pytest.mark.usefixtures("prefect_backend")
 
@@ -146,9 +146,9 @@ CRASH_SCRIPT = textwrap.dedent(
     """
     import os, signal, sys
     from driftloop.configs.settings import load_settings
-    from driftloop.tasks import registry
-    from driftloop.tasks.ledger import LedgerEntry
-    from driftloop.tasks.promotion import ledger_for
+    from driftloop.tasks.adapters import registry
+    from driftloop.tasks.adapters.ledger import LedgerEntry
+    from driftloop.tasks.adapters.promotion import ledger_for
     settings = load_settings("local", {{"storage.root": {root!r}, "tracking.uri": {uri!r},
                                         "tracking.artifact_location": {art!r}}})
     registry.configure_tracking(settings.tracking, settings.registry)

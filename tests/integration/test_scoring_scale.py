@@ -17,8 +17,8 @@ import pytest
 
 from driftloop.data.generate import generate_day
 from driftloop.flows.score import score
-from driftloop.tasks import registry, storage
-from driftloop.tasks.training import fit_pipeline, split_frame
+from driftloop.tasks.adapters import registry, storage
+from driftloop.tasks.core.training import fit_pipeline, split_frame
 
 pytestmark = pytest.mark.usefixtures("prefect_backend")
 

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from driftloop.data.generate import generate_day, write_batches
-from driftloop.tasks import storage
-from driftloop.tasks.storage import Lake, NotFoundError, StorageError
+from driftloop.tasks.adapters import storage
+from driftloop.tasks.adapters.storage import Lake, NotFoundError, StorageError
 
 DAY = date(2026, 11, 1)
 

@@ -12,8 +12,8 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from driftloop.data.generate import generate_day
 from driftloop.flows.train import train
-from driftloop.tasks import storage
-from driftloop.tasks.validation import validate_frame
+from driftloop.tasks.adapters import storage
+from driftloop.tasks.adapters.validation import validate_frame
 
 pytestmark = pytest.mark.usefixtures("prefect_backend")
 

@@ -13,16 +13,16 @@ from typing import Any
 import pytest
 
 from driftloop.configs.settings import load_settings
+from driftloop.data.acceptance import cases, run_case
 from driftloop.data.generate import generate_day
+from driftloop.data.replay import parse_segments
 from driftloop.flows.cli import main
-from driftloop.tasks import storage
-from driftloop.tasks.acceptance import cases, run_case
-from driftloop.tasks.backtest import (
+from driftloop.tasks.adapters import storage
+from driftloop.tasks.adapters.daily_files import folder_windows
+from driftloop.tasks.core.backtest import (
     BacktestError,
     BacktestOptions,
     contract_violations,
-    folder_windows,
-    parse_segments,
     run_backtest,
     timeline_table,
 )
@@ -53,7 +53,7 @@ def test_acceptance_case_holds_at_a_small_size(case) -> None:
 def test_the_gate_can_reject_a_retrain_in_the_replay() -> None:
     """With --train the gate judges each candidate; a floor nobody reaches rejects it."""
     settings = load({"gate.metrics.roc_auc.threshold": 0.99})
-    from driftloop.tasks.backtest import generated_windows
+    from driftloop.data.replay import generated_windows
 
     windows = generated_windows([("none", 4), ("covariate_shift", 2)], 3000, date(2026, 1, 1))
     result = run_backtest(windows, settings, BacktestOptions(train=True))

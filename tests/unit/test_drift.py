@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from driftloop.configs.settings import DriftSettings
-from driftloop.tasks import drift
-from driftloop.tasks.drift import (
+from driftloop.tasks.adapters import drift
+from driftloop.tasks.adapters.drift import (
     ColumnDrift,
     DriftMeasurement,
     DriftMeasurementError,
@@ -370,7 +370,7 @@ def test_evidently_telemetry_is_turned_off(
 
 
 def test_importing_the_module_does_not_import_evidently() -> None:
-    code = "import sys, driftloop.tasks.drift; print('evidently' in sys.modules)"
+    code = "import sys, driftloop.tasks.adapters.drift; print('evidently' in sys.modules)"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout

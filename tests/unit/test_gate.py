@@ -14,14 +14,14 @@ from driftloop.configs.settings import (
     MetricRule,
     SliceSettings,
 )
-from driftloop.tasks.evaluation import (
+from driftloop.tasks.core.evaluation import (
     Interval,
     SliceScore,
     paired_bootstrap,
     recall_at_precision,
     slice_scores,
 )
-from driftloop.tasks.gate import GateEvidence, Override, SmokeResult, decide_gate
+from driftloop.tasks.core.gate import GateEvidence, Override, SmokeResult, decide_gate
 
 RULES = GateSettings(
     primary_metric="roc_auc",
@@ -257,7 +257,7 @@ def test_recall_at_precision() -> None:
 
 
 def test_reviewer_answer_becomes_a_gate_check() -> None:
-    from driftloop.tasks.approval import PromotionApproval, with_approval
+    from driftloop.tasks.adapters.approval import PromotionApproval, with_approval
 
     passed = decide_gate(GateEvidence(candidate=m(0.8)), RULES)
     yes = with_approval(passed, PromotionApproval(approve=True, comment="ok", reviewer="dana"))

@@ -31,7 +31,7 @@ from driftloop.data.generate import (
     main,
     write_batches,
 )
-from driftloop.tasks import storage
+from driftloop.tasks.adapters import storage
 
 START = date(2026, 11, 1)
 DRIFT = date(2026, 11, 4)
@@ -417,7 +417,7 @@ def test_labels_are_written_as_their_own_feed(tmp_path) -> None:
     import datetime as dt
 
     from driftloop.data.generate import main
-    from driftloop.tasks import storage
+    from driftloop.tasks.adapters import storage
 
     assert main(["--root", str(tmp_path), "--start", "2026-11-01", "--days", "2", "--rows",
                  "300", "--labels"]) == 0  # fmt: skip

@@ -7,10 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 import pytest
 
-from driftloop.tasks import history, storage
-from driftloop.tasks.monitoring import Assessment, FeatureScore, Realised, Signal
-from driftloop.tasks.policy import PolicyDecision
-from driftloop.tasks.reporting import policy_markdown
+from driftloop.tasks.adapters import history, storage
+from driftloop.tasks.core.monitoring import Assessment, FeatureScore, Realised, Signal
+from driftloop.tasks.core.policy import PolicyDecision
+from driftloop.tasks.core.reporting import policy_markdown
 
 DAY = date(2026, 3, 1)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from driftloop.tasks.ledger import Ledger, LedgerEntry
+from driftloop.tasks.adapters.ledger import Ledger, LedgerEntry
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 

@@ -11,7 +11,7 @@ import pytest
 
 from driftloop.configs.settings import load_settings
 from driftloop.data.generate import generate_day, labels_of
-from driftloop.tasks.monitoring import (
+from driftloop.tasks.core.monitoring import (
     FeatureStats,
     MonitoringError,
     Quality,

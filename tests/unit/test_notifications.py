@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from driftloop.tasks.notifications import (
+from driftloop.tasks.adapters.notifications import (
     FailureKind,
     FailureReport,
     build_message,

@@ -7,8 +7,8 @@ from datetime import date, timedelta
 import pytest
 
 from driftloop.configs.settings import PolicySettings
-from driftloop.tasks.monitoring import Signal
-from driftloop.tasks.policy import CheckRecord, InFlightRun, combined_breach, decide_retrain
+from driftloop.tasks.core.monitoring import Signal
+from driftloop.tasks.core.policy import CheckRecord, InFlightRun, combined_breach, decide_retrain
 
 DAY = date(2026, 3, 10)
 

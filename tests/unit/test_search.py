@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from driftloop.configs.settings import ConfigError, ModelSettings, SearchSettings, load_settings
-from driftloop.tasks.search import (
+from driftloop.tasks.core.search import (
     SearchConfigError,
     TrialResult,
     carve_validation,
@@ -17,7 +17,7 @@ from driftloop.tasks.search import (
     plan_trials,
     with_params,
 )
-from driftloop.tasks.training import Split
+from driftloop.tasks.core.training import Split
 
 HGB = ModelSettings()
 

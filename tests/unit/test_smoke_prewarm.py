@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from driftloop.tasks import smoke
+from driftloop.tasks.adapters import smoke
 
 
 def test_prewarmed_process_is_used_once_and_reports_a_missing_model(tmp_path: Path) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from driftloop.tasks.registry import RegistryError
+from driftloop.tasks.adapters.registry import RegistryError
+from driftloop.tasks.adapters.storage import NotFoundError, StorageError
 from driftloop.tasks.steps import artifact_key, days_in, is_transient
-from driftloop.tasks.storage import NotFoundError, StorageError
 
 
 def _chained(outer: Exception, inner: Exception) -> Exception:

@@ -15,9 +15,8 @@ from hypothesis import strategies as st
 
 from driftloop.configs.settings import ModelSettings, load_settings
 from driftloop.data.generate import generate_day
-from driftloop.tasks import storage, streaming
-from driftloop.tasks.scoring import PredictionMeta, predict_chunked
-from driftloop.tasks.streaming import (
+from driftloop.tasks.adapters import storage, streaming
+from driftloop.tasks.adapters.streaming import (
     OUTCOME_KEY,
     HashSet64,
     cross_partition_duplicates,
@@ -25,8 +24,9 @@ from driftloop.tasks.streaming import (
     score_stream,
     sorted_unique,
 )
-from driftloop.tasks.training import fit_pipeline, split_frame
-from driftloop.tasks.validation import ROW_COLUMN, validate_frame, validate_table
+from driftloop.tasks.adapters.validation import ROW_COLUMN, validate_frame, validate_table
+from driftloop.tasks.core.scoring import PredictionMeta, predict_chunked
+from driftloop.tasks.core.training import fit_pipeline, split_frame
 
 NOW = datetime(2026, 11, 5, tzinfo=UTC)
 DAY = date(2026, 11, 3)

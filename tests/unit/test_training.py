@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from driftloop.configs.settings import ModelSettings, load_settings
-from driftloop.tasks.evaluation import score_metrics
-from driftloop.tasks.scoring import PredictionMeta, now_utc, predict_chunked
-from driftloop.tasks.training import (
+from driftloop.tasks.core.evaluation import score_metrics
+from driftloop.tasks.core.scoring import PredictionMeta, now_utc, predict_chunked
+from driftloop.tasks.core.training import (
     ModelConfigError,
     build_pipeline,
     fit_pipeline,

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from driftloop.configs.settings import DatasetSettings, load_settings
-from driftloop.tasks.validation import (
+from driftloop.tasks.adapters.validation import (
     REASONS_COLUMN,
     ROW_COLUMN,
     SOURCE_COLUMN,
@@ -508,7 +508,7 @@ def test_screening_pass_finds_what_one_complete_pass_finds(
 ) -> None:
     """The fast path (the screen, then GE's details for what failed) loses no failing row;
     nor does the one that also builds Data Docs (GE's BASIC counts, then details)."""
-    from driftloop.tasks.validation import _build_checks, _coerce, _run_gx
+    from driftloop.tasks.adapters.validation import _build_checks, _coerce, _run_gx
 
     raw = put(put(valid_frame(), "age", {4: 250, 9: 17}), "purpose", {5: "SPACESHIP"})
     raw = put(put(raw, "loan_id", {10: "L00001"}), "home_ownership", {11: None})
@@ -604,7 +604,7 @@ def test_screen_agrees_with_great_expectations_on_every_check(
     case: tuple[DatasetSettings, pd.DataFrame],
 ) -> None:
     """The screen that spares GE on clean batches passes exactly the checks GE passes."""
-    from driftloop.tasks.validation import _build_checks, _coerce, _run_gx, _screen
+    from driftloop.tasks.adapters.validation import _build_checks, _coerce, _run_gx, _screen
 
     dataset, raw = case
     coerced = _coerce(raw, dataset, with_target=True, source=SOURCE)
@@ -632,7 +632,7 @@ def test_valid_rows_share_no_memory_with_the_raw_input(dataset: DatasetSettings)
 
 def test_screen_agrees_with_great_expectations_on_all_null_columns() -> None:
     """A column with no values at all: nothing to judge, for GE and the screen alike."""
-    from driftloop.tasks.validation import _build_checks, _coerce, _run_gx, _screen
+    from driftloop.tasks.adapters.validation import _build_checks, _coerce, _run_gx, _screen
 
     base = load_settings().dataset
     relaxed = {"max_null_fraction": 1.0}

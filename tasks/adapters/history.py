@@ -14,9 +14,9 @@ from datetime import datetime
 
 import pandas as pd
 
-from driftloop.tasks import storage
-from driftloop.tasks.monitoring import Assessment
-from driftloop.tasks.policy import CheckRecord, PolicyDecision
+from driftloop.tasks.adapters import storage
+from driftloop.tasks.core.monitoring import Assessment
+from driftloop.tasks.core.policy import CheckRecord, PolicyDecision
 
 COLUMNS: tuple[str, ...] = (
     "check_id",

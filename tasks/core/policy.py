@@ -24,7 +24,7 @@ from datetime import date, datetime, timedelta
 from pydantic import BaseModel, ConfigDict, Field
 
 from driftloop.configs.settings import PolicySettings
-from driftloop.tasks.monitoring import Signal
+from driftloop.tasks.core.monitoring import Signal
 
 
 class CheckRecord(BaseModel):

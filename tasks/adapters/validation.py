@@ -1495,7 +1495,7 @@ def _md(text: str) -> str:
 
 
 # --------------------------------------------------------------------------------------
-# building blocks for validating one file batch by batch (tasks/streaming.py)
+# building blocks for validating one file batch by batch (tasks/adapters/streaming.py)
 
 
 def coerce_column(col: pd.Series, spec: ColumnSpec, name: str) -> pd.Series:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from driftloop.tasks.monitoring import Assessment
-from driftloop.tasks.policy import PolicyDecision
+from driftloop.tasks.core.monitoring import Assessment
+from driftloop.tasks.core.policy import PolicyDecision
 
 
 def _num(value: float) -> str:

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 from driftloop.configs.settings import Settings
-from driftloop.tasks import registry
-from driftloop.tasks.ledger import Kind, Ledger, LedgerEntry
+from driftloop.tasks.adapters import registry
+from driftloop.tasks.adapters.ledger import Kind, Ledger, LedgerEntry
 
 LOCK_TIMEOUT_SECONDS = 600
 

@@ -1,8 +1,8 @@
 """Serving smoke check: load a registered model the way a server would, in a fresh process.
 
-Run as `python -m driftloop.tasks.smoke MODEL_URI SAMPLE.parquet`; prints one JSON line. A fresh
-process proves the model loads from the registry alone (no objects left over in the trainer's
-memory) and pyfunc enforces the logged signature on the sample.
+Run as `python -m driftloop.tasks.adapters.smoke MODEL_URI SAMPLE.parquet`; prints one JSON
+line. A fresh process proves the model loads from the registry alone (no objects left over in
+the trainer's memory) and pyfunc enforces the logged signature on the sample.
 
 Starting that interpreter and importing MLflow costs several seconds, so the train flow starts
 it early (`prewarm`, once the fits are done, so it never competes with multi-threaded fitting):
@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from driftloop.tasks.gate import SmokeResult
+from driftloop.tasks.core.gate import SmokeResult
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,7 +41,7 @@ def _key(tracking_uri: str) -> tuple[str, int]:
 def _spawn(args: list[str], tracking_uri: str, stdin: int | None) -> subprocess.Popen[str]:
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}
     return subprocess.Popen(
-        [sys.executable, "-m", "driftloop.tasks.smoke", *args],
+        [sys.executable, "-m", "driftloop.tasks.adapters.smoke", *args],
         stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -1,8 +1,8 @@
 """On-call messages: what failed, where to look, what to do, as Slack-compatible JSON.
 
 Pure on purpose: the server-side `notify` flow and the embedded `on_failure` hook both gather a
-`FailureReport` (see `tasks/oncall.py`) and hand it here, so every alert reads the same and the
-wording is table-tested without any server. `send` is the one sender.
+`FailureReport` (see `tasks/adapters/oncall.py`) and hand it here, so every alert reads the
+same and the wording is table-tested without any server. `send` is the one sender.
 """
 
 from __future__ import annotations

@@ -23,8 +23,8 @@ from driftloop.configs.settings import (
     SearchSettings,
     Settings,
 )
-from driftloop.tasks.evaluation import METRIC_DIRECTIONS, metric_value
-from driftloop.tasks.training import Split, _estimator_class, fit_pipeline
+from driftloop.tasks.core.evaluation import METRIC_DIRECTIONS, metric_value
+from driftloop.tasks.core.training import Split, _estimator_class, fit_pipeline
 
 
 class SearchConfigError(ValueError):

@@ -1,7 +1,7 @@
 """Partitioned scoring: one input partition -> one output file, safe to re-run after a crash.
 
 A partition is one file of a folder/prefix, or a run of row groups of one large parquet file.
-Each is scored by the streaming scorer (`tasks/streaming.py`) into
+Each is scored by the streaming scorer (`tasks/adapters/streaming.py`) into
 ``predictions/<model>/<day>/part-NNNNN.parquet``, written atomically (temp file + rename, or
 one S3 upload), with a fingerprint of what determined it (input digest and rows, model
 version and digest, contract) and its outcome in the parquet footer. A re-run therefore:
@@ -29,9 +29,8 @@ import numpy as np
 from pydantic import BaseModel
 
 from driftloop.configs.settings import DatasetSettings, Settings
-from driftloop.tasks import storage
-from driftloop.tasks.scoring import PredictionMeta, now_utc
-from driftloop.tasks.streaming import (
+from driftloop.tasks.adapters import storage
+from driftloop.tasks.adapters.streaming import (
     METADATA_KEY,
     OUTCOME_KEY,
     fingerprint,
@@ -40,12 +39,13 @@ from driftloop.tasks.streaming import (
     typed_hashes,
     unique_columns,
 )
-from driftloop.tasks.validation import ValidationResult
+from driftloop.tasks.adapters.validation import ValidationResult
+from driftloop.tasks.core.scoring import PredictionMeta, now_utc
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
-    from driftloop.tasks.registry import ModelVersionInfo
+    from driftloop.tasks.adapters.registry import ModelVersionInfo
 
 
 class Partition(BaseModel):

@@ -24,7 +24,12 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from driftloop.configs.settings import DatasetSettings, DriftSettings, SignalName
-from driftloop.tasks.evaluation import METRIC_DIRECTIONS, SliceScore, score_metrics, slice_scores
+from driftloop.tasks.core.evaluation import (
+    METRIC_DIRECTIONS,
+    SliceScore,
+    score_metrics,
+    slice_scores,
+)
 
 Kind = Literal["numeric", "categorical"]
 Comparison = Literal["skew", "production", "prediction"]

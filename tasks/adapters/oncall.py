@@ -20,8 +20,8 @@ import urllib.request
 from typing import Any
 from uuid import UUID
 
-from driftloop.tasks import notifications
-from driftloop.tasks.notifications import FailureReport
+from driftloop.tasks.adapters import notifications
+from driftloop.tasks.adapters.notifications import FailureReport
 
 WEBHOOK_ENV = "DRIFTLOOP_WEBHOOK_URL"
 WEBHOOK_SECRET_BLOCK = "driftloop-oncall-webhook"

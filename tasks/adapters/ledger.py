@@ -27,7 +27,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from driftloop.tasks import storage
+from driftloop.tasks.adapters import storage
 
 Kind = Literal["promotion", "rollback", "manual", "challenger"]
 Status = Literal["pending", "committed", "aborted"]

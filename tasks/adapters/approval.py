@@ -11,7 +11,7 @@ from prefect.input import RunInput
 from pydantic import Field
 
 from driftloop.configs.settings import Settings
-from driftloop.tasks.gate import GateCheck, GateDecision
+from driftloop.tasks.core.gate import GateCheck, GateDecision
 
 
 class PromotionApproval(RunInput):

@@ -21,10 +21,9 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
-from pathlib import Path
+from datetime import date
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,10 +31,9 @@ import pandas as pd
 from pydantic import BaseModel
 
 from driftloop.configs.settings import DatasetSettings, Settings
-from driftloop.tasks import storage
-from driftloop.tasks.evaluation import paired_bootstrap, score_metrics, slice_scores
-from driftloop.tasks.gate import GateEvidence, decide_gate
-from driftloop.tasks.monitoring import (
+from driftloop.tasks.core.evaluation import paired_bootstrap, score_metrics, slice_scores
+from driftloop.tasks.core.gate import GateEvidence, decide_gate
+from driftloop.tasks.core.monitoring import (
     Quality,
     Realised,
     ReferenceStats,
@@ -44,8 +42,8 @@ from driftloop.tasks.monitoring import (
     realised_performance,
     window_stats,
 )
-from driftloop.tasks.policy import CheckRecord, InFlightRun, decide_retrain
-from driftloop.tasks.training import Split, fit_pipeline, model_input, split_frame
+from driftloop.tasks.core.policy import CheckRecord, InFlightRun, decide_retrain
+from driftloop.tasks.core.training import Split, fit_pipeline, model_input, split_frame
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -102,60 +100,6 @@ class BacktestResult(BaseModel):
 
     def first(self, rule: str, after: int = -1) -> TimelineRow | None:
         return next((r for r in self.rows if r.rule == rule and r.index > after), None)
-
-
-# ------------------------------------------------------------------------------ sources
-
-
-def parse_segments(text: str) -> list[tuple[str, int]]:
-    """'none:20,covariate_shift:20' -> [('none', 20), ('covariate_shift', 20)]."""
-    from driftloop.data.generate import SCENARIOS
-
-    out = []
-    for part in (p.strip() for p in text.split(",") if p.strip()):
-        name, _, count = part.partition(":")
-        if name not in SCENARIOS or not count.isdigit() or int(count) < 1:
-            raise BacktestError(
-                f"segment {part!r} must look like <scenario>:<windows>, e.g. covariate_shift:20; "
-                f"scenarios: {', '.join(SCENARIOS)}"
-            )
-        out.append((name, int(count)))
-    if not out:
-        raise BacktestError(
-            "no segments given: each is <scenario>:<windows>, e.g. none:20,covariate_shift:20"
-        )
-    return out
-
-
-def generated_windows(
-    segments: list[tuple[str, int]], rows: int, start: date, seed: int = 0
-) -> Iterator[Window]:
-    """Consecutive generated days; each segment's scenario starts at its first day."""
-    from driftloop.data.generate import generate_day
-
-    day = start
-    for scenario, count in segments:
-        for _ in range(count):
-            frame = generate_day(day, rows, scenario=scenario, drift_start=None, seed=seed)
-            yield Window(day=day, frame=frame, source=scenario)
-            day += timedelta(days=1)
-
-
-def folder_windows(folder: str) -> list[Window]:
-    """Daily files (parquet/csv, with the target) in name order; the day comes from the name
-    (YYYY-MM-DD...) or, failing that, counts up from 2000-01-01."""
-    uris = [u for u in storage.list_uris(folder) if u.endswith((".parquet", ".csv"))]
-    if not uris:
-        raise BacktestError(f"{folder} holds no .parquet or .csv daily files to replay")
-    windows = []
-    for i, uri in enumerate(uris):
-        name = Path(uri).name
-        try:
-            day = date.fromisoformat(name[:10])
-        except ValueError:
-            day = date(2000, 1, 1) + timedelta(days=i)
-        windows.append(Window(day=day, frame=storage.read_frame(uri), source=name))
-    return windows
 
 
 # ------------------------------------------------------------------------------ the replay

@@ -52,16 +52,8 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel
 
 from driftloop.configs.settings import DatasetSettings
-from driftloop.tasks import storage
-from driftloop.tasks.scoring import (
-    DECISION_THRESHOLD,
-    PredictionMeta,
-    append_predictions,
-    model_frame,
-    predict_scores,
-    prediction_table,
-)
-from driftloop.tasks.validation import (
+from driftloop.tasks.adapters import storage
+from driftloop.tasks.adapters.validation import (
     ARROW_TYPES,
     REASONS_COLUMN,
     ROW_COLUMN,
@@ -75,6 +67,14 @@ from driftloop.tasks.validation import (
     row_hashes,
     validate_frame,
     validate_table,
+)
+from driftloop.tasks.core.scoring import (
+    DECISION_THRESHOLD,
+    PredictionMeta,
+    append_predictions,
+    model_frame,
+    predict_scores,
+    prediction_table,
 )
 
 if TYPE_CHECKING:

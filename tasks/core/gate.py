@@ -13,7 +13,7 @@ import uuid
 from pydantic import BaseModel, Field
 
 from driftloop.configs.settings import GateSettings, MetricRule
-from driftloop.tasks.evaluation import METRIC_DIRECTIONS, Interval, SliceScore
+from driftloop.tasks.core.evaluation import METRIC_DIRECTIONS, Interval, SliceScore
 
 
 class SmokeResult(BaseModel):

@@ -15,10 +15,10 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from driftloop.configs.settings import Settings
-from driftloop.tasks.backtest import (
+from driftloop.data.replay import generated_windows
+from driftloop.tasks.core.backtest import (
     BacktestOptions,
     BacktestResult,
-    generated_windows,
     run_backtest,
 )
 

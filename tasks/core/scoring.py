@@ -16,7 +16,7 @@ import pyarrow as pa
 from pydantic import BaseModel
 
 from driftloop.configs.settings import DatasetSettings
-from driftloop.tasks.training import model_input
+from driftloop.tasks.core.training import model_input
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
