@@ -65,7 +65,7 @@ def make_input(folder: Path, rows: int, partitions: int) -> Path:
 
 
 def worker_model(model_path: str) -> Any:
-    """The pickled model, loaded once per Dask worker process (like `steps.scoring_model`)."""
+    """The pickled model, loaded once per Dask worker process (like `tasks.score.scoring_model`)."""
     from distributed import get_worker
 
     worker = get_worker()

@@ -1,7 +1,7 @@
 """Benchmark: hyperparameter-search trials on a Dask LocalCluster with 1 vs 2 workers.
 
 Why: trials are independent fits, so they should scale with workers. This runs the same
-search (`steps.run_search`: the training rows shipped to the cluster once, one Prefect task
+search (`train.run_search`: the training rows shipped to the cluster once, one Prefect task
 run per trial, the best chosen) with `dask.n_workers` 1 and 2, alternately, several times, and
 prints the medians and the speed-up. The wall time includes starting and stopping the
 LocalCluster, as a `train` run pays it. For reference it also times the same trials fitted
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
-    from driftloop.tasks import steps
+    from driftloop.tasks import train
     from driftloop.tasks.core.search import carve_validation, plan_trials, score_trial
     from driftloop.tasks.core.training import split_frame
 
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def on_dask(workers: int) -> Callable[[], Any]:
         settings = search_settings(args.trials, workers)
-        return lambda: steps.run_search(trials, split, settings)
+        return lambda: train.run_search(trials, split, settings)
 
     variants: dict[str, Callable[[], Any]] = {
         "dask, 1 worker": on_dask(1),

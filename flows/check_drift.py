@@ -12,7 +12,8 @@ from pydantic import Field
 from driftloop.configs.settings import load_settings
 from driftloop.flows.params import run_name, yesterday
 from driftloop.flows.train import train
-from driftloop.tasks import steps
+from driftloop.tasks import check_drift as steps
+from driftloop.tasks import common
 from driftloop.tasks.adapters.history import history_rows
 from driftloop.tasks.adapters.oncall import on_failure_hook
 from driftloop.tasks.adapters.storage import Lake
@@ -61,12 +62,12 @@ def check_drift(
     days = window_days or settings.drift.window_days
     window_start = window_end - timedelta(days=days - 1)
     window = f"{window_start}..{window_end}"
-    window_days_list = steps.days_in(window_start, window_end)
+    window_days_list = common.days_in(window_start, window_end)
     previous_days = [d - timedelta(days=days) for d in window_days_list]
     check_id = uuid.uuid4().hex[:12]
     checked_at = datetime.now(UTC)
 
-    champion = steps.require_champion(settings)
+    champion = common.require_champion(settings)
     baseline = steps.reference_statistics(settings, champion)
     current = steps.read_predictions(settings, window_days_list)
     previous = steps.read_predictions(settings, previous_days, required=False)
@@ -85,9 +86,9 @@ def check_drift(
         quarantined,
         settings,
     )
-    reference = steps.read_frame(baseline.snapshot_uri)
+    reference = common.read_frame(baseline.snapshot_uri)
     measurement = steps.measure(reference, current, settings)
-    report_uri = steps.write_text(
+    report_uri = common.write_text(
         lake.report("drift", f"{model_name}-{window_end}.html"), measurement.html
     )
     decision = steps.decide_policy(

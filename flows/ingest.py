@@ -8,7 +8,8 @@ from typing import Any
 from prefect import flow
 
 from driftloop.configs.settings import load_settings
-from driftloop.tasks import steps
+from driftloop.tasks import common
+from driftloop.tasks import ingest as steps
 from driftloop.tasks.adapters.oncall import on_failure_hook
 from driftloop.tasks.adapters.storage import Lake
 from driftloop.tasks.core.results import IngestSummary
@@ -39,14 +40,14 @@ def ingest(
     """
     settings = load_settings(profile, overrides)
     lake = Lake(settings.storage.root, settings.dataset.name)
-    uri = source or steps.locate_raw(settings.storage.root, settings.dataset.name, day)
-    raw = steps.read_frame(uri)
+    uri = source or common.locate_raw(settings.storage.root, settings.dataset.name, day)
+    raw = common.read_frame(uri)
     batch = steps.validate_batch(raw, settings.dataset, source=uri, with_target=True)
     summary = steps.store_validated(batch, lake, day, curated=True)
-    steps.publish_validation(
+    common.publish_validation(
         batch, settings.dataset.name, summary.quarantine_uri, summary.data_docs_uri
     )
-    steps.enforce_contract(batch)
+    common.enforce_contract(batch)
     return summary
 
 

@@ -7,7 +7,8 @@ from typing import Any
 from prefect import flow
 
 from driftloop.configs.settings import load_settings
-from driftloop.tasks import steps
+from driftloop.tasks import common
+from driftloop.tasks import rollback as steps
 from driftloop.tasks.adapters.oncall import on_failure_hook
 from driftloop.tasks.core.results import RollbackSummary
 
@@ -38,7 +39,7 @@ def rollback(
         overrides: dotted config keys for this run only, validated like the YAML.
     """
     settings = load_settings(profile, overrides)
-    current = steps.require_champion(settings)
+    current = common.require_champion(settings)
     target = steps.rollback_target(settings, current, to_version)
     smoke = steps.smoke_version(settings, target)
     entry = steps.roll_back(settings, current, target, smoke, reason)

@@ -18,7 +18,8 @@ from prefect import flow
 
 from driftloop.configs.settings import Settings, load_settings
 from driftloop.flows.params import run_name, yesterday
-from driftloop.tasks import steps
+from driftloop.tasks import common
+from driftloop.tasks import score as steps
 from driftloop.tasks.adapters.oncall import on_failure_hook
 from driftloop.tasks.adapters.partitions import Partition, PartitionOutcome
 from driftloop.tasks.adapters.registry import ModelVersionInfo
@@ -60,8 +61,8 @@ def score(
     day = day or yesterday()
     settings = load_settings(profile, overrides)
     mode = mode or settings.scoring.mode
-    champion = steps.require_champion(settings)
-    uri = source or steps.locate_raw(settings.storage.root, settings.dataset.name, day)
+    champion = common.require_champion(settings)
+    uri = source or common.locate_raw(settings.storage.root, settings.dataset.name, day)
     if mode == "partitioned":
         summary = score_partitioned(settings, champion, uri, day, dry_run)
     else:
@@ -77,10 +78,10 @@ def score_streamed(
     target = None if dry_run else lake.predictions(settings.registry.model_name, day)
     outcome = steps.score_stream(champion, settings, uri, steps.digest(uri), day, target)
     verdict = contract_only(outcome.result)
-    steps.publish_validation(
+    common.publish_validation(
         verdict, settings.dataset.name, outcome.quarantine_uri, outcome.data_docs_dir
     )
-    steps.enforce_contract(verdict)
+    common.enforce_contract(verdict)
     return ScoreSummary(
         day=day,
         source=uri,
@@ -103,14 +104,14 @@ def score_partitioned(
     whole_file = plan[0].row_groups is not None
     digest = steps.digest(uri) if whole_file else None
     fan_out = score_partitions.with_options(task_runner=dask_task_runner(settings.dask))
-    outcomes = fan_out(plan, champion, settings, day, digest, steps.current_run_id(), dry_run)
+    outcomes = fan_out(plan, champion, settings, day, digest, common.current_run_id(), dry_run)
     verdict = contract_only(merge_results([o.result for o in outcomes], settings.dataset, uri))
     lake = Lake(settings.storage.root, settings.dataset.name)
     quarantined = [o.quarantine_uri for o in outcomes if o.quarantine_uri]
-    steps.publish_validation(verdict, settings.dataset.name, ", ".join(quarantined) or None)
+    common.publish_validation(verdict, settings.dataset.name, ", ".join(quarantined) or None)
     if not dry_run:
         steps.settle_partitions(outcomes, settings, day, uri, verdict.result.success)
-    steps.enforce_contract(verdict)
+    common.enforce_contract(verdict)
     counts = summary_counts(outcomes)
     return ScoreSummary(
         day=day,

@@ -9,7 +9,8 @@ from prefect import flow
 
 from driftloop.configs.settings import load_settings
 from driftloop.flows.params import merged_overrides
-from driftloop.tasks import steps
+from driftloop.tasks import common
+from driftloop.tasks import train as steps
 from driftloop.tasks.adapters.approval import request_approval
 from driftloop.tasks.adapters.oncall import on_failure_hook
 from driftloop.tasks.adapters.storage import Lake
@@ -62,10 +63,10 @@ def train(
     trials = plan_trials(search, settings.model) if search else []
     lake = Lake(settings.storage.root, settings.dataset.name)
     window = f"{window_start}..{window_end}"
-    sources = [lake.curated(day) for day in steps.days_in(window_start, window_end)]
-    frame = steps.read_window(sources)
+    sources = [lake.curated(day) for day in common.days_in(window_start, window_end)]
+    frame = common.read_window(sources)
     split = steps.split_window(frame, settings)
-    champion = steps.find_champion(settings)
+    champion = common.find_champion(settings)
     parent_run = None
     trained = settings  # the config, with the chosen params when a search ran
     if trials:

@@ -1,9 +1,8 @@
 """Data drift between a reference window and a current batch: the one Evidently adapter.
 
 `measure_drift` is the only function that touches Evidently (0.7 API, imported lazily because it
-costs ~3 s); it returns our own types. `decide_drift` turns per-column scores into a verdict and is
-pure, so the retrain policy can be table-tested without Evidently. `drift_markdown` renders both
-for a Prefect artifact.
+is costly); it returns our own types. The `check_drift` flow stores its HTML report; the
+retraining decision is made from stored statistics (`core.monitoring`), not from this report.
 """
 
 from __future__ import annotations
@@ -69,21 +68,6 @@ class ColumnDrift(BaseModel):
         if self.method in P_VALUE_METHODS:
             return math.inf if self.score <= 0 else self.threshold / self.score
         return self.score / self.threshold
-
-
-class DriftDecision(BaseModel):
-    """Whether the current batch drifted enough to retrain, and which rule said so."""
-
-    model_config = ConfigDict(frozen=True)
-
-    drifted: bool
-    share: float
-    share_threshold: float
-    drifted_columns: list[str]
-    key_features_drifted: list[str]
-    reference_rows: int
-    current_rows: int
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -158,105 +142,6 @@ def measure_drift(
         current_rows=len(current),
         html=html,
     )
-
-
-def decide_drift(
-    columns: list[ColumnDrift],
-    *,
-    reference_rows: int,
-    current_rows: int,
-    settings: DriftSettings,
-) -> DriftDecision:
-    """Apply the retrain policy: enough rows, then drift share or any key feature drifted."""
-    drifted_columns = [c.column for c in columns if c.drifted]
-    total = len(columns)
-    share = len(drifted_columns) / total if total else 0.0
-    key_drifted = [k for k in settings.key_features if k in drifted_columns]
-    base: dict[str, Any] = {
-        "share": share,
-        "share_threshold": settings.share_threshold,
-        "drifted_columns": drifted_columns,
-        "key_features_drifted": key_drifted,
-        "reference_rows": reference_rows,
-        "current_rows": current_rows,
-    }
-    need = settings.min_rows
-    if reference_rows < need or current_rows < need:
-        return DriftDecision(
-            **base,
-            drifted=False,
-            reason=(
-                f"Too few rows to judge drift: reference has {reference_rows:,} and current has "
-                f"{current_rows:,} (need {need:,} on each side)."
-            ),
-        )
-    if total == 0:
-        return DriftDecision(
-            **base, drifted=False, reason="No feature columns were compared, so nothing drifted."
-        )
-    share_text = f"{share:.2f} ({len(drifted_columns)} of {total} columns)"
-    threshold_text = f"{settings.share_threshold:.2f}"
-    by_share = share >= settings.share_threshold
-    keys_text = ", ".join(key_drifted)
-    if by_share and key_drifted:
-        reason = (
-            f"Drift share {share_text} reached the {threshold_text} threshold, "
-            f"and key feature(s) {keys_text} drifted."
-        )
-    elif by_share:
-        reason = f"Drift share {share_text} reached the {threshold_text} threshold."
-    elif key_drifted:
-        reason = (
-            f"Key feature(s) {keys_text} drifted, although the drift share {share_text} "
-            f"is below the {threshold_text} threshold."
-        )
-    else:
-        reason = (
-            f"No drift: share {share_text} is below the {threshold_text} threshold "
-            "and no key feature drifted."
-        )
-    return DriftDecision(**base, drifted=by_share or bool(key_drifted), reason=reason)
-
-
-def drift_markdown(
-    decision: DriftDecision, columns: list[ColumnDrift], report_uri: str | None
-) -> str:
-    """A Prefect artifact that answers 'retrain or not, and why' without opening the HTML."""
-    verdict = "DRIFT DETECTED" if decision.drifted else "no drift"
-    n_drifted = len(decision.drifted_columns)
-    lines = [
-        f"# Drift check: {verdict}",
-        "",
-        decision.reason,
-        "",
-        f"- drift share: **{decision.share:.2f}** ({n_drifted} of {len(columns)} columns) "
-        f"vs threshold {decision.share_threshold:.2f}",
-        "- key features drifted: "
-        + (", ".join(decision.key_features_drifted) if decision.key_features_drifted else "none"),
-        f"- rows: reference {decision.reference_rows:,}, current {decision.current_rows:,}",
-        f"- Evidently report: {f'[open]({report_uri})' if report_uri else 'not stored'}",
-        "",
-    ]
-    if not columns:
-        return "\n".join(lines)
-    lines += [
-        "Columns, most drifted first (p-value methods drift when the score is *below* the "
-        "threshold):",
-        "",
-        "| column | kind | method | score | threshold | drifted | note |",
-        "|---|---|---|---:|---:|:---:|---|",
-    ]
-    for col in sorted(columns, key=lambda c: (not c.drifted, -c.severity, c.column)):
-        score = "n/a" if math.isnan(col.score) else f"{col.score:.4g}"
-        lines.append(
-            f"| {_cell(col.column)} | {col.kind} | {col.method} | {score} | "
-            f"{col.threshold:.4g} | {'yes' if col.drifted else 'no'} | {_cell(col.note)} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def _spec(column: str, kind: ColumnKind, settings: DriftSettings) -> dict[str, Any]:

@@ -114,14 +114,3 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def score_summary(predictions: pd.DataFrame) -> dict[str, float]:
-    """Counts and score distribution, for the scoring artifact and the timeline."""
-    if predictions.empty:
-        return {"rows": 0, "positive_rate": float("nan"), "mean_score": float("nan")}
-    scores = predictions[SCORE_COLUMN].to_numpy()
-    return {
-        "rows": len(predictions),
-        "positive_rate": float(predictions[PREDICTION_COLUMN].mean()),
-        "mean_score": float(np.mean(scores)),
-        "p90_score": float(np.quantile(scores, 0.9)),
-    }

@@ -16,7 +16,7 @@ from driftloop.flows.check_drift import check_drift
 from driftloop.flows.ingest import ingest
 from driftloop.flows.score import score
 from driftloop.flows.train import train
-from driftloop.tasks import steps
+from driftloop.tasks import check_drift as drift_steps
 from driftloop.tasks.adapters import history, registry, storage
 from driftloop.tasks.adapters.promotion import move_alias
 
@@ -118,21 +118,21 @@ def test_scheduled_train_runs_for_this_model_are_in_flight(scored) -> None:
             train,
             parameters={"window_start": str(START), "window_end": str(START)},
             state=Scheduled(scheduled_time=later),
-            tags=[steps.model_run_tag(MODEL)],
+            tags=[drift_steps.model_run_tag(MODEL)],
         )
         other = client.create_flow_run(
             train,
             parameters={"window_start": str(START), "window_end": str(START)},
             state=Scheduled(scheduled_time=later),
-            tags=[steps.model_run_tag("churn")],
+            tags=[drift_steps.model_run_tag("churn")],
         )
         try:
-            found = steps.find_in_flight.fn(settings)
+            found = drift_steps.find_in_flight.fn(settings)
             ids = {r.id for r in found}
             assert str(mine.id) in ids and str(other.id) not in ids
             assert all(r.state == "SCHEDULED" for r in found if r.id == str(mine.id))
             off = ws.settings(**{"policy.dedupe_in_flight": False})
-            assert steps.find_in_flight.fn(off) == []
+            assert drift_steps.find_in_flight.fn(off) == []
         finally:
             client.delete_flow_run(mine.id)
             client.delete_flow_run(other.id)

@@ -7,7 +7,7 @@ from botocore.exceptions import EndpointConnectionError
 
 from driftloop.tasks.adapters.registry import RegistryError
 from driftloop.tasks.adapters.storage import NotFoundError, StorageError
-from driftloop.tasks.steps import artifact_key, days_in, is_transient
+from driftloop.tasks.common import artifact_key, days_in, is_transient
 
 
 def _chained(outer: Exception, inner: Exception) -> Exception:

@@ -1,0 +1,376 @@
+"""Prefect tasks of the `check_drift` flow: read the window's predictions and labels, the
+baseline's statistics, assess the signals, decide with the policy, record and announce.
+
+Tasks that take DataFrames or models use `cache_policy=NONE`: hashing a large frame for a cache
+key is costly and caching is not wanted for these steps. Clients (MLflow, boto3) are built
+inside the task bodies, never passed in.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NONE
+from prefect.events import emit_event
+
+from driftloop.configs.settings import Settings
+from driftloop.tasks.adapters import registry, storage
+from driftloop.tasks.adapters.registry import ModelVersionInfo
+from driftloop.tasks.core.training import model_input
+
+if TYPE_CHECKING:
+
+    from driftloop.tasks.adapters.drift import DriftMeasurement
+    from driftloop.tasks.core.monitoring import Assessment, Realised, ReferenceStats, WindowStats
+    from driftloop.tasks.core.policy import InFlightRun, PolicyDecision
+
+
+from driftloop.tasks.common import (
+    IO_RETRIES,
+    MissingDataError,
+    artifact_key,
+    current_run_id,
+)
+
+
+@task(name="measure-drift", cache_policy=NONE)
+def measure(reference: pd.DataFrame, current: pd.DataFrame, settings: Settings) -> DriftMeasurement:
+    from driftloop.tasks.adapters.drift import measure_drift
+
+    return measure_drift(
+        reference,
+        current,
+        numeric=settings.dataset.numeric_features,
+        categorical=settings.dataset.categorical_features,
+        settings=settings.drift,
+    )
+
+
+@task(name="announce-drift", task_run_name="announce-{event}-{model_name}")
+def announce_drift(event: str, model_name: str, payload: dict[str, Any]) -> None:
+    """The event a deployment trigger on the server turns into a `train` run."""
+    emit_event(
+        event=event,
+        resource={"prefect.resource.id": f"driftloop.model.{model_name}"},
+        payload=payload,
+    )
+
+
+def prediction_files(lake: storage.Lake, model: str, day: date) -> list[str]:
+    """A day's predictions: one file, or the part-*.parquet files of a partitioned folder."""
+    single = lake.predictions(model, day)
+    if storage.exists(single):
+        return [single]
+    return storage.list_uris(lake.prediction_parts(model, day), ".parquet")
+
+
+def frames_of(uris: list[str]) -> pd.DataFrame:
+    return pd.concat([storage.read_frame(uri) for uri in uris], ignore_index=True)
+
+
+@task(name="read-predictions", cache_policy=NONE, **IO_RETRIES)
+def read_predictions(
+    settings: Settings, days: list[date], required: bool = True
+) -> pd.DataFrame | None:
+    """The window's stored predictions (files or partitioned folders); every missing day named.
+
+    With `required=False` a window with any missing day gives None (e.g. no previous window).
+    """
+    lake = storage.Lake(settings.storage.root, settings.dataset.name)
+    model = settings.registry.model_name
+    found = {day: prediction_files(lake, model, day) for day in days}
+    missing = [day for day, uris in found.items() if not uris]
+    if missing:
+        if not required:
+            return None
+        raise MissingDataError(
+            "these days have no predictions yet: "
+            + ", ".join(f"{lake.predictions(model, d)} (or {lake.prediction_parts(model, d)}/)"
+                        for d in missing)
+            + ". Score them first, or choose a window that has been scored."
+        )  # fmt: skip
+    return frames_of([uri for uris in found.values() for uri in uris])
+
+
+@task(name="reference-statistics", **IO_RETRIES, cache_policy=NONE)
+def reference_statistics(settings: Settings, champion: ModelVersionInfo) -> ReferenceStats:
+    """The champion's baseline statistics: read if stored, else computed once and stored.
+
+    Computed from the version's own reference snapshot, its scores on that snapshot (for
+    prediction drift) and the held-out metrics of its MLflow run (for performance decay).
+    """
+    from driftloop.tasks.core.monitoring import ReferenceStats, window_stats
+
+    lake = storage.Lake(settings.storage.root, settings.dataset.name)
+    uri = lake.reference_stats(champion.name, champion.version)
+    if storage.exists(uri):
+        return ReferenceStats.model_validate_json(storage.read_bytes(uri))
+    snapshot_uri = champion.tag("reference_uri")
+    if not snapshot_uri:
+        raise registry.RegistryError(
+            f"v{champion.version} of {champion.name!r} has no reference_uri tag, so it has no "
+            "drift baseline: register versions through the train flow"
+        )
+    registry.configure_tracking(settings.tracking, settings.registry)
+    snapshot = storage.read_frame(snapshot_uri)
+    model = registry.load_version(champion)
+    scored = snapshot.assign(
+        score=model.predict_proba(model_input(snapshot, settings.dataset))[:, 1]
+    )
+    stats = ReferenceStats(
+        model_name=champion.name,
+        version=champion.version,
+        snapshot_uri=snapshot_uri,
+        stats=window_stats(
+            scored,
+            numeric=settings.dataset.numeric_features,
+            categorical=settings.dataset.categorical_features,
+            quantiles=settings.drift.quantiles,
+            score_column="score",
+        ),
+        metrics=registry.run_metrics(champion.run_id) if champion.run_id else {},
+    )
+    storage.write_text(uri, stats.model_dump_json())
+    return stats
+
+
+@task(name="summarise-window", cache_policy=NONE)
+def summarise_window(frame: pd.DataFrame, settings: Settings) -> WindowStats:
+    from driftloop.tasks.core.monitoring import window_stats
+    from driftloop.tasks.core.scoring import SCORE_COLUMN
+
+    return window_stats(
+        frame,
+        numeric=settings.dataset.numeric_features,
+        categorical=settings.dataset.categorical_features,
+        quantiles=settings.drift.quantiles,
+        score_column=SCORE_COLUMN,
+    )
+
+
+@task(name="read-labels", cache_policy=NONE, **IO_RETRIES)
+def read_labels(settings: Settings, days: list[date], source: str | None) -> pd.DataFrame | None:
+    """Delayed labels: `source` (a file or a folder of files), else the lake's labels/<day>."""
+    if source:
+        uris = [source] if storage.exists(source) else storage.list_uris(source)
+        if not uris:
+            raise MissingDataError(f"labels source {source} holds no .parquet or .csv file")
+    else:
+        lake = storage.Lake(settings.storage.root, settings.dataset.name)
+        uris = [uri for uri in (lake.labels(d) for d in days) if storage.exists(uri)]
+    return frames_of(uris) if uris else None
+
+
+@task(name="realise-performance", cache_policy=NONE)
+def realise(
+    predictions: pd.DataFrame, labels: pd.DataFrame, settings: Settings, version: str
+) -> Realised:
+    """Realised metrics of the predictions this version made (decay is judged against its own
+    registration metrics; rows an earlier champion scored are left out)."""
+    from driftloop.tasks.core.monitoring import realised_performance
+    from driftloop.tasks.core.scoring import SCORE_COLUMN
+
+    return realised_performance(
+        predictions,
+        labels,
+        dataset=settings.dataset,
+        score_column=SCORE_COLUMN,
+        slice_columns=settings.gate.slices.columns,
+        min_slice_rows=settings.gate.slices.min_rows,
+        min_precision=settings.gate.recall_at_precision,
+        only_version=version,
+    )
+
+
+@task(name="count-quarantined", **IO_RETRIES)
+def count_quarantined(settings: Settings, days: list[date]) -> int:
+    """Rows the contract rejected on the window's days (the largest run per day: ingest and
+    score both validate the same raw batch)."""
+    import pyarrow.parquet as pq
+
+    lake = storage.Lake(settings.storage.root, settings.dataset.name)
+    total = 0
+    for day in days:
+        counts = []
+        for uri in storage.list_uris(lake.quarantine_day(day), ".parquet"):
+            if storage.is_s3(uri):
+                counts.append(len(storage.read_frame(uri)))
+            else:
+                counts.append(pq.ParquetFile(uri).metadata.num_rows)
+        total += max(counts, default=0)
+    return total
+
+
+@task(name="find-in-flight-training", **IO_RETRIES)
+def find_in_flight(settings: Settings) -> list[InFlightRun]:
+    """`train` runs Prefect reports as Running, Pending or Scheduled for this model.
+
+    A run tagged `model:<name>` belongs to that model; an untagged run (e.g. started by the
+    deployment trigger) counts for every model, because it might be ours.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    from driftloop.tasks.core.policy import InFlightRun
+
+    policy = settings.policy
+    if not policy.dedupe_in_flight:
+        return []
+    me = current_run_id()
+    model_tag = model_run_tag(settings.registry.model_name)
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[policy.train_flow])),
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(
+                    type=FlowRunFilterStateType(
+                        any_=[StateType.RUNNING, StateType.PENDING, StateType.SCHEDULED]
+                    )
+                )
+            ),
+        )
+    out = []
+    for run in runs:
+        tags = set(run.tags or [])
+        others = {t for t in tags if t.startswith("model:")}
+        if str(run.id) == me or (others and model_tag not in others):
+            continue
+        out.append(
+            InFlightRun(
+                id=str(run.id),
+                name=run.name,
+                state=run.state_type.value if run.state_type else "UNKNOWN",
+                expected_start=run.expected_start_time,
+            )
+        )
+    return out
+
+
+def model_run_tag(model_name: str) -> str:
+    """The tag a retrain run carries so in-flight dedupe can tell models apart."""
+    return f"model:{model_name}"
+
+
+@task(name="read-drift-history", cache_policy=NONE, **IO_RETRIES)
+def read_history(settings: Settings) -> pd.DataFrame:
+    from driftloop.tasks.adapters import history
+
+    lake = storage.Lake(settings.storage.root, settings.dataset.name)
+    return history.read(lake.drift_history(settings.registry.model_name))
+
+
+@task(name="record-drift-check", cache_policy=NONE, **IO_RETRIES)
+def record_check(settings: Settings, rows: pd.DataFrame, decision: PolicyDecision) -> str:
+    """Append this check (scores, signals, decision) to the history; returns the record's URI."""
+    from driftloop.tasks.adapters import history
+
+    lake = storage.Lake(settings.storage.root, settings.dataset.name)
+    return history.append(lake.drift_history(settings.registry.model_name), rows, decision)
+
+
+@task(name="plot-drift-history", cache_policy=NONE, **IO_RETRIES)
+def plot_history(settings: Settings, frame: pd.DataFrame) -> str:
+    from driftloop.tasks.adapters import history
+
+    lake = storage.Lake(settings.storage.root, settings.dataset.name)
+    model = settings.registry.model_name
+    png = history.plot_png(frame, f"{model}: drift and realised performance")
+    return storage.write_bytes(
+        lake.report("drift", f"{model}-history.png"), png, content_type="image/png"
+    )
+
+
+@task(name="publish-policy", cache_policy=NONE)
+def publish_policy(
+    settings: Settings,
+    decision: PolicyDecision,
+    assessment: Assessment,
+    frame: pd.DataFrame,
+    record_uri: str,
+    plot_uri: str,
+) -> None:
+    """The decision record and the signals as artifacts, and links to the plot and record."""
+    from prefect.artifacts import create_link_artifact
+
+    from driftloop.tasks.adapters import history
+    from driftloop.tasks.core.reporting import policy_markdown
+
+    model = settings.registry.model_name
+    create_markdown_artifact(
+        key=artifact_key("retrain-decision", model),
+        markdown=policy_markdown(decision, assessment, record_uri),
+        description=decision.reason[:500],
+    )
+    create_markdown_artifact(
+        key=artifact_key("drift-history", model),
+        markdown=history.decisions_markdown(frame, plot_uri),
+        description="drift scores, signals and decisions over time",
+    )
+    create_link_artifact(
+        key=artifact_key("drift-history-plot", model),
+        link=plot_uri if "://" in plot_uri else f"file://{plot_uri}",
+        link_text="drift and realised metrics over time (PNG)",
+    )
+
+
+@task(name="assess-signals", cache_policy=NONE)
+def assess_window(
+    baseline: ReferenceStats,
+    current: WindowStats,
+    previous: WindowStats | None,
+    realised: Realised | None,
+    quarantined: int,
+    settings: Settings,
+) -> Assessment:
+    from driftloop.tasks.core.monitoring import Quality, assess
+
+    return assess(
+        baseline,
+        current,
+        previous=previous,
+        realised=realised,
+        quality=Quality(rows_received=current.rows + quarantined, rows_quarantined=quarantined),
+        settings=settings.drift,
+        features=settings.dataset.feature_columns,
+    )
+
+
+@task(name="decide-retrain", cache_policy=NONE)
+def decide_policy(
+    settings: Settings,
+    *,
+    check_id: str,
+    window_start: date,
+    window_end: date,
+    assessment: Assessment,
+    history: pd.DataFrame,
+    in_flight: list[InFlightRun],
+    report_uri: str | None,
+) -> PolicyDecision:
+    from driftloop.tasks.adapters import history as drift_history
+    from driftloop.tasks.core.policy import decide_retrain
+
+    return decide_retrain(
+        check_id=check_id,
+        model_name=settings.registry.model_name,
+        window_start=window_start,
+        window_end=window_end,
+        baseline_version=assessment.baseline_version,
+        signals=assessment.signals,
+        history=drift_history.records(history),
+        in_flight=in_flight,
+        new_rows=assessment.current_rows,
+        policy=settings.policy,
+        report_uri=report_uri,
+    )

@@ -1,0 +1,173 @@
+"""Prefect tasks and helpers every flow shares: retries on I/O only, reading raw and curated
+batches, the contract's verdict, the champion.
+
+Tasks that take DataFrames or models use `cache_policy=NONE`: hashing a large frame for a cache
+key is costly and caching is not wanted for these steps. Clients (MLflow, boto3) are built
+inside the task bodies, never passed in.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NONE
+from prefect.runtime import flow_run
+
+from driftloop.configs.settings import Settings
+from driftloop.tasks.adapters import registry, storage
+from driftloop.tasks.adapters.registry import ModelVersionInfo
+
+if TYPE_CHECKING:
+
+    from driftloop.tasks.adapters.validation import ValidatedBatch
+
+
+
+
+def is_transient(error: BaseException | None) -> bool:
+    """A network blip worth retrying, anywhere in the cause chain; not a bad file or alias."""
+    from botocore.exceptions import (
+        ConnectionClosedError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        ReadTimeoutError,
+    )
+    from requests.exceptions import ConnectionError as RequestsConnectionError
+    from requests.exceptions import Timeout
+
+    transient = (
+        ConnectionError,
+        TimeoutError,
+        EndpointConnectionError,
+        ConnectionClosedError,
+        ConnectTimeoutError,
+        ReadTimeoutError,
+        RequestsConnectionError,
+        Timeout,
+    )
+    seen = 0
+    while error is not None and seen < 10:
+        if isinstance(error, transient):
+            return True
+        error = error.__cause__ or error.__context__
+        seen += 1
+    return False
+
+
+def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect retry condition: retrying a missing file or a bad batch only delays the alert."""
+    error = state.data if isinstance(state.data, BaseException) else None
+    if error is None:
+        error = state.result(raise_on_failure=False)
+    return is_transient(error if isinstance(error, BaseException) else None)
+
+
+IO_RETRIES: dict[str, Any] = {
+    "retries": 3,
+    "retry_delay_seconds": [1, 5, 15],
+    "retry_condition_fn": retry_if_transient,
+}
+
+
+class MissingDataError(FileNotFoundError):
+    """A window asks for days that were never ingested; the message lists them."""
+
+
+def current_run_id() -> str:
+    return str(flow_run.id or "local")
+
+
+def artifact_key(*parts: str) -> str:
+    """Prefect artifact keys allow lowercase letters, digits and dashes only."""
+    raw = "-".join(parts).lower()
+    return "".join(ch if ch.isalnum() else "-" for ch in raw).strip("-")
+
+
+def days_in(start: date, end: date) -> list[date]:
+    if end < start:
+        raise ValueError(f"window end {end} is before its start {start}")
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+@task(name="read-frame", task_run_name="read-{uri}", cache_policy=NONE, **IO_RETRIES)
+def read_frame(uri: str) -> pd.DataFrame:
+    return storage.read_frame(uri)
+
+
+@task(name="locate-raw-batch", task_run_name="locate-raw-{dataset}-{day}", **IO_RETRIES)
+def locate_raw(root: str, dataset: str, day: date) -> str:
+    return storage.Lake(root, dataset).raw_any(day)
+
+
+@task(name="read-window", cache_policy=NONE, **IO_RETRIES)
+def read_window(uris: list[str]) -> pd.DataFrame:
+    """Concatenate daily files; every missing day is named in one error."""
+    missing = [uri for uri in uris if not storage.exists(uri)]
+    if missing:
+        raise MissingDataError(
+            "these days have no data yet: " + ", ".join(missing) + ". Ingest (or score) them "
+            "first, or choose a window that has data."
+        )
+    return pd.concat([storage.read_frame(uri) for uri in uris], ignore_index=True)
+
+
+@task(name="write-text", task_run_name="write-{uri}", **IO_RETRIES)
+def write_text(uri: str, text: str) -> str:
+    return storage.write_text(uri, text)
+
+
+@task(name="publish-validation", cache_policy=NONE)
+def publish_validation(
+    batch: ValidatedBatch,
+    dataset: str,
+    quarantine_uri: str | None,
+    data_docs_uri: str | None = None,
+) -> None:
+    """The markdown summary, and a link to the Data Docs site when one was built."""
+    from prefect.artifacts import create_link_artifact
+
+    text = batch.result.summary_markdown()
+    if quarantine_uri:
+        text += f"\n\nQuarantined rows (with reasons): `{quarantine_uri}`"
+    if data_docs_uri:
+        text += f"\n\nGreat Expectations Data Docs: `{data_docs_uri}`"
+    create_markdown_artifact(
+        key=artifact_key("validation", dataset), markdown=text, description="data contract"
+    )
+    if data_docs_uri:
+        create_link_artifact(
+            key=artifact_key("data-docs", dataset),
+            link=data_docs_uri if "://" in data_docs_uri else f"file://{data_docs_uri}",
+            link_text=f"Data Docs: {batch.result.source}",
+            description="Great Expectations Data Docs for this validation",
+        )
+
+
+@task(name="enforce-contract", cache_policy=NONE)
+def enforce_contract(batch: ValidatedBatch) -> None:
+    """Fail the run, after quarantine is safely stored, when a blocking check failed."""
+    from driftloop.tasks.adapters.validation import raise_for_result
+
+    raise_for_result(batch.result)
+
+
+@task(name="find-champion", **IO_RETRIES)
+def find_champion(settings: Settings) -> ModelVersionInfo | None:
+    registry.configure_tracking(settings.tracking, settings.registry)
+    return registry.version_by_alias(settings.registry, settings.registry.champion_alias)
+
+
+@task(name="require-champion", **IO_RETRIES)
+def require_champion(settings: Settings) -> ModelVersionInfo:
+    name, alias = settings.registry.model_name, settings.registry.champion_alias
+    champion = find_champion.fn(settings)
+    if champion is None:
+        raise registry.RegistryError(
+            f"model {name!r} has no {alias!r} alias yet in {settings.tracking.uri}: run the "
+            "train flow first (or the demo), then score again."
+        )
+    return champion

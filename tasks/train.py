@@ -1,0 +1,452 @@
+"""Prefect tasks of the `train` flow: split, fit, gather the gate's evidence, track, register,
+promote; and the hyperparameter search's trials.
+
+Tasks that take DataFrames or models use `cache_policy=NONE`: hashing a large frame for a cache
+key is costly and caching is not wanted for these steps. Clients (MLflow, boto3) are built
+inside the task bodies, never passed in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NONE
+
+from driftloop.configs.settings import ModelSettings, Settings
+from driftloop.tasks.adapters import registry, storage
+from driftloop.tasks.adapters.ledger import LedgerEntry
+from driftloop.tasks.adapters.promotion import move_alias
+from driftloop.tasks.adapters.registry import ModelVersionInfo
+from driftloop.tasks.core.evaluation import (
+    evaluation_figures,
+    paired_bootstrap,
+    score_metrics,
+    slice_scores,
+)
+from driftloop.tasks.core.gate import (
+    GateDecision,
+    GateEvidence,
+    Override,
+    decide_gate,
+)
+from driftloop.tasks.core.results import TrainSummary
+from driftloop.tasks.core.search import (
+    SearchData,
+    SearchOutcome,
+    TrialResult,
+    carve_validation,
+    choose_best,
+    score_trial,
+)
+from driftloop.tasks.core.training import Split, fit_pipeline, split_frame
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+
+
+from driftloop.tasks.common import (
+    IO_RETRIES,
+    artifact_key,
+    current_run_id,
+)
+
+
+@task(name="split-window", cache_policy=NONE)
+def split_window(frame: pd.DataFrame, settings: Settings) -> Split:
+    return split_frame(frame, settings.dataset, settings.split)
+
+
+@task(name="fit-candidate", cache_policy=NONE)
+def fit_candidate(split: Split, settings: Settings) -> Pipeline:
+    return fit_pipeline(split, settings.dataset, settings.model)
+
+
+def requested_override(allow_unvalidated: bool, reason: str | None) -> Override | None:
+    """Checked before any task runs: an override without a reason is refused."""
+    if not allow_unvalidated:
+        return None
+    if not reason or len(reason.strip()) < 3:
+        raise ValueError(
+            "allow_unvalidated needs override_reason: say why the gate may be bypassed "
+            "(it is recorded with the model version and in the promotion ledger)"
+        )
+    import getpass
+
+    return Override(reason=reason.strip(), requested_by=getpass.getuser())
+
+
+@task(name="gather-evidence", cache_policy=NONE)
+def gather_evidence(
+    candidate: Pipeline,
+    champion: ModelVersionInfo | None,
+    split: Split,
+    settings: Settings,
+    override: Override | None,
+) -> GateEvidence:
+    """Candidate, champion and baseline scored on the very same held-out rows."""
+    gate = settings.gate
+    target_precision = gate.recall_at_precision
+    y = split.y_test.to_numpy()
+    p_candidate = candidate.predict_proba(split.x_test)[:, 1]
+    p_champion = None
+    if champion is not None:
+        p_champion = registry.load_version(champion).predict_proba(split.x_test)[:, 1]
+    baseline = None
+    if gate.baseline is not None:
+        model = ModelSettings(
+            estimator=gate.baseline.estimator,
+            params=gate.baseline.params,
+            preprocessing=settings.model.preprocessing.model_copy(update={"scale_numeric": True}),
+        )
+        fitted = fit_pipeline(split, settings.dataset, model)
+        baseline = score_metrics(
+            y, fitted.predict_proba(split.x_test)[:, 1], min_precision=target_precision
+        )
+    improvement = None
+    if p_champion is not None and gate.bootstrap.resamples > 0:
+        improvement = paired_bootstrap(
+            y,
+            p_candidate,
+            p_champion,
+            gate.primary_metric,
+            resamples=gate.bootstrap.resamples,
+            confidence=gate.bootstrap.confidence,
+            seed=gate.bootstrap.seed,
+            min_precision=target_precision,
+        )
+    slices = slice_scores(
+        split.x_test[gate.slices.columns],
+        y,
+        p_candidate,
+        p_champion,
+        gate.slices.metric,
+        target_precision,
+    )
+    return GateEvidence(
+        candidate=score_metrics(y, p_candidate, min_precision=target_precision),
+        champion=None
+        if p_champion is None
+        else score_metrics(y, p_champion, min_precision=target_precision),
+        champion_version=champion.version if champion else None,
+        baseline=baseline,
+        improvement=improvement,
+        slices=slices,
+        override=override,
+    )
+
+
+@task(name="track-candidate", cache_policy=NONE, **IO_RETRIES)
+def track_candidate(
+    *,
+    settings: Settings,
+    pipeline: Pipeline,
+    split: Split,
+    frame: pd.DataFrame,
+    evidence: GateEvidence,
+    lineage: dict[str, str],
+    sources: list[str],
+    run_id: str | None = None,
+) -> tuple[str, str]:
+    """One MLflow run: params, metrics vs champion and baseline, plots, data digest, model.
+
+    With `run_id` (a search ran first) the candidate is logged into that open run.
+    """
+    experiment_id = registry.configure_tracking(settings.tracking, settings.registry)
+    metrics = dict(evidence.candidate)
+    for prefix, values in (("champion_", evidence.champion), ("baseline_", evidence.baseline)):
+        metrics.update({f"{prefix}{k}": v for k, v in (values or {}).items()})
+    for score in evidence.slices:
+        value = "".join(ch if ch.isalnum() or ch in "_-." else "_" for ch in score.value)
+        metrics[f"slice_{score.column}_{value}_{score.metric}"] = score.candidate
+    params: dict[str, Any] = {
+        "estimator": settings.model.estimator,
+        **{f"model.{k}": v for k, v in settings.model.params.items()},
+        "window": lineage["window"],
+        "rows_train": len(split.x_train),
+        "rows_test": len(split.x_test),
+        "split": settings.split.strategy,
+    }
+    figures = evaluation_figures(split.y_test, pipeline.predict_proba(split.x_test)[:, 1])
+    try:
+        return registry.log_candidate(
+            experiment_id=experiment_id,
+            run_name=f"train-{lineage['window']}",
+            pipeline=pipeline,
+            input_example=split.x_train.head(50),
+            params=params,
+            metrics=metrics,
+            figures=figures,
+            tags=lineage,
+            training_frame=frame,
+            training_source=",".join(sources),
+            target=settings.dataset.target,
+            documents={"gate_evidence.json": evidence.model_dump(mode="json")},
+            training_digest=lineage.get("data_digest"),
+            run_id=run_id,
+        )
+    finally:
+        import matplotlib.pyplot as plt
+
+        for fig in figures.values():
+            plt.close(fig)
+
+
+@task(name="describe-lineage", **IO_RETRIES)
+def describe_lineage(
+    settings: Settings, window: str, trigger: str, sources: list[str], rows: int
+) -> dict[str, str]:
+    """What every model version must answer: from which data, code and config, and why."""
+    digest = hashlib.sha256()
+    for uri in sources:
+        digest.update(storage.sha256_of(uri).encode())
+    return {
+        "window": window,
+        "trigger": trigger,
+        "data_digest": digest.hexdigest(),
+        "data_location": ",".join(sources)[:5000],
+        "validation": f"{rows} rows from {len(sources)} curated days (contract checked at "
+        "ingest; rejected rows in quarantine)",
+        "config_digest": settings.digest(),
+        "code_version": code_version(),
+        "flow_run_id": current_run_id(),
+    }
+
+
+def code_version() -> str:
+    """The git commit of the running code, or 'unknown' outside a checkout."""
+    import subprocess
+
+    from driftloop.configs.settings import PROJECT_ROOT
+
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=10, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return done.stdout.strip() or "unknown"
+
+
+@task(name="register-candidate", cache_policy=NONE, **IO_RETRIES)
+def register_candidate(
+    settings: Settings, model_uri: str, frame: pd.DataFrame, lineage: dict[str, str]
+) -> tuple[str, str]:
+    """Register, record the model's file digest, keep the training snapshot as drift reference.
+
+    Both are written before any alias can point at the version, so a champion never exists
+    without its drift baseline or its integrity check. Returns (version, reference_uri).
+    """
+    registry.configure_tracking(settings.tracking, settings.registry)
+    version = registry.register(model_uri, settings.registry, lineage)
+    lake = storage.Lake(settings.storage.root, settings.dataset.name)
+    reference_uri = storage.write_frame(
+        frame, lake.reference(settings.registry.model_name, version)
+    )
+    with registry.downloaded_model(model_uri) as local:
+        model_sha256 = registry.artifact_digest(local)
+    registry.set_version_tags(
+        settings.registry,
+        version,
+        {"reference_uri": reference_uri, "model_sha256": model_sha256},
+    )
+    return version, reference_uri
+
+
+@task(name="serving-smoke-check", cache_policy=NONE)
+def smoke_check(
+    evidence: GateEvidence, settings: Settings, version: str, split: Split
+) -> GateEvidence:
+    """Load the new version through the registry in a fresh process and predict a sample."""
+    from driftloop.tasks.adapters.smoke import check_in_fresh_process
+
+    result = check_in_fresh_process(
+        f"models:/{settings.registry.model_name}/{version}",
+        split.x_test.head(settings.gate.smoke_rows),
+        settings.tracking.uri,
+    )
+    return evidence.model_copy(update={"smoke": result})
+
+
+@task(name="judge-candidate", cache_policy=NONE)
+def judge(evidence: GateEvidence, settings: Settings) -> GateDecision:
+    return decide_gate(evidence, settings.gate)
+
+
+@task(name="promote-or-park", cache_policy=NONE, **IO_RETRIES)
+def promote(
+    settings: Settings, decision: GateDecision, version: str, run_id: str
+) -> LedgerEntry:
+    """Champion if the gate passed, challenger if not; the move is recorded in the ledger."""
+    reg = settings.registry
+    registry.configure_tracking(settings.tracking, settings.registry)
+    registry.log_run_document(run_id, decision.model_dump(mode="json"), "gate_decision.json")
+    registry.set_version_tags(
+        reg,
+        version,
+        {
+            "gate_decision_id": decision.decision_id,
+            "gate_passed": str(decision.passed).lower(),
+            "gate_overridden": str(decision.overridden).lower(),
+            "gate_reason": decision.reason[:500],
+        },
+    )
+    alias = reg.champion_alias if decision.passed else reg.challenger_alias
+    return move_alias(
+        settings,
+        alias=alias,
+        to_version=version,
+        kind="promotion" if decision.passed else "challenger",
+        reason=decision.reason[:1000],
+        flow_run_id=current_run_id(),
+        mlflow_run_id=run_id,
+        gate_decision_id=decision.decision_id,
+        evidence=f"runs:/{run_id}/gate_decision.json",
+    )
+
+
+@task(name="publish-training", cache_policy=NONE)
+def publish_training(
+    summary: TrainSummary, decision: GateDecision, settings: Settings, lineage: dict[str, str]
+) -> str:
+    """The model card: a Prefect artifact and a file stored with the model's run."""
+    card = model_card(summary, decision, settings, lineage)
+    model_name = settings.registry.model_name
+    registry.log_run_document(summary.run_id, card, "model_card.md")
+    create_markdown_artifact(
+        key=artifact_key("model-card", model_name), markdown=card, description=decision.reason
+    )
+    create_table_artifact(
+        key=artifact_key("gate", model_name), table=decision.table(), description=decision.reason
+    )
+    return card
+
+
+def model_card(
+    summary: TrainSummary, decision: GateDecision, settings: Settings, lineage: dict[str, str]
+) -> str:
+    dataset = settings.dataset
+    title = f"v{summary.version}" if summary.version else "(dry run: not registered)"
+    lines = [
+        f"# {settings.registry.model_name} {title}",
+        "",
+        f"**Alias:** `{summary.alias}` (champion before: {summary.champion_before or 'none'}, "
+        f"after: {summary.champion_after or 'none'}). **Trigger:** {summary.trigger}.",
+        "",
+        "## Data",
+        f"- window {summary.window}, {summary.rows} rows; {lineage['validation']}",
+        f"- data digest `{lineage['data_digest'][:16]}`, location `{lineage['data_location']}`",
+        f"- target `{dataset.target}`; features: {', '.join(dataset.feature_columns)}",
+        "",
+        "## Model",
+        f"- `{settings.model.estimator}` with {settings.model.params}",
+        f"- config digest `{lineage['config_digest']}`, code `{lineage['code_version'][:12]}`, "
+        f"Prefect flow run `{lineage['flow_run_id']}`, MLflow run `{summary.run_id}`",
+        "",
+        "## Metrics on the held-out rows",
+        "| metric | candidate | champion | baseline |",
+        "|---|---|---|---|",
+    ]
+    ev = decision.evidence
+    for metric, value in ev.candidate.items():
+        champ = (ev.champion or {}).get(metric)
+        base = (ev.baseline or {}).get(metric)
+        lines.append(
+            f"| {metric} | {value:.4f} | {'-' if champ is None else f'{champ:.4f}'} | "
+            f"{'-' if base is None else f'{base:.4f}'} |"
+        )
+    if ev.slices:
+        lines += ["", "## Slices", "| slice | rows | candidate | champion |", "|---|---|---|---|"]
+        for sc in ev.slices:
+            champ = "-" if sc.champion is None else f"{sc.champion:.4f}"
+            lines.append(
+                f"| {sc.column}={sc.value} | {sc.rows} | {sc.candidate:.4f} | {champ} |"
+            )
+    lines += ["", "## Gate", decision.markdown()]
+    return "\n".join(lines)
+
+
+@task(name="prewarm-smoke-check", cache_policy=NONE)
+def prewarm_smoke_check(settings: Settings) -> None:
+    """Start the smoke check's fresh interpreter now: its imports overlap tracking/registering."""
+    from driftloop.tasks.adapters.smoke import prewarm
+
+    prewarm(settings.tracking.uri)
+
+
+@task(name="open-training-run", cache_policy=NONE, **IO_RETRIES)
+def open_training_run(settings: Settings, window: str) -> str:
+    """The MLflow training run, opened before the search so trials can nest under it.
+
+    `track_candidate` resumes it and logs the candidate into it.
+    """
+    experiment_id = registry.configure_tracking(settings.tracking, settings.registry)
+    return registry.open_run(experiment_id, f"train-{window}")
+
+
+@task(name="carve-search-data", cache_policy=NONE)
+def carve_search_data(split: Split, settings: Settings) -> SearchData:
+    search = settings.model.search
+    if search is None:
+        raise ValueError("carve_search_data needs model.search")
+    return carve_validation(split, search, search.seed)
+
+
+@task(name="search-trial", task_run_name="search-trial-{index}", cache_policy=NONE)
+def search_trial(
+    index: int, params: dict[str, Any], data: SearchData, settings: Settings
+) -> TrialResult:
+    search = settings.model.search
+    if search is None:
+        raise ValueError("search_trial needs model.search")
+    return score_trial(
+        index,
+        params,
+        data,
+        settings.dataset,
+        settings.model,
+        search.metric,
+        settings.gate.recall_at_precision,
+    )
+
+
+def run_search(trials: list[dict[str, Any]], split: Split, settings: Settings) -> SearchOutcome:
+    """Fan the trials out on the Dask cluster (config `dask`) and choose the best.
+
+    The training rows go to the cluster once (as the result of `carve-search-data`); Dask moves
+    them to each worker that runs a trial. A LocalCluster started here is stopped on return.
+    """
+    search = settings.model.search
+    if search is None:
+        raise ValueError("run_search needs model.search")
+    from driftloop.tasks.adapters.scaleout import dask_task_runner
+
+    with dask_task_runner(settings.dask) as runner:
+        data = runner.submit(carve_search_data, {"split": split, "settings": settings})
+        futures = [
+            runner.submit(
+                search_trial, {"index": i, "params": p, "data": data, "settings": settings}
+            )
+            for i, p in enumerate(trials)
+        ]
+        results = [future.result() for future in futures]
+    return choose_best(results, search)
+
+
+@task(name="track-search", cache_policy=NONE, **IO_RETRIES)
+def track_search(settings: Settings, parent_run_id: str, outcome: SearchOutcome) -> None:
+    """Each trial as a nested MLflow run; the trial table on the parent run and in Prefect."""
+    registry.configure_tracking(settings.tracking, settings.registry)
+    registry.log_nested_trials(parent_run_id, outcome)
+    best = outcome.best
+    create_table_artifact(
+        key=artifact_key("search", settings.registry.model_name),
+        table=outcome.table(),
+        description=f"{len(outcome.trials)} trials ({outcome.strategy}); chosen: trial "
+        f"{best.index} {best.params} with {outcome.metric} {best.value:.4f} on validation rows",
+    )
