@@ -17,7 +17,6 @@ from driftloop.tasks.adapters.drift import (
     ColumnDrift,
     DriftMeasurement,
     DriftMeasurementError,
-    decide_drift,
     is_drift,
     measure_drift,
 )
@@ -139,14 +138,6 @@ def test_same_distribution_has_no_drift(
     # Sampling noise at 3000 rows stays well under the threshold (max ~0.06 of 0.1 here).
     for c in result.columns:
         assert c.score < 0.7 * c.threshold, c
-    decision = decide_drift(
-        result.columns,
-        reference_rows=result.reference_rows,
-        current_rows=result.current_rows,
-        settings=DriftSettings(),
-    )
-    assert not decision.drifted
-    assert decision.share == 0.0
 
 
 def test_shifted_columns_and_only_they_drift(shifted: DriftMeasurement) -> None:
