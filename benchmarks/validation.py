@@ -38,6 +38,7 @@ import pyarrow as pa
 from driftloop.configs.settings import ColumnSpec, DatasetSettings, load_settings
 from driftloop.data.generate import SCENARIOS, generate_day
 from driftloop.tasks.adapters import storage, validation
+from driftloop.tasks.core import contract
 
 DAY = date(2026, 11, 1)
 NOW = datetime(2026, 11, 2, tzinfo=UTC)
@@ -105,7 +106,7 @@ def bare_gx(frame: pd.DataFrame, dataset: DatasetSettings, result_format: Any) -
     import great_expectations.expectations as gxe
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    checks = validation._build_checks(dataset.contract_columns(), dataset, NOW)
+    checks = contract.build_checks(dataset.contract_columns(), dataset, NOW)
     ge_frame = frame.copy(deep=False)
     ge_frame.index = pd.RangeIndex(len(frame), name="row")
 
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"frame: {len(frame):,} rows x {frame.shape[1]} columns, scenario {args.scenario!r} "
         f"(built in {time.perf_counter() - started:.1f} s); "
-        f"{len(validation._build_checks(dataset.columns, dataset, NOW))} expectations"
+        f"{len(contract.build_checks(dataset.columns, dataset, NOW))} expectations"
     )
     source = f"bench/{DAY}.parquet"
     batch = validation.validate_frame(frame, dataset, source=source, now=NOW)  # warm-up, imports
@@ -177,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def in_arrow() -> Any:
         """What scoring runs: arrow when the batch is clean, else validate_frame on pandas."""
-        clean = validation.validate_table(table, dataset, source=source, now=NOW)
+        clean = contract.validate_table(table, dataset, source=source, now=NOW)
         if clean is not None:
             return clean
         return validation.validate_frame(

@@ -24,7 +24,7 @@ from driftloop.tasks.adapters.oncall import on_failure_hook
 from driftloop.tasks.adapters.partitions import Partition, PartitionOutcome
 from driftloop.tasks.adapters.registry import ModelVersionInfo
 from driftloop.tasks.adapters.storage import Lake
-from driftloop.tasks.adapters.validation import ValidatedBatch, ValidationResult
+from driftloop.tasks.core.contract import ValidatedBatch, ValidationResult
 from driftloop.tasks.core.results import ScoreSummary
 
 
@@ -98,7 +98,7 @@ def score_partitioned(
 ) -> ScoreSummary:
     from driftloop.tasks.adapters.partitions import summary_counts
     from driftloop.tasks.adapters.scaleout import dask_task_runner
-    from driftloop.tasks.adapters.streaming import merge_results
+    from driftloop.tasks.core.contract import merge_results
 
     plan = steps.plan_partitions(uri, settings)
     whole_file = plan[0].row_groups is not None

@@ -23,7 +23,7 @@ from driftloop.tasks.adapters.registry import ModelVersionInfo
 
 if TYPE_CHECKING:
 
-    from driftloop.tasks.adapters.validation import ValidatedBatch
+    from driftloop.tasks.core.contract import ValidatedBatch
 
 
 
@@ -150,7 +150,7 @@ def publish_validation(
 @task(name="enforce-contract", cache_policy=NONE)
 def enforce_contract(batch: ValidatedBatch) -> None:
     """Fail the run, after quarantine is safely stored, when a blocking check failed."""
-    from driftloop.tasks.adapters.validation import raise_for_result
+    from driftloop.tasks.core.contract import raise_for_result
 
     raise_for_result(batch.result)
 

@@ -22,7 +22,7 @@ from driftloop.tasks.core.results import IngestSummary
 
 if TYPE_CHECKING:
 
-    from driftloop.tasks.adapters.validation import ValidatedBatch
+    from driftloop.tasks.core.contract import ValidatedBatch
 
 
 from driftloop.tasks.common import (

@@ -39,7 +39,7 @@ from driftloop.tasks.adapters.streaming import (
     typed_hashes,
     unique_columns,
 )
-from driftloop.tasks.adapters.validation import ValidationResult
+from driftloop.tasks.core.contract import ValidationResult
 from driftloop.tasks.core.scoring import PredictionMeta, now_utc
 
 if TYPE_CHECKING:

@@ -53,19 +53,19 @@ from pydantic import BaseModel
 
 from driftloop.configs.settings import DatasetSettings
 from driftloop.tasks.adapters import storage
-from driftloop.tasks.adapters.validation import (
+from driftloop.tasks.adapters.validation import validate_frame
+from driftloop.tasks.core.contract import (
     ARROW_TYPES,
     REASONS_COLUMN,
     ROW_COLUMN,
     CleanTable,
-    ExpectationOutcome,
     ValidatedBatch,
     ValidationResult,
     coerce_column,
     hash_values,
+    merge_results,
     quarantine_frame,
     row_hashes,
-    validate_frame,
     validate_table,
 )
 from driftloop.tasks.core.scoring import (
@@ -80,8 +80,6 @@ from driftloop.tasks.core.scoring import (
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
-ROW_COUNT = "expect_table_row_count_to_be_between"
-NON_NULL_SHARE = "expect_column_proportion_of_non_null_values_to_be_between"
 UNIQUE = "expect_column_values_to_be_unique"
 METADATA_KEY = "driftloop.fingerprint"
 OUTCOME_KEY = "driftloop.outcome"
@@ -195,139 +193,6 @@ def cross_partition_duplicates(
             known.add(unique)
         out.append(shared)
     return out
-
-
-# ---------------------------------------------------------------- the file's verdict
-
-
-def merge_results(
-    results: list[ValidationResult], dataset: DatasetSettings, source: str
-) -> ValidationResult:
-    """One file-level verdict from the verdicts of its batches (or partitions), in order.
-
-    Row-level findings add up; the row count, null shares and the quarantine share are judged
-    on the whole file, so a small last batch or one bad batch is judged as the file would be.
-    """
-    if not results:
-        raise ValueError(f"{source}: no batches to judge")
-    n = sum(r.rows_in for r in results)
-    rows_valid = sum(r.rows_valid for r in results)
-    rows_quarantined = sum(r.rows_quarantined for r in results)
-    # aligned by (expectation, column): files of a folder may differ in their extra columns
-    groups: dict[tuple[str, str | None], list[tuple[ExpectationOutcome, int]]] = {}
-    for r in results:
-        for o in r.outcomes:
-            groups.setdefault((o.expectation, o.column), []).append((o, r.rows_in))
-    outcomes = [
-        _merge_outcome([o for o, _ in group], [size for _, size in group], dataset, n)
-        for group in groups.values()
-    ]
-    blocking: list[str] = []
-    for o in outcomes:
-        if o.row_level or o.success or o.severity != "error":
-            continue
-        if o.expectation == ROW_COUNT:
-            blocking.append(
-                f"{source}: the input has {n:,} rows; the contract needs {_row_bounds(dataset)} "
-                "(dataset.min_rows / dataset.max_rows). Check that the extract is complete, or "
-                "change the bounds in the config if the volume is expected."
-            )
-        elif o.expectation == NON_NULL_SHARE and o.column is not None:
-            blocking.append(
-                f"{source}: column '{o.column}' is {o.observed}; see "
-                f"dataset.columns.{o.column}.max_null_fraction. Fix the upstream step that "
-                f"leaves '{o.column}' empty, or raise max_null_fraction if that is expected."
-            )
-    top = _top(outcomes)
-    if rows_valid == 0:
-        blocking.append(
-            f"{source}: none of the {n:,} rows passed the data contract, so there is nothing "
-            f"to score. Most common problems: {top}. Read _dq_reasons in the quarantined rows, "
-            "fix the producer and re-run."
-        )
-    elif rows_quarantined / n > dataset.max_quarantine_fraction:
-        blocking.append(
-            f"{source}: {rows_quarantined:,} of {n:,} rows ({rows_quarantined / n:.1%}) broke "
-            f"the data contract; at most {dataset.max_quarantine_fraction:.1%} may be "
-            f"quarantined (dataset.max_quarantine_fraction). Most common problems: {top}. Read "
-            "_dq_reasons in the quarantined rows and fix the producer."
-        )
-    return ValidationResult(
-        source=source,
-        rows_in=n,
-        rows_valid=rows_valid,
-        rows_quarantined=rows_quarantined,
-        success=not blocking,
-        outcomes=outcomes,
-        blocking_failures=blocking,
-    )
-
-
-def _merge_outcome(
-    group: list[ExpectationOutcome], sizes: list[int], dataset: DatasetSettings, n: int
-) -> ExpectationOutcome:
-    first = group[0]
-    if len(group) == 1 and first.expectation not in (ROW_COUNT, NON_NULL_SHARE):
-        return first
-    if first.row_level:
-        count = sum(o.unexpected_count for o in group)
-        failing = [i for i, o in enumerate(group) if not o.success]
-        observed = first.observed if not failing else group[failing[0]].observed
-        if failing and len(group) > 1:
-            observed = (
-                f"{count:,} rows in {len(failing)} of {len(group)} batches; "
-                f"first batch with failures: {observed}"
-            )
-        return first.model_copy(
-            update={
-                "success": not failing and count == 0,
-                "unexpected_count": count,
-                "unexpected_percent": 100.0 * count / n if n else 0.0,
-                "observed": observed,
-            }
-        )
-    if first.expectation == ROW_COUNT:
-        low, high = dataset.min_rows, dataset.max_rows
-        ok = n >= low and (high is None or n <= high)
-        return first.model_copy(
-            update={
-                "success": ok,
-                "observed": f"{n:,} rows ({_row_bounds(dataset)})",
-                "observed_value": float(n),
-            }
-        )
-    if first.expectation == NON_NULL_SHARE and first.column in dataset.columns:
-        shares = [o.observed_value if o.observed_value is not None else 1.0 for o in group]
-        non_null = sum(s * size for s, size in zip(shares, sizes, strict=True)) / sum(sizes)
-        allowed = dataset.columns[first.column].max_null_fraction
-        return first.model_copy(
-            update={
-                "success": 1.0 - non_null <= allowed + 1e-12,
-                "observed": f"{1.0 - non_null:.1%} null (max {allowed:.1%})",
-                "observed_value": non_null,
-            }
-        )
-    return first.model_copy(update={"success": all(o.success for o in group)})
-
-
-def _row_bounds(dataset: DatasetSettings) -> str:
-    if dataset.max_rows is None:
-        return f"at least {dataset.min_rows:,} rows"
-    return f"between {dataset.min_rows:,} and {dataset.max_rows:,} rows"
-
-
-def _top(outcomes: list[ExpectationOutcome]) -> str:
-    ranked = sorted(
-        (
-            o
-            for o in outcomes
-            if o.row_level and o.severity == "error" and not o.success and o.unexpected_count
-        ),
-        key=lambda o: -o.unexpected_count,
-    )
-    if not ranked:
-        return "none recorded"
-    return "; ".join(f"[{o.column}: {o.unexpected_count:,} rows]" for o in ranked[:3])
 
 
 # ---------------------------------------------------------------- validating batch by batch

@@ -1,551 +1,54 @@
-"""The data contract, enforced with Great Expectations at every boundary (ingest, scoring).
+"""Great Expectations: the contract's checks run as an expectation suite, and Data Docs.
 
-One contract (`DatasetSettings`) is checked in three steps:
-
-1. structure (missing / extra / duplicated columns, empty frame): fails at once with
-   `DataContractError`, because nothing useful can be said about the rows;
-2. `coerce_frame` parses raw values into the contract's dtypes without dropping rows and
-   remembers every value that was present but unparsable;
-3. a GE suite built from the contract judges the typed frame; row-level failures of
-   severity "error" send the row (with its original raw values and its reasons) to
-   quarantine, batch-level failures and too much quarantine block the batch. Cross-column
-   rules (`dataset.rules`, A op factor x B) are GE column-pair expectations, row-level too.
-   A clean batch is screened with the suite's predicates directly (`_screen`); GE runs the
-   expectations that fail, lists their rows and has the last word, and builds Data Docs.
-
-A batch read from parquet can be judged in arrow first (`validate_table`): when its types
-already are the contract's and it passes everything, it never becomes a pandas frame. Any
-other batch goes the way above; both give the same verdict (tests hold them to it).
+`validate_frame` splits a raw batch into typed valid rows and quarantined raw rows with the
+verdict. The checks come from the core (`core.contract`), which also screens them: GE runs
+only the expectations the screen found failing (with the row number of every failing row,
+which quarantine needs) and has the last word; on a clean batch it is not imported. With a
+Data Docs folder, GE validates the whole suite once and renders the site there (GE 1.x builds
+sites on a local disk only; the caller publishes the folder to the lake).
 
 Nothing outside this module sees GE types: results are our pydantic models. GE is imported
-lazily (it costs 3-4 s), only when it has something to do, with analytics off.
+lazily (it is slow to import), only when it has something to do, with analytics off.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import os
 import re
-import warnings
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-from pandas.api import types as ptypes
-from pydantic import BaseModel
 
-from driftloop.configs.settings import ColumnSpec, CrossColumnRule, DatasetSettings
-
-ROW_COLUMN = "_dq_row"
-REASONS_COLUMN = "_dq_reasons"
-SOURCE_COLUMN = "_dq_source"
-
-Severity = Literal["error", "warning"]
+from driftloop.configs.settings import DatasetSettings
+from driftloop.tasks.core.contract import (
+    ROW_COLUMN,
+    Check,
+    CheckOutcome,
+    NotNull,
+    ValidatedBatch,
+    ValidationResult,
+    aggregate_value,
+    as_utc,
+    batch_verdict,
+    build_checks,
+    coerce_batch,
+    collect_findings,
+    derived_columns,
+    narrow,
+    quarantine_frame,
+    screen_checks,
+)
 
 _GX_SEVERITY = {"error": "critical", "warning": "warning"}
-_BOOL_WORDS = {
-    "true": True, "t": True, "yes": True, "y": True, "1": True, "1.0": True,
-    "false": False, "f": False, "no": False, "n": False, "0": False, "0.0": False,
-}  # fmt: skip
-# text that means "no value" where a number, timestamp or boolean is expected (as in read_csv)
-_NULL_TOKENS = {"", "nan", "na", "n/a", "null", "none", "nat", "<na>"}
-# object dtypes pyarrow writes as they are; anything else (mixed, bytes, decimal...) becomes str
-_PARQUET_SAFE_KINDS = {"string", "empty", "integer", "floating", "mixed-integer-float", "boolean"}
-_EXAMPLES = 3
-
-
-class DataContractError(ValueError):
-    """A batch breaks the data contract; the message alone says where, what and what to do."""
-
-    def __init__(self, message: str, *, source: str, problems: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.source = source
-        self.problems = problems or [message]
-
-
-class ExpectationOutcome(BaseModel):
-    """One expectation's verdict, in our own terms (GE's result objects stay in here)."""
-
-    expectation: str
-    column: str | None
-    severity: Severity
-    row_level: bool
-    success: bool
-    unexpected_count: int
-    unexpected_percent: float | None
-    observed: str
-    rule: str | None = None  # the dataset.rules name, for a cross-column rule
-    # the number an aggregate check measured (non-null share, row count), so verdicts on
-    # batches of one file can be combined into the file's verdict (streaming scoring)
-    observed_value: float | None = None
-
-
-class ValidationResult(BaseModel):
-    """What a validation found; `success` is False only for blocking failures."""
-
-    source: str
-    rows_in: int
-    rows_valid: int
-    rows_quarantined: int
-    success: bool
-    outcomes: list[ExpectationOutcome]
-    blocking_failures: list[str]
-
-    def summary_markdown(self) -> str:
-        """A Prefect artifact body: counts, every expectation, the top quarantine reasons."""
-        verdict = "passed" if self.success else "**BLOCKED**"
-        lines = [
-            f"## Data contract: `{self.source}` {verdict}",
-            "",
-            "| rows in | valid | quarantined |",
-            "|---:|---:|---:|",
-            f"| {self.rows_in:,} | {self.rows_valid:,} | {self.rows_quarantined:,} |",
-            "",
-        ]
-        if self.blocking_failures:
-            lines += ["### Blocking failures", ""]
-            lines += [f"- {_md(message)}" for message in self.blocking_failures]
-            lines.append("")
-        lines += [
-            "### Expectations",
-            "",
-            "| status | expectation | column | severity | unexpected | observed |",
-            "|---|---|---|---|---:|---|",
-        ]
-        for o in self.outcomes:
-            status = "pass" if o.success else ("FAIL" if o.severity == "error" else "warn")
-            unexpected = f"{o.unexpected_count:,}" if o.row_level else "-"
-            lines.append(
-                f"| {status} | {o.expectation} | {o.column or '(table)'} | {o.severity} "
-                f"| {unexpected} | {_md(o.observed)} |"
-            )
-        quarantining = sorted(
-            (o for o in self.outcomes if _quarantines(o)),
-            key=lambda o: o.unexpected_count,
-            reverse=True,
-        )
-        if quarantining:
-            lines += ["", "### Top quarantine reasons", ""]
-            lines += [
-                f"{i}. `{o.column}` ({o.unexpected_count:,} rows): {_md(o.observed)}"
-                for i, o in enumerate(quarantining[:5], start=1)
-            ]
-        return "\n".join(lines) + "\n"
-
-
-@dataclass(frozen=True)
-class ValidatedBatch:
-    """The split of one batch: typed valid rows, raw quarantined rows, and the verdict."""
-
-    valid: pd.DataFrame
-    quarantine: pd.DataFrame
-    result: ValidationResult
-    docs_dir: str | None = None  # a local Data Docs site for this validation, when asked for
-    # unique column -> (non-null mask, `hash_values` of the typed values, 0 where null), when
-    # the screen hashed them: a stream checks uniqueness across batches with the same hashes
-    unique_hashes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
-
-
-# --------------------------------------------------------------------------------------
-# structure and coercion
-
-
-@dataclass
-class _RowFailures:
-    """Rows failing one check: positions (0-based row numbers) and one message per row."""
-
-    positions: np.ndarray
-    messages: np.ndarray
-
-
-@dataclass
-class _Coerced:
-    frame: pd.DataFrame
-    contract: dict[str, ColumnSpec]
-    extras: list[str]
-    parse: dict[str, _RowFailures] = field(default_factory=dict)
-
-
-def coerce_frame(
-    raw: pd.DataFrame, dataset: DatasetSettings, *, with_target: bool, source: str
-) -> tuple[pd.DataFrame, pd.Series]:
-    """Type raw values by the contract without losing a row; say which values did not parse.
-
-    Returns the typed frame (contract columns in contract order, 0-based RangeIndex) and a
-    Series of reasons aligned with it ("" where every value parsed). Unparsable values
-    become nulls in the typed frame. Raises DataContractError for structural problems.
-    """
-    coerced = _coerce(raw, dataset, with_target=with_target, source=source)
-    reasons = _Reasons(len(raw))
-    for failures in coerced.parse.values():
-        reasons.add(failures.positions, failures.messages)
-    return coerced.frame, pd.Series(reasons.text, name=REASONS_COLUMN, dtype=object)
-
-
-def _coerce(
-    raw: pd.DataFrame, dataset: DatasetSettings, *, with_target: bool, source: str
-) -> _Coerced:
-    contract, extras = _check_structure(
-        [str(c) for c in raw.columns], len(raw), dataset, with_target=with_target, source=source
-    )
-    columns: dict[str, pd.Series] = {}
-    parse: dict[str, _RowFailures] = {}
-    positions = pd.RangeIndex(len(raw))
-    for name, spec in contract.items():
-        col = raw[name].set_axis(positions, copy=False)  # a view; the frame below copies
-        typed, failures = _COERCERS[spec.dtype](col, name)
-        columns[name] = typed
-        parse[name] = failures
-    # Every coercer returns new memory, so the typed (and so the valid) frame never shares
-    # the caller's. Not consolidated here (~0.1-0.3 s per 500k rows): only GE wants one block
-    # per dtype, and `_ge_view` consolidates its own copy when GE runs.
-    frame = pd.DataFrame(columns, copy=False)
-    return _Coerced(frame=frame, contract=contract, extras=extras, parse=parse)
-
-
-def _check_structure(
-    found: list[str], rows: int, dataset: DatasetSettings, *, with_target: bool, source: str
-) -> tuple[dict[str, ColumnSpec], list[str]]:
-    """Fail fast, naming the file, on anything that makes row checks meaningless."""
-    contract = dataset.contract_columns(with_target=with_target)
-    duplicated = sorted({c for c in found if found.count(c) > 1})
-    if duplicated:
-        raise DataContractError(
-            f"{source}: columns {duplicated} appear more than once, so their values are "
-            "ambiguous. Fix the producer so every column name is unique, then re-run.",
-            source=source,
-        )
-    missing = [c for c in contract if c not in found]
-    if missing:
-        hint = _misread_hint(found, list(contract), dataset.name)
-        if hint:
-            raise DataContractError(f"{source}: {hint}", source=source)
-        raise DataContractError(
-            f"{source}: required columns {missing} are missing (found: {_names(found)}). "
-            f"The contract for dataset '{dataset.name}' needs {list(contract)}. Fix the "
-            "producer or the column names in the file, or remove the columns from "
-            "dataset.columns in the config if they are really gone.",
-            source=source,
-        )
-    ignored = set() if with_target else {dataset.target}
-    extras = [c for c in found if c not in contract and c not in ignored]
-    if extras and dataset.extra_columns == "error":
-        raise DataContractError(
-            f"{source}: unexpected columns {extras} are not in the contract for dataset "
-            f"'{dataset.name}' (dataset.extra_columns is 'error'). Remove them upstream, add "
-            "them to dataset.columns, or set dataset.extra_columns to 'drop'.",
-            source=source,
-        )
-    if rows == 0:
-        raise DataContractError(
-            f"{source}: the file has the right columns but 0 rows. Check that the extract "
-            "for this batch ran and wrote data before re-running.",
-            source=source,
-        )
-    return contract, extras
-
-
-_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
-
-
-def _names(found: list[str], limit: int = 12) -> str:
-    """Column names for a message: a garbled header must not flood it."""
-    shown = [n if len(n) <= 40 else n[:37] + "..." for n in found[:limit]]
-    more = f" and {len(found) - limit} more" if len(found) > limit else ""
-    return f"{shown}{more}"
-
-
-def _misread_hint(found: list[str], expected: list[str], dataset: str) -> str | None:
-    """Say why *no* expected column matched: a wrong delimiter, or not this dataset's data.
-
-    A semicolon-separated CSV read with commas yields one column named "a;b;c"; reporting
-    "columns a, b, c are missing" would send the user looking for the wrong fault.
-    """
-    if set(found) & set(expected):
-        return None
-    wanted = set(expected)
-    for sep, label in _DELIMITERS.items():
-        for name in found:
-            parts = {p.strip().strip('"') for p in name.split(sep)}
-            if len(parts) > 1 and parts & wanted:
-                return (
-                    f"the header was read as {_names(found, 3)}, which splits on {label}s into "
-                    f"the contract's columns: the file looks {label}-separated, but CSV input "
-                    "must be comma-separated. Re-export it with ',' as the delimiter (or convert "
-                    "it, e.g. to parquet) and re-run; the raw file was not changed."
-                )
-    return (
-        f"none of the columns of dataset '{dataset}' were found (found: {_names(found)}; "
-        f"expected: {expected}). This does not look like this dataset's data: check that the "
-        "path points at the right file and that the file has a header row, then re-run."
-    )
-
-
-def _failures(col: pd.Series, bad: np.ndarray, name: str, problem: str) -> _RowFailures:
-    positions = np.flatnonzero(bad)
-    shown = col.iloc[positions].map(_show_raw).to_numpy(dtype=object)
-    return _RowFailures(positions, f"{name}: " + shown + f" {problem}")
-
-
-def _merge(*parts: _RowFailures) -> _RowFailures:
-    parts = tuple(p for p in parts if len(p.positions))
-    if not parts:
-        return _RowFailures(np.empty(0, dtype=np.int64), np.empty(0, dtype=object))
-    if len(parts) == 1:
-        return parts[0]
-    return _RowFailures(
-        np.concatenate([p.positions for p in parts]), np.concatenate([p.messages for p in parts])
-    )
-
-
-def _present(col: pd.Series, missing: np.ndarray) -> np.ndarray:
-    """Of the values that did not parse, the ones really there ("", "NaN", "null" are nulls)."""
-    candidates = col.notna().to_numpy() & missing
-    if candidates.any() and col.dtype == object:
-        idx = np.flatnonzero(candidates)
-        words = col.iloc[idx].astype(str).str.strip().str.lower()
-        candidates[idx[words.isin(_NULL_TOKENS).to_numpy()]] = False
-    return candidates
-
-
-def _coerce_number(col: pd.Series, name: str, *, integer: bool) -> tuple[pd.Series, _RowFailures]:
-    if ptypes.is_numeric_dtype(col) and not ptypes.is_bool_dtype(col):
-        if integer and ptypes.is_integer_dtype(col) and not col.hasnans:
-            return col.astype("int64"), _merge()
-        parsed = col
-    else:
-        values = (
-            col.astype(object) if isinstance(col.dtype, pd.api.extensions.ExtensionDtype) else col
-        )
-        parsed = pd.to_numeric(values, errors="coerce")
-    num = parsed.astype("float64").to_numpy(copy=True)
-    unparsable = _present(col, np.isnan(num))
-    nonfinite = np.isinf(num)
-    parts = [
-        _failures(col, unparsable, name, "is not a number"),
-        _failures(col, nonfinite, name, "is not a finite number"),
-    ]
-    num[nonfinite] = np.nan
-    if integer:
-        fractional = np.isfinite(num) & (np.mod(num, 1.0) != 0.0)
-        parts.append(_failures(col, fractional, name, "is not a whole number"))
-        num[fractional] = np.nan
-        series = pd.Series(num)
-        typed = series.astype("Int64") if series.hasnans else series.astype("int64")
-        return typed, _merge(*parts)
-    return pd.Series(num), _merge(*parts)
-
-
-def _coerce_int(col: pd.Series, name: str) -> tuple[pd.Series, _RowFailures]:
-    return _coerce_number(col, name, integer=True)
-
-
-def _coerce_float(col: pd.Series, name: str) -> tuple[pd.Series, _RowFailures]:
-    return _coerce_number(col, name, integer=False)
-
-
-def _coerce_datetime(col: pd.Series, name: str) -> tuple[pd.Series, _RowFailures]:
-    if ptypes.is_datetime64_any_dtype(col):
-        ts = col.dt.tz_localize("UTC") if col.dt.tz is None else col.dt.tz_convert("UTC")
-        ts = ts.copy()  # tz_convert may return a view of the caller's data
-        failures = _merge()
-    elif ptypes.is_numeric_dtype(col) or ptypes.is_bool_dtype(col):
-        # epoch numbers are ambiguous (s, ms, ns?): refuse them rather than guess
-        ts = pd.Series(pd.NaT, index=col.index, dtype="datetime64[ns, UTC]")
-        failures = _failures(
-            col, col.notna().to_numpy(), name, "is a number, not a timestamp (write ISO 8601)"
-        )
-    else:
-        values = col.astype(object)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "could not infer format"
-            ts = pd.to_datetime(values, utc=True, errors="coerce")
-            retry = _present(values, ts.isna().to_numpy())
-            if retry.any():  # the first value fixed the format; parse the others one by one
-                idx = np.flatnonzero(retry)
-                again = pd.to_datetime(values.iloc[idx], utc=True, errors="coerce", format="mixed")
-                ts = ts.fillna(again)
-        failures = _failures(
-            values, _present(values, ts.isna().to_numpy()), name, "is not a timestamp"
-        )
-    with contextlib.suppress(OverflowError, pd.errors.OutOfBoundsDatetime):
-        ts = ts.dt.as_unit("ns")  # one unit for every batch; far-off dates keep theirs
-    return ts, failures
-
-
-def _coerce_string(col: pd.Series, name: str) -> tuple[pd.Series, _RowFailures]:
-    values = col.astype(object) if col.dtype != object else col.copy()
-    if ptypes.infer_dtype(values, skipna=False) == "string":
-        return values, _merge()  # strings only, no nulls: nothing to convert
-    kind = ptypes.infer_dtype(values, skipna=True)
-    if kind not in ("string", "empty"):
-        values = values.where(values.isna(), values.astype(str))
-    missing = values.isna().to_numpy()
-    if missing.any():
-        values = values.where(~missing, None)
-    return values, _merge()
-
-
-def _coerce_bool(col: pd.Series, name: str) -> tuple[pd.Series, _RowFailures]:
-    if ptypes.is_bool_dtype(col) and not col.hasnans:
-        return col.astype(bool), _merge()
-    present = col.notna().to_numpy()
-    idx = np.flatnonzero(present)
-    words = col.iloc[idx].astype(str).str.strip().str.lower()
-    mapped = words.map(_BOOL_WORDS)
-    blank = words.isin(_NULL_TOKENS).to_numpy()
-    bad = np.zeros(len(col), dtype=bool)
-    bad[idx[mapped.isna().to_numpy() & ~blank]] = True
-    typed = pd.Series(pd.NA, index=range(len(col)), dtype="boolean")
-    ok = mapped.notna().to_numpy()
-    typed.iloc[idx[ok]] = mapped.to_numpy()[ok].astype(bool)
-    if not typed.hasnans:
-        typed = typed.astype(bool)
-    return typed, _failures(col, bad, name, "is not a boolean (use true/false)")
-
-
-_COERCERS: dict[str, Callable[[pd.Series, str], tuple[pd.Series, _RowFailures]]] = {
-    "int": _coerce_int,
-    "float": _coerce_float,
-    "datetime": _coerce_datetime,
-    "string": _coerce_string,
-    "category": _coerce_string,
-    "bool": _coerce_bool,
-}
-
-
-# --------------------------------------------------------------------------------------
-# the expectation suite
-
-
-@dataclass(frozen=True)
-class _Check:
-    """One expectation as we see it; `gx_type` names the GE class that evaluates it."""
-
-    kind: str
-    column: str | None
-    severity: Severity
-    row_level: bool
-    gx_type: str
-    kwargs: dict[str, Any]
-    allowed: str = ""  # the bound in words, for messages
-    rule: CrossColumnRule | None = None  # for kind "rule"
-
-
-def _column_check(
-    name: str,
-    spec: ColumnSpec,
-    kind: str,
-    gx_type: str,
-    *,
-    row_level: bool = True,
-    allowed: str = "",
-    **kwargs: Any,
-) -> _Check:
-    kwargs = {"column": name, **kwargs}
-    return _Check(kind, name, spec.severity, row_level, gx_type, kwargs, allowed)
-
-
-def _build_checks(
-    contract: dict[str, ColumnSpec], dataset: DatasetSettings, now: datetime
-) -> list[_Check]:
-    checks: list[_Check] = []
-    for name, spec in contract.items():
-        check = functools.partial(_column_check, name, spec)
-        if not spec.nullable:
-            checks.append(check("not_null", "ExpectColumnValuesToNotBeNull"))
-        elif spec.max_null_fraction < 1.0:
-            # not ExpectColumnValuesToNotBeNull(mostly=...): with COMPLETE results GE lists
-            # (and serialises) every null's row number, ~3-5x slower at 1M rows
-            min_value = 1.0 - spec.max_null_fraction
-            checks.append(
-                check(
-                    "null_fraction",
-                    "ExpectColumnProportionOfNonNullValuesToBeBetween",
-                    row_level=False,
-                    min_value=min_value,
-                )
-            )
-        if spec.min is not None or spec.max is not None:
-            between = "ExpectColumnValuesToBeBetween"
-            checks.append(check("range", between, min_value=spec.min, max_value=spec.max))
-        if spec.categories is not None:
-            in_set = "ExpectColumnValuesToBeInSet"
-            checks.append(check("in_set", in_set, value_set=list(spec.categories)))
-        if spec.unique:
-            checks.append(check("unique", "ExpectColumnValuesToBeUnique"))
-        if name == dataset.timestamp_column:
-            latest = now + timedelta(minutes=dataset.max_future_minutes)
-            skew = f"now + {dataset.max_future_minutes} min"
-            between = "ExpectColumnValuesToBeBetween"
-            checks.append(check("not_future", between, max_value=latest, allowed=skew))
-    for rule in dataset.rules:
-        if rule.column_a in contract and rule.column_b in contract:
-            checks.append(_rule_check(rule))
-    row_bounds = {"min_value": dataset.min_rows, "max_value": dataset.max_rows}
-    checks.append(
-        _Check("row_count", None, "error", False, "ExpectTableRowCountToBeBetween", row_bounds)
-    )
-    return checks
-
-
-_NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!="}
-
-
-def _scaled_column(rule: CrossColumnRule) -> str:
-    """The column GE compares against: column_b itself, or a derived factor x column_b."""
-    return rule.column_b if rule.factor == 1.0 else f"_dq_rule_{rule.name}"
-
-
-def _rule_check(rule: CrossColumnRule) -> _Check:
-    """A op factor*B as a GE 1.x pair expectation (nulls in either column are not judged).
-
-    GE has no factor, so a factor other than 1 compares with a derived column factor*B
-    (added to the frame GE sees only; see `_derived_columns`).
-    """
-    a, b = rule.column_a, _scaled_column(rule)
-    common = {"ignore_row_if": "either_value_is_missing"}
-    if rule.op == "==":
-        gx_type, kwargs = "ExpectColumnPairValuesToBeEqual", {"column_A": a, "column_B": b}
-    else:
-        greater, smaller = (a, b) if rule.op in (">", ">=") else (b, a)
-        gx_type = "ExpectColumnPairValuesAToBeGreaterThanB"
-        kwargs = {"column_A": greater, "column_B": smaller, "or_equal": "=" in rule.op}
-    factor = "" if rule.factor == 1.0 else f"{_num(rule.factor)} x "
-    allowed = f"{rule.column_a} {rule.op} {factor}{rule.column_b}"
-    return _Check("rule", None, rule.severity, True, gx_type, {**kwargs, **common}, allowed, rule)
-
-
-def _derived_columns(frame: pd.DataFrame, checks: list[_Check]) -> dict[str, pd.Series]:
-    """factor x column_b for each rule with a factor, as float64 (nulls stay null)."""
-    derived: dict[str, pd.Series] = {}
-    for check in checks:
-        rule = check.rule
-        if rule is not None and rule.factor != 1.0:
-            values = frame[rule.column_b].astype("float64")
-            derived[_scaled_column(rule)] = values * rule.factor
-    return derived
-
-
-@dataclass(frozen=True)
-class _GxOutcome:
-    index: int  # position of the check in the suite we built
-    check: _Check
-    success: bool
-    unexpected_count: int
-    positions: np.ndarray
-    observed_value: Any
 
 
 # The result formats GE is asked for. A Data Docs site is built from a first pass over the
 # whole suite with counts (what the site shows); rows are listed only for checks that failed.
 _SCREEN_FOR_DOCS = {"result_format": "BASIC", "partial_unexpected_count": 0}
+
+
 _DETAIL = {
     "result_format": "COMPLETE",
     "unexpected_index_column_names": [ROW_COLUMN],
@@ -555,7 +58,7 @@ _DETAIL = {
 }
 
 
-def _ge_view(frame: pd.DataFrame, checks: list[_Check], categorical: list[str]) -> pd.DataFrame:
+def _ge_view(frame: pd.DataFrame, checks: list[Check], categorical: list[str]) -> pd.DataFrame:
     """The frame GE validates: row numbers as a named index, rule columns, categoricals.
 
     For a named index GE lists unexpected rows straight from the index (for a column it does
@@ -569,140 +72,25 @@ def _ge_view(frame: pd.DataFrame, checks: list[_Check], categorical: list[str]) 
     for name in categorical:
         if name in view.columns and view[name].dtype == object:
             view[name] = view[name].astype("category")
-    for name, values in _derived_columns(frame, checks).items():
+    for name, values in derived_columns(frame, checks).items():
         view[name] = values.to_numpy()
     return view
 
 
-def hash_values(values: pd.Series) -> np.ndarray:
-    """64-bit hashes of typed values (nulls excluded by the caller); collisions ~ n^2/2^65.
-
-    categorize=False: the values are meant to be unique, so factorizing them first (pandas'
-    default, a win for repeated values) only adds a hash table; the hashes are the same."""
-    return pd.util.hash_pandas_object(values, index=False, categorize=False).to_numpy(
-        dtype=np.uint64
-    )
-
-
-def row_hashes(
-    values: pd.Series, present: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """(non-null mask, `hash_values` of the values, 0 where null): hashes aligned with rows."""
-    if present is None:
-        present = values.notna().to_numpy()
-    hashes = np.zeros(len(values), dtype=np.uint64)
-    hashes[present] = hash_values(values[present])
-    return present, hashes
-
-
-class _NotNull:
-    """Non-null masks (and hashes) of a frame's columns, each computed once: the screen and
-    the observed values ask for the same columns, and isna on strings costs ~10 ms per 500k
-    rows. The hashes of unique columns are handed on (`ValidatedBatch.unique_hashes`)."""
-
-    def __init__(self, frame: pd.DataFrame) -> None:
-        self.frame = frame
-        self.masks: dict[str, pd.Series] = {}
-        self.hashes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-
-    def __call__(self, name: str) -> pd.Series:
-        if name not in self.masks:
-            self.masks[name] = self.frame[name].notna()
-        return self.masks[name]
-
-    def hashed(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        if name not in self.hashes:
-            self.hashes[name] = row_hashes(self.frame[name], self(name).to_numpy())
-        return self.hashes[name]
-
-
-def _screen(frame: pd.DataFrame, checks: list[_Check], notna: _NotNull | None = None) -> list[bool]:
-    """Which checks the batch passes, by the predicate GE evaluates, without GE's machinery.
-
-    GE spends ~1 s per 500k rows of this contract on bookkeeping around predicates that take
-    milliseconds (metric graphs, a batch hash, frame copies), so a clean batch is screened
-    here and GE is asked only about the checks that fail (it then lists their rows, and its
-    verdict is the one kept). False means "ask GE": a check fails, or cannot be judged here.
-    The predicates mirror GE 1.x: nulls are not judged by value checks, bounds are
-    inclusive, a unique column may repeat nulls, a pair rule skips rows missing either side.
-    A unit test checks the verdicts against GE's on every check kind.
-    """
-    notna = notna or _NotNull(frame)
-    passed: list[bool] = []
-    for check in checks:
-        try:
-            passed.append(_passes(check, frame, notna))
-        except (TypeError, ValueError):  # e.g. values that do not compare: GE decides
-            passed.append(False)
-    return passed
-
-
-def _passes(check: _Check, frame: pd.DataFrame, notna: _NotNull) -> bool:
-    kwargs = check.kwargs
-    if check.kind == "row_count":
-        return _within(np.asarray([len(frame)]), kwargs)
-    if check.kind == "rule":
-        assert check.rule is not None
-        rule = check.rule
-        a, b = frame[rule.column_a], frame[rule.column_b]
-        if rule.factor != 1.0:
-            b = b.astype("float64") * rule.factor  # as `_derived_columns` hands it to GE
-        judged = (notna(rule.column_a) & notna(rule.column_b)).to_numpy()
-        left, right = a[judged].to_numpy(), b[judged].to_numpy()
-        return bool(_COMPARE[rule.op](left, right).all())
-    name = check.column
-    assert name is not None
-    present = notna(name)
-    if check.kind == "not_null":
-        return bool(present.all())
-    if check.kind == "null_fraction":
-        return _within(np.asarray([present.mean()]), kwargs)
-    col = frame[name]
-    if not present.any():
-        return True  # nothing to judge
-    if check.kind in ("range", "not_future"):
-        return _within(np.asarray([col.min(), col.max()]), kwargs)  # both skip nulls
-    if check.kind == "in_set":
-        found = pd.unique(col)  # a handful of values: no copy of the column
-        return bool(pd.Series(found).dropna().isin(kwargs["value_set"]).all())
-    if check.kind == "unique":
-        mask, hashes = notna.hashed(name)
-        found = np.sort(hashes[mask])
-        if not (found[1:] == found[:-1]).any():
-            return True  # distinct hashes: distinct values
-        return not col[present].duplicated().any()  # a repeat, or a collision: compare values
-    return False
-
-
-def _within(values: Any, bounds: dict[str, Any]) -> bool:
-    low, high = bounds.get("min_value"), bounds.get("max_value")
-    ok = np.ones(len(values), dtype=bool)
-    if low is not None:
-        ok &= np.asarray(values >= low, dtype=bool)
-    if high is not None:
-        ok &= np.asarray(values <= high, dtype=bool)
-    return bool(ok.all())
-
-
-_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
-    "<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal, "==": np.equal,
-}  # fmt: skip
-
-
-def _run_gx(
+def run_gx(
     frame: pd.DataFrame,
-    checks: list[_Check],
+    checks: list[Check],
     *,
     dataset: str = "batch",
     source: str = "",
     docs_dir: str | None = None,
     categorical: list[str] | None = None,
     screen: bool = True,
-    notna: _NotNull | None = None,
-) -> list[_GxOutcome]:
+    notna: NotNull | None = None,
+) -> list[CheckOutcome]:
     """Evaluate the suite; GE lists the row numbers of failing rows and has the last word.
 
-    Most batches pass, so the suite is first screened (`_screen`) and GE runs only the
+    Most batches pass, so the suite is first screened (`screen_checks`) and GE runs only the
     checks that failed, with COMPLETE results (the row number of every failing row): on a
     clean batch GE is not started at all. With `docs_dir`, the first pass is GE's (BASIC
     counts for every check) and a Data Docs site of it is written there before the detail
@@ -714,8 +102,8 @@ def _run_gx(
     """
     everything = list(range(len(checks)))
     gx_first = docs_dir is not None or not screen
-    notna = notna or _NotNull(frame)
-    screened = [] if gx_first else _screen(frame, checks, notna)
+    notna = notna or NotNull(frame)
+    screened = [] if gx_first else screen_checks(frame, checks, notna)
     failed = [i for i, ok in enumerate(screened) if not ok]
     results: dict[int, Any] = {}
     if gx_first or failed:
@@ -727,14 +115,14 @@ def _run_gx(
             failed = [i for i in everything if screen and not results[i].success]
         if failed:
             results.update(run.validate(failed, _DETAIL, "_failures"))
-    outcomes: list[_GxOutcome] = []
+    outcomes: list[CheckOutcome] = []
     for index in everything:
         check = checks[index]
         r = results.get(index)
         details = (r.result or {}) if r is not None else {}
         success = bool(r.success) if r is not None else True  # screened: passed
         if "observed_value" not in details and success and not check.row_level:
-            observed = _aggregate_value(check, len(frame), lambda c: int(notna(c).sum()))
+            observed = aggregate_value(check, len(frame), lambda c: int(notna(c).sum()))
             details = {**details, "observed_value": observed}
         positions = _positions(details) if check.row_level else np.empty(0, dtype=np.int64)
         count = int(details.get("unexpected_count") or 0)
@@ -744,7 +132,7 @@ def _run_gx(
                 f"{check.column!r} but listed {len(positions)}; refusing to quarantine a guess"
             )
         outcomes.append(
-            _GxOutcome(index, check, success, count, positions, details.get("observed_value"))
+            CheckOutcome(index, check, success, count, positions, details.get("observed_value"))
         )
     return outcomes
 
@@ -755,7 +143,7 @@ class _GxRun:
     def __init__(
         self,
         frame: pd.DataFrame,
-        checks: list[_Check],
+        checks: list[Check],
         *,
         dataset: str,
         source: str,
@@ -819,15 +207,6 @@ class _GxRun:
         return found
 
 
-def _aggregate_value(check: _Check, rows: int, non_null: Callable[[str], int]) -> float | int:
-    """What a passing aggregate check measured (screening returns only the verdict): the
-    batch's non-null share or row count, the same quantity GE bounds, kept so that verdicts on
-    the batches of one file can be combined into the file's (`streaming.merge_results`)."""
-    if check.kind == "null_fraction":
-        return non_null(str(check.column)) / rows if rows else 1.0
-    return rows
-
-
 def _build_docs(context: Any, docs_dir: str) -> None:
     """Render the context's (one) stored validation result as a static site in docs_dir."""
     context.add_data_docs_site(
@@ -856,23 +235,6 @@ def _positions(details: dict[str, Any]) -> np.ndarray:
     return np.asarray(found, dtype=np.int64)
 
 
-# --------------------------------------------------------------------------------------
-# validate_frame
-
-
-class _Reasons:
-    """Per-row reason text, built one check at a time (vectorised over the failing rows)."""
-
-    def __init__(self, n: int) -> None:
-        self.text = np.full(n, "", dtype=object)
-
-    def add(self, positions: np.ndarray, messages: np.ndarray) -> None:
-        if len(positions) == 0:
-            return
-        current = self.text[positions]
-        self.text[positions] = np.where(current == "", messages, current + "; " + messages)
-
-
 def validate_frame(
     raw: pd.DataFrame,
     dataset: DatasetSettings,
@@ -888,14 +250,14 @@ def validate_frame(
     row-level findings are in `result` (call `raise_for_result` once the quarantine is saved).
     With `docs_dir` (an existing local folder), a Data Docs site is built there as well.
     """
-    now = _utc(now or datetime.now(UTC))
-    coerced = _coerce(raw, dataset, with_target=with_target, source=source)
+    now = as_utc(now or datetime.now(UTC))
+    coerced = coerce_batch(raw, dataset, with_target=with_target, source=source)
     typed, contract = coerced.frame, coerced.contract
     n = len(typed)
-    checks = _build_checks(contract, dataset, now)
+    checks = build_checks(contract, dataset, now)
     categorical = [name for name, spec in contract.items() if spec.dtype == "category"]
-    columns = _NotNull(typed)
-    gx_outcomes = _run_gx(
+    columns = NotNull(typed)
+    gx_outcomes = run_gx(
         typed,
         checks,
         dataset=dataset.name,
@@ -905,40 +267,23 @@ def validate_frame(
         notna=columns,
     )
 
-    found = _findings(
-        contract, coerced.parse, coerced.extras, gx_outcomes, typed, source=source, rows=n
-    )
-    outcomes, blocking = found.outcomes, found.blocking
+    found = collect_findings(contract, coerced.parse, coerced.extras, gx_outcomes, typed, rows=n)
     q_positions = np.flatnonzero(found.quarantined)
     valid_positions = np.flatnonzero(~found.quarantined)
     rows_quarantined, rows_valid = len(q_positions), len(valid_positions)
-    assert n == rows_valid + rows_quarantined, "row accounting broke"
-    share = rows_quarantined / n
-    top = _top_reasons(outcomes)
-    if rows_valid == 0:
-        blocking.append(
-            f"{source}: none of the {n:,} rows passed the data contract, so there is nothing "
-            f"to use. Most common problems: {top}. Read _dq_reasons in the quarantined rows, "
-            "fix the producer and re-run."
-        )
-    elif share > dataset.max_quarantine_fraction:
-        blocking.append(
-            f"{source}: {rows_quarantined:,} of {n:,} rows ({share:.1%}) broke the data "
-            f"contract; at most {dataset.max_quarantine_fraction:.1%} may be quarantined "
-            f"(dataset.max_quarantine_fraction). Most common problems: {top}. Read _dq_reasons "
-            "in the quarantined rows and fix the producer; raise the limit only if this share "
-            "of bad rows is expected."
-        )
+    blocking = batch_verdict(
+        found.outcomes, dataset, source=source, rows_in=n, rows_valid=rows_valid
+    )
 
-    valid = typed if rows_quarantined == 0 else _narrow(typed.take(valid_positions))
-    quarantine = _quarantine_frame(raw, list(contract), q_positions, found.reasons.text, source)
+    valid = typed if rows_quarantined == 0 else narrow(typed.take(valid_positions))
+    quarantine = quarantine_frame(raw, list(contract), q_positions, found.reasons.text, source)
     result = ValidationResult(
         source=source,
         rows_in=n,
         rows_valid=rows_valid,
         rows_quarantined=rows_quarantined,
         success=not blocking,
-        outcomes=outcomes,
+        outcomes=found.outcomes,
         blocking_failures=blocking,
     )
     return ValidatedBatch(
@@ -948,567 +293,3 @@ def validate_frame(
         docs_dir=docs_dir,
         unique_hashes=columns.hashes,
     )
-
-
-@dataclass
-class _Findings:
-    """What the checks say about a batch, row by row and as a whole."""
-
-    reasons: _Reasons
-    quarantined: np.ndarray  # bool per row
-    outcomes: list[ExpectationOutcome]
-    blocking: list[str]
-
-
-def _findings(
-    contract: dict[str, ColumnSpec],
-    parse: dict[str, _RowFailures],
-    extras: list[str],
-    gx_outcomes: list[_GxOutcome],
-    typed: pd.DataFrame | None,
-    *,
-    source: str,
-    rows: int,
-) -> _Findings:
-    """The outcomes in contract order (parse, then each check of a column; rules; table),
-    with the failing rows' reasons. `typed` is read only for failing rows: None when
-    nothing failed (`validate_table`), so both paths report a clean batch alike."""
-    n = rows
-    reasons = _Reasons(n)
-    quarantined = np.zeros(n, dtype=bool)
-    outcomes: list[ExpectationOutcome] = []
-    blocking: list[str] = []
-
-    def record(sev: Severity, failures: _RowFailures) -> None:
-        if sev == "error":
-            reasons.add(failures.positions, failures.messages)
-            quarantined[failures.positions] = True
-        else:
-            reasons.add(failures.positions, failures.messages + " (warning)")
-
-    def failing_rows(o: _GxOutcome, unparsable: np.ndarray) -> _RowFailures:
-        if o.success:
-            return _RowFailures(o.positions, np.empty(0, dtype=object))
-        assert typed is not None, "a failed check lists rows of the typed frame"
-        if o.check.kind == "rule":
-            return _rule_failures(o, typed)
-        return _row_failures(o, typed[o.check.column], unparsable)
-
-    if extras:
-        outcomes.append(
-            ExpectationOutcome(
-                expectation="expect_table_columns_to_match_contract",
-                column=None,
-                severity="warning",
-                row_level=False,
-                success=False,
-                unexpected_count=0,
-                unexpected_percent=None,
-                observed=f"dropped {len(extras)} extra columns: " + ", ".join(extras),
-            )
-        )
-    by_column: dict[str | None, list[_GxOutcome]] = {}
-    rule_outcomes: list[_GxOutcome] = []
-    for o in gx_outcomes:
-        if o.check.kind == "rule":
-            rule_outcomes.append(o)
-        else:
-            by_column.setdefault(o.check.column, []).append(o)
-
-    for name, spec in contract.items():
-        parsed = parse[name]
-        record(spec.severity, parsed)
-        if spec.dtype not in ("string", "category"):  # any value can be a string
-            outcomes.append(_parse_outcome(name, spec, parsed, n))
-        for o in by_column.get(name, []):
-            failures = failing_rows(o, parsed.positions)
-            if o.check.row_level:
-                record(spec.severity, failures)
-            outcomes.append(_outcome(o, failures, n))
-            if not o.check.row_level and not o.success and spec.severity == "error":
-                blocking.append(_aggregate_message(o, source, n))
-    for o in rule_outcomes:
-        failures = failing_rows(o, np.empty(0, dtype=np.int64))
-        record(o.check.severity, failures)
-        outcomes.append(_outcome(o, failures, n))
-    for o in by_column.get(None, []):
-        outcomes.append(_outcome(o, None, n))
-        if not o.success:
-            blocking.append(_aggregate_message(o, source, n))
-    return _Findings(reasons, quarantined, outcomes, blocking)
-
-
-def _narrow(valid: pd.DataFrame) -> pd.DataFrame:
-    """Nullable dtypes forced by (now quarantined) bad values go back to plain ones."""
-    valid.index = pd.RangeIndex(len(valid))  # take() returned a copy
-    for name in valid.columns:
-        dtype = valid[name].dtype
-        if str(dtype) in ("Int64", "boolean") and not valid[name].hasnans:
-            valid[name] = valid[name].astype("int64" if str(dtype) == "Int64" else bool)
-    return valid
-
-
-# --------------------------------------------------------------------------------------
-# validate_table: a clean batch judged without leaving arrow
-
-# The arrow type of each contract dtype: what `validate_frame`'s typed columns become when
-# written (`pa.Table.from_pandas`).
-ARROW_TYPES = {
-    "int": pa.int64(),
-    "float": pa.float64(),
-    "datetime": pa.timestamp("ns", tz="UTC"),
-    "string": pa.string(),
-    "category": pa.string(),
-    "bool": pa.bool_(),
-}
-
-
-@dataclass(frozen=True)
-class CleanTable:
-    """A batch that passed its whole contract in arrow: every row is valid, none parsed."""
-
-    # the typed contract columns, with the pandas metadata `pa.Table.from_pandas` gives
-    # `validate_frame`'s valid frame: written, both are the same file
-    table: pa.Table
-    result: ValidationResult
-    unique_hashes: dict[str, tuple[np.ndarray, np.ndarray]]  # as `ValidatedBatch`'s
-
-
-def validate_table(
-    table: pa.Table,
-    dataset: DatasetSettings,
-    *,
-    with_target: bool = True,
-    source: str,
-    now: datetime | None = None,
-) -> CleanTable | None:
-    """`validate_frame`'s verdict on a batch that passes every check; None: ask it instead.
-
-    Why: for a clean batch read from parquet, pandas cost more than the checks (a Python
-    object per string, a typed copy, and back to arrow to be written; ~0.5 s per 500k rows of
-    the loans contract). When the file's arrow types already are the contract's, typing is a
-    cast and each check one arrow kernel. Only a batch that passes everything is judged
-    here; a check that fails or cannot be judged, a value that needs parsing (strings in a
-    number column, NaN, infinities) returns None, and `validate_frame` finds the rows and
-    lets GE decide. Unit tests hold both to the same result. Structural problems raise
-    `DataContractError`, as there.
-    """
-    now = _utc(now or datetime.now(UTC))
-    contract, extras = _check_structure(
-        table.column_names, table.num_rows, dataset, with_target=with_target, source=source
-    )
-    typed = _typed_table(table, contract)
-    if typed is None:
-        return None
-    checks = _build_checks(contract, dataset, now)
-    hashes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for check in checks:
-        try:
-            if not _table_passes(check, typed, hashes):
-                return None
-        except (pa.ArrowException, TypeError, ValueError):  # e.g. types that do not compare
-            return None
-    n = typed.num_rows
-
-    def non_null(name: str) -> int:
-        return n - typed.column(name).null_count
-
-    gx_outcomes = [
-        _GxOutcome(
-            index,
-            check,
-            True,
-            0,
-            np.empty(0, dtype=np.int64),
-            None if check.row_level else _aggregate_value(check, n, non_null),
-        )
-        for index, check in enumerate(checks)
-    ]
-    parse = {name: _merge() for name in contract}
-    found = _findings(contract, parse, extras, gx_outcomes, None, source=source, rows=n)
-    result = ValidationResult(
-        source=source,
-        rows_in=n,
-        rows_valid=n,
-        rows_quarantined=0,
-        success=not found.blocking,
-        outcomes=found.outcomes,
-        blocking_failures=found.blocking,
-    )
-    return CleanTable(
-        typed.replace_schema_metadata(_pandas_metadata(typed, contract)), result, hashes
-    )
-
-
-def _pandas_metadata(typed: pa.Table, contract: dict[str, ColumnSpec]) -> dict[bytes, bytes]:
-    """The metadata `pa.Table.from_pandas` writes for `validate_frame`'s typed frame of these
-    rows (which types an int or bool column with nulls as Int64 / boolean)."""
-    sample = typed.slice(0, 1).to_pandas()
-    for name, spec in contract.items():
-        if spec.dtype in _WITH_NULLS and typed.column(name).null_count:
-            sample[name] = sample[name].astype(_WITH_NULLS[spec.dtype])
-    return pa.Schema.from_pandas(sample, preserve_index=False).metadata
-
-
-_WITH_NULLS = {"int": "Int64", "bool": "boolean"}
-_NULLABLE = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
-
-
-def _typed_table(table: pa.Table, contract: dict[str, ColumnSpec]) -> pa.Table | None:
-    """The contract columns cast to `ARROW_TYPES`, or None if a value would need parsing."""
-    columns = []
-    for name, spec in contract.items():
-        col = table.column(name)
-        kind = col.type
-        if spec.dtype == "int":
-            plain = pa.types.is_integer(kind) and kind != pa.uint64()
-        elif spec.dtype == "float":
-            plain = pa.types.is_integer(kind) or (
-                pa.types.is_floating(kind)
-                and not pa.types.is_float16(kind)
-                and pc.all(pc.is_finite(col)).as_py() is not False  # NaN and inf need parsing
-            )
-        elif spec.dtype == "datetime":
-            plain = pa.types.is_timestamp(kind)
-        elif spec.dtype == "bool":
-            plain = pa.types.is_boolean(kind)
-        else:  # string, category
-            plain = pa.types.is_string(kind) or pa.types.is_large_string(kind)
-        if not plain:
-            return None
-        try:
-            columns.append(col.cast(ARROW_TYPES[spec.dtype]))  # safe: overflow raises
-        except pa.ArrowInvalid:  # e.g. a date beyond the nanosecond range
-            return None
-    return pa.table(columns, names=list(contract))
-
-
-def _table_passes(
-    check: _Check, table: pa.Table, hashes: dict[str, tuple[np.ndarray, np.ndarray]]
-) -> bool:
-    """`_passes` in arrow kernels (same predicates, same bounds; nulls are not judged).
-
-    A unique column's `row_hashes` go into `hashes` for the stream's check across batches."""
-    kwargs = check.kwargs
-    n = table.num_rows
-    if check.kind == "row_count":
-        return _within(np.asarray([n]), kwargs)
-    if check.kind == "rule":
-        assert check.rule is not None
-        rule = check.rule
-        a, b = table.column(rule.column_a), table.column(rule.column_b)
-        if rule.factor != 1.0:
-            b = pc.multiply(b.cast(pa.float64()), rule.factor)  # as `_passes` scales it
-        return pc.all(_ARROW_COMPARE[rule.op](a, b)).as_py() is not False  # nulls skipped
-    name = check.column
-    assert name is not None
-    col = table.column(name)
-    nulls = col.null_count
-    if check.kind == "not_null":
-        return nulls == 0
-    if check.kind == "null_fraction":
-        return _within(np.asarray([(n - nulls) / n]), kwargs)
-    if nulls == n:
-        return True  # nothing to judge
-    if check.kind in ("range", "not_future"):
-        extremes = pc.min_max(col)
-        values = [extremes["min"], extremes["max"]]
-        if pa.types.is_timestamp(col.type):  # typed as ns: compare as pandas Timestamps
-            found = [pd.Timestamp(v.value, unit="ns", tz="UTC") for v in values]
-        else:
-            found = [v.as_py() for v in values]
-        return _within(np.asarray(found), kwargs)
-    if check.kind == "in_set":
-        allowed = set(kwargs["value_set"])
-        return all(v in allowed for v in pc.unique(col).to_pylist() if v is not None)
-    if check.kind == "unique":
-        # the typed values as `validate_frame` has them (ints stay ints when nulls are
-        # present), so the hashes are the same
-        values = col.to_pandas(deduplicate_objects=False, types_mapper=_NULLABLE.get)
-        mask, hashed = row_hashes(values, pc.is_valid(col).to_numpy(zero_copy_only=False))
-        hashes[name] = (mask, hashed)
-        found = np.sort(hashed[mask])
-        return not (found[1:] == found[:-1]).any()  # equal hashes: let pandas compare
-    return False
-
-
-_ARROW_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
-    "<": pc.less, "<=": pc.less_equal, ">": pc.greater, ">=": pc.greater_equal, "==": pc.equal,
-}  # fmt: skip
-
-
-def raise_for_result(result: ValidationResult) -> None:
-    """Stop the pipeline on a blocked batch with one message that says what to do."""
-    if result.success:
-        return
-    # Each failure names the file for the artifact; the message names it once, up front.
-    problems = [p.removeprefix(f"{result.source}: ") for p in result.blocking_failures]
-    if len(problems) == 1:
-        message = f"Batch {result.source} failed its data contract: {problems[0]}"
-    else:
-        listed = " ".join(f"({i}) {p}" for i, p in enumerate(problems, start=1))
-        message = (
-            f"Batch {result.source} failed its data contract with {len(problems)} blocking "
-            f"problems: {listed}"
-        )
-    raise DataContractError(message, source=result.source, problems=list(result.blocking_failures))
-
-
-def _row_failures(o: _GxOutcome, col: pd.Series, unparsable: np.ndarray) -> _RowFailures:
-    """The rows a failed GE check flags, with one message each (values read from the typed
-    frame)."""
-    check, name = o.check, o.check.column
-    positions = o.positions
-    if check.kind == "unique":
-        # GE flags every occurrence; we keep the first and flag the repeats
-        positions = np.flatnonzero((col.duplicated(keep="first") & col.notna()).to_numpy())
-    elif check.kind == "not_null" and len(unparsable):
-        # an unparsable value is null now, but its parse message already says why
-        positions = np.setdiff1d(positions, unparsable, assume_unique=True)
-    if len(positions) == 0 or not check.row_level:
-        return _RowFailures(positions, np.empty(0, dtype=object))
-    values = col.iloc[positions]
-    if check.kind == "not_null":
-        messages = np.full(
-            len(positions), f"{name}: missing (column is not nullable)", dtype=object
-        )
-    elif check.kind == "range":
-        messages = f"{name}: " + _show_numbers(values) + f" {_range_text(check)}"
-    elif check.kind == "in_set":
-        messages = f"{name}: " + _show_strings(values) + " not in allowed set"
-    elif check.kind == "unique":
-        messages = f"{name}: " + _show_strings(values) + " repeats an earlier row"
-    elif check.kind == "not_future":
-        latest = check.kwargs["max_value"]
-        shown = values.dt.strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy(dtype=object)
-        messages = f"{name}: " + shown + f" is later than {_iso(latest)} ({check.allowed})"
-    else:  # pragma: no cover - every row-level kind is handled above
-        raise ValueError(f"unknown row-level check {check.kind!r}")
-    return _RowFailures(positions, np.asarray(messages, dtype=object))
-
-
-def _rule_failures(o: _GxOutcome, typed: pd.DataFrame) -> _RowFailures:
-    """One message per failing row: "name: a_col 900000 > 10 x b_col 20000"."""
-    rule = o.check.rule
-    assert rule is not None
-    positions = o.positions
-    if len(positions) == 0:
-        return _RowFailures(positions, np.empty(0, dtype=object))
-    a = _show_values(typed[rule.column_a].iloc[positions])
-    b = _show_values(typed[rule.column_b].iloc[positions])
-    factor = "" if rule.factor == 1.0 else f"{_num(rule.factor)} x "
-    messages = (
-        f"{rule.name}: {rule.column_a} " + a + f" {_NEGATED[rule.op]} {factor}{rule.column_b} " + b
-    )
-    return _RowFailures(positions, np.asarray(messages, dtype=object))
-
-
-def _show_values(values: pd.Series) -> np.ndarray:
-    if ptypes.is_datetime64_any_dtype(values):
-        return values.dt.strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy(dtype=object)
-    return _show_numbers(values)
-
-
-def _outcome(o: _GxOutcome, failures: _RowFailures | None, n: int) -> ExpectationOutcome:
-    check = o.check
-    count = o.unexpected_count
-    if check.kind == "unique":  # we act on the repeats only, so we report those
-        count = len(failures.positions) if failures is not None else 0
-    rule = check.rule
-    return ExpectationOutcome(
-        expectation=_snake(check.gx_type),
-        column=check.column if rule is None else f"{rule.column_a}, {rule.column_b}",
-        severity=check.severity,
-        row_level=check.row_level,
-        success=o.success,
-        unexpected_count=count,
-        unexpected_percent=(100.0 * count / n) if check.row_level else None,
-        observed=_observed(o, failures),
-        rule=None if rule is None else rule.name,
-        observed_value=_number(o.observed_value) if not check.row_level else None,
-    )
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _observed(o: _GxOutcome, failures: _RowFailures | None) -> str:
-    check = o.check
-    if check.kind == "row_count":
-        return f"{o.observed_value} rows ({_bounds_text(check.kwargs, 'rows')})"
-    if check.kind == "null_fraction":
-        observed = 1.0 - float(o.observed_value if o.observed_value is not None else 0.0)
-        allowed = 1.0 - float(check.kwargs["min_value"])
-        return f"{observed:.1%} null (max {allowed:.1%})"
-    if o.success:
-        return "all rows pass"
-    examples = ""
-    if failures is not None and len(failures.messages):
-        shown = pd.unique(pd.Series(failures.messages[: 50 * _EXAMPLES]))[:_EXAMPLES]
-        examples = "; e.g. " + " | ".join(str(s) for s in shown)
-    if check.kind == "not_null":
-        unparsable = o.unexpected_count - (len(failures.positions) if failures is not None else 0)
-        also = f" ({unparsable:,} of them unparsable, see the parse check)" if unparsable else ""
-        return f"{o.unexpected_count:,} nulls{also}{examples}"
-    if check.kind == "range":
-        return f"{o.unexpected_count:,} values {_range_text(check)}{examples}"
-    if check.kind == "in_set":
-        allowed = ", ".join(check.kwargs["value_set"])
-        return f"{o.unexpected_count:,} values not in {{{allowed}}}{examples}"
-    if check.kind == "unique":
-        repeats = len(failures.positions) if failures is not None else 0
-        return (
-            f"{o.unexpected_count:,} rows share a value; {repeats:,} repeats flagged, "
-            f"first occurrence kept{examples}"
-        )
-    if check.kind == "rule":
-        name = check.rule.name if check.rule is not None else "rule"
-        return f"{o.unexpected_count:,} rows break {name} ({check.allowed}){examples}"
-    if check.kind == "not_future":
-        latest = _iso(check.kwargs["max_value"])
-        return f"{o.unexpected_count:,} timestamps after {latest} ({check.allowed}){examples}"
-    return f"{o.unexpected_count:,} unexpected{examples}"  # pragma: no cover
-
-
-def _parse_outcome(name: str, spec: ColumnSpec, parse: _RowFailures, n: int) -> ExpectationOutcome:
-    count = len(parse.positions)
-    examples = ""
-    if count:
-        shown = pd.unique(pd.Series(parse.messages[: 50 * _EXAMPLES]))[:_EXAMPLES]
-        examples = "; e.g. " + " | ".join(str(s) for s in shown)
-    return ExpectationOutcome(
-        expectation=f"expect_column_values_to_parse_as_{spec.dtype}",
-        column=name,
-        severity=spec.severity,
-        row_level=True,
-        success=count == 0,
-        unexpected_count=count,
-        unexpected_percent=100.0 * count / n,
-        observed=(f"{count:,} values present but unparsable{examples}" if count else "all parse"),
-    )
-
-
-def _aggregate_message(o: _GxOutcome, source: str, n: int) -> str:
-    check = o.check
-    if check.kind == "row_count":
-        return (
-            f"{source}: the batch has {n:,} rows; the contract needs "
-            f"{_bounds_text(check.kwargs, 'rows')} (dataset.min_rows / dataset.max_rows). "
-            "Check that the extract for this batch is complete (or was split correctly), "
-            "or change the bounds in the config if the volume is expected."
-        )
-    observed = 1.0 - float(o.observed_value if o.observed_value is not None else 0.0)
-    allowed = 1.0 - float(check.kwargs["min_value"])
-    return (
-        f"{source}: column '{check.column}' is {observed:.1%} null; the contract allows at "
-        f"most {allowed:.1%} (dataset.columns.{check.column}.max_null_fraction). Fix the "
-        f"upstream step that leaves '{check.column}' empty, or raise max_null_fraction if "
-        "that many missing values are expected."
-    )
-
-
-def _top_reasons(outcomes: list[ExpectationOutcome]) -> str:
-    ranked = sorted((o for o in outcomes if _quarantines(o)), key=lambda o: -o.unexpected_count)
-    if not ranked:
-        return "none recorded"
-    return "; ".join(f"[{o.column}: {o.unexpected_count:,} rows, {o.observed}]" for o in ranked[:3])
-
-
-def _quarantines(o: ExpectationOutcome) -> bool:
-    return o.row_level and o.severity == "error" and not o.success and o.unexpected_count > 0
-
-
-def _quarantine_frame(
-    raw: pd.DataFrame, columns: list[str], positions: np.ndarray, reasons: np.ndarray, source: str
-) -> pd.DataFrame:
-    """The quarantined rows as they arrived, plus why and where from; parquet-writable."""
-    where = [raw.columns.get_loc(c) for c in columns]
-    quarantine = raw.iloc[positions, where].copy()  # a real copy: we add columns below
-    quarantine.index = pd.RangeIndex(len(quarantine))
-    for name in columns:
-        col = quarantine[name]
-        if col.dtype == object and ptypes.infer_dtype(col, skipna=True) not in _PARQUET_SAFE_KINDS:
-            text = col.astype(str)
-            text[col.isna().to_numpy()] = None
-            quarantine[name] = text
-    quarantine[ROW_COLUMN] = positions.astype(np.int64)
-    quarantine[REASONS_COLUMN] = pd.Series(reasons[positions], dtype=object)
-    quarantine[SOURCE_COLUMN] = source
-    return quarantine
-
-
-# --------------------------------------------------------------------------------------
-# formatting helpers (vectorised over the failing rows only)
-
-
-def _show_raw(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _show_numbers(values: pd.Series) -> np.ndarray:
-    text = values.astype("float64").astype(str).str.removesuffix(".0")
-    return text.to_numpy(dtype=object)
-
-
-def _show_strings(values: pd.Series) -> np.ndarray:
-    text = "'" + values.astype(str).str.slice(0, 60) + "'"
-    return text.to_numpy(dtype=object)
-
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else repr(float(x))
-
-
-def _range_text(check: _Check) -> str:
-    lo, hi = check.kwargs.get("min_value"), check.kwargs.get("max_value")
-    if lo is not None and hi is not None:
-        return f"not in [{_num(lo)}, {_num(hi)}]"
-    if lo is not None:
-        return f"below the minimum {_num(lo)}"
-    return f"above the maximum {_num(hi)}"
-
-
-def _bounds_text(kwargs: dict[str, Any], unit: str) -> str:
-    lo, hi = kwargs.get("min_value"), kwargs.get("max_value")
-    if hi is None:
-        return f"at least {lo:,} {unit}"
-    return f"between {lo:,} and {hi:,} {unit}"
-
-
-def _utc(moment: datetime) -> datetime:
-    """Naive datetimes are taken as UTC, like naive timestamps in the data."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _iso(moment: datetime) -> str:
-    return _utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _snake(class_name: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in class_name).lstrip("_")
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-# --------------------------------------------------------------------------------------
-# building blocks for validating one file batch by batch (tasks/adapters/streaming.py)
-
-
-def coerce_column(col: pd.Series, spec: ColumnSpec, name: str) -> pd.Series:
-    """One raw column typed exactly as `validate_frame` types it (unparsable values -> null).
-
-    Why: uniqueness across the batches of a file is judged on the typed values, like GE does.
-    """
-    typed, _failures = _COERCERS[spec.dtype](col.reset_index(drop=True), name)
-    return typed
-
-
-def quarantine_frame(
-    raw: pd.DataFrame, columns: list[str], positions: np.ndarray, reasons: np.ndarray, source: str
-) -> pd.DataFrame:
-    """Rows of `raw` at `positions` in the quarantine layout (`reasons` indexed like `raw`)."""
-    return _quarantine_frame(raw, columns, positions, reasons, source)

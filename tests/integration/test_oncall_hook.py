@@ -16,7 +16,7 @@ from driftloop.data.generate import generate_day
 from driftloop.flows.ingest import ingest
 from driftloop.flows.notify import notify
 from driftloop.tasks.adapters import storage
-from driftloop.tasks.adapters.validation import DataContractError
+from driftloop.tasks.core.contract import DataContractError
 
 pytestmark = pytest.mark.usefixtures("prefect_backend")
 

@@ -24,7 +24,8 @@ from driftloop.tasks.adapters.streaming import (
     score_stream,
     sorted_unique,
 )
-from driftloop.tasks.adapters.validation import ROW_COLUMN, validate_frame, validate_table
+from driftloop.tasks.adapters.validation import validate_frame
+from driftloop.tasks.core.contract import ROW_COLUMN, validate_table
 from driftloop.tasks.core.scoring import PredictionMeta, predict_chunked
 from driftloop.tasks.core.training import fit_pipeline, split_frame
 

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from driftloop.configs.settings import DatasetSettings, load_settings
-from driftloop.tasks.adapters.validation import (
+from driftloop.tasks.adapters.validation import validate_frame
+from driftloop.tasks.core.contract import (
     REASONS_COLUMN,
     ROW_COLUMN,
     SOURCE_COLUMN,
@@ -25,7 +26,6 @@ from driftloop.tasks.adapters.validation import (
     ValidationResult,
     coerce_frame,
     raise_for_result,
-    validate_frame,
     validate_table,
 )
 
@@ -508,17 +508,18 @@ def test_screening_pass_finds_what_one_complete_pass_finds(
 ) -> None:
     """The fast path (the screen, then GE's details for what failed) loses no failing row;
     nor does the one that also builds Data Docs (GE's BASIC counts, then details)."""
-    from driftloop.tasks.adapters.validation import _build_checks, _coerce, _run_gx
+    from driftloop.tasks.adapters.validation import run_gx
+    from driftloop.tasks.core.contract import build_checks, coerce_batch
 
     raw = put(put(valid_frame(), "age", {4: 250, 9: 17}), "purpose", {5: "SPACESHIP"})
     raw = put(put(raw, "loan_id", {10: "L00001"}), "home_ownership", {11: None})
     raw = raw.assign(credit_score=np.where(np.arange(N) % 3 == 0, np.nan, 700.0))  # too empty
-    coerced = _coerce(raw, dataset, with_target=True, source=SOURCE)
-    checks = _build_checks(coerced.contract, dataset, NOW)
+    coerced = coerce_batch(raw, dataset, with_target=True, source=SOURCE)
+    checks = build_checks(coerced.contract, dataset, NOW)
     categorical = [c for c, spec in coerced.contract.items() if spec.dtype == "category"]
 
     def run(screen: bool, docs_dir: str | None = None) -> list[tuple[object, ...]]:
-        outcomes = _run_gx(
+        outcomes = run_gx(
             coerced.frame, checks, categorical=categorical, screen=screen, docs_dir=docs_dir
         )
         return [
@@ -604,14 +605,15 @@ def test_screen_agrees_with_great_expectations_on_every_check(
     case: tuple[DatasetSettings, pd.DataFrame],
 ) -> None:
     """The screen that spares GE on clean batches passes exactly the checks GE passes."""
-    from driftloop.tasks.adapters.validation import _build_checks, _coerce, _run_gx, _screen
+    from driftloop.tasks.adapters.validation import run_gx
+    from driftloop.tasks.core.contract import build_checks, coerce_batch, screen_checks
 
     dataset, raw = case
-    coerced = _coerce(raw, dataset, with_target=True, source=SOURCE)
-    checks = _build_checks(coerced.contract, dataset, NOW)
+    coerced = coerce_batch(raw, dataset, with_target=True, source=SOURCE)
+    checks = build_checks(coerced.contract, dataset, NOW)
     categorical = [c for c, spec in coerced.contract.items() if spec.dtype == "category"]
-    ge = [o.success for o in _run_gx(coerced.frame, checks, categorical=categorical, screen=False)]
-    screened = _screen(coerced.frame, checks)
+    ge = [o.success for o in run_gx(coerced.frame, checks, categorical=categorical, screen=False)]
+    screened = screen_checks(coerced.frame, checks)
     disagree = [
         (c.kind, c.column, ge_ok)
         for c, ge_ok, ok in zip(checks, ge, screened, strict=True)
@@ -632,7 +634,8 @@ def test_valid_rows_share_no_memory_with_the_raw_input(dataset: DatasetSettings)
 
 def test_screen_agrees_with_great_expectations_on_all_null_columns() -> None:
     """A column with no values at all: nothing to judge, for GE and the screen alike."""
-    from driftloop.tasks.adapters.validation import _build_checks, _coerce, _run_gx, _screen
+    from driftloop.tasks.adapters.validation import run_gx
+    from driftloop.tasks.core.contract import build_checks, coerce_batch, screen_checks
 
     base = load_settings().dataset
     relaxed = {"max_null_fraction": 1.0}
@@ -642,10 +645,10 @@ def test_screen_agrees_with_great_expectations_on_all_null_columns() -> None:
     }
     dataset = base.model_copy(update={"columns": columns})
     raw = valid_frame().assign(income=np.nan, region=None)  # income is also in the rule
-    coerced = _coerce(raw, dataset, with_target=True, source=SOURCE)
-    checks = _build_checks(coerced.contract, dataset, NOW)
-    ge = [o.success for o in _run_gx(coerced.frame, checks, screen=False)]
-    assert _screen(coerced.frame, checks) == ge
+    coerced = coerce_batch(raw, dataset, with_target=True, source=SOURCE)
+    checks = build_checks(coerced.contract, dataset, NOW)
+    ge = [o.success for o in run_gx(coerced.frame, checks, screen=False)]
+    assert screen_checks(coerced.frame, checks) == ge
     assert all(ge)
 
 
