@@ -324,9 +324,7 @@ class GateSettings(Strict):
 
     primary_metric: MetricName = "roc_auc"
     metrics: dict[MetricName, MetricRule] = Field(
-        default_factory=lambda: {
-            "roc_auc": MetricRule(threshold=0.6, min_absolute_change=-0.01)
-        }
+        default_factory=lambda: {"roc_auc": MetricRule(threshold=0.6, min_absolute_change=-0.01)}
     )
     recall_at_precision: float = Field(
         0.5, gt=0.0, lt=1.0, description="the precision at which recall_at_precision is read"

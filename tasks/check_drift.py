@@ -23,7 +23,6 @@ from driftloop.tasks.adapters.registry import ModelVersionInfo
 from driftloop.tasks.core.training import model_input
 
 if TYPE_CHECKING:
-
     from driftloop.tasks.adapters.drift import DriftMeasurement
     from driftloop.tasks.core.monitoring import Assessment, Realised, ReferenceStats, WindowStats
     from driftloop.tasks.core.policy import InFlightRun, PolicyDecision

@@ -22,10 +22,7 @@ from driftloop.tasks.adapters import registry, storage
 from driftloop.tasks.adapters.registry import ModelVersionInfo
 
 if TYPE_CHECKING:
-
     from driftloop.tasks.core.contract import ValidatedBatch
-
-
 
 
 def is_transient(error: BaseException | None) -> bool:

@@ -21,7 +21,6 @@ from driftloop.tasks.adapters import storage
 from driftloop.tasks.core.results import IngestSummary
 
 if TYPE_CHECKING:
-
     from driftloop.tasks.core.contract import ValidatedBatch
 
 

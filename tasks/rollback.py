@@ -25,7 +25,6 @@ from driftloop.tasks.core.results import RollbackSummary
 from driftloop.tasks.core.training import model_input
 
 if TYPE_CHECKING:
-
     pass
 
 

@@ -48,7 +48,6 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
 
-
 from driftloop.tasks.common import (
     IO_RETRIES,
     artifact_key,
@@ -279,9 +278,7 @@ def judge(evidence: GateEvidence, settings: Settings) -> GateDecision:
 
 
 @task(name="promote-or-park", cache_policy=NONE, **IO_RETRIES)
-def promote(
-    settings: Settings, decision: GateDecision, version: str, run_id: str
-) -> LedgerEntry:
+def promote(settings: Settings, decision: GateDecision, version: str, run_id: str) -> LedgerEntry:
     """Champion if the gate passed, challenger if not; the move is recorded in the ledger."""
     reg = settings.registry
     registry.configure_tracking(settings.tracking, settings.registry)
@@ -364,9 +361,7 @@ def model_card(
         lines += ["", "## Slices", "| slice | rows | candidate | champion |", "|---|---|---|---|"]
         for sc in ev.slices:
             champ = "-" if sc.champion is None else f"{sc.champion:.4f}"
-            lines.append(
-                f"| {sc.column}={sc.value} | {sc.rows} | {sc.candidate:.4f} | {champ} |"
-            )
+            lines.append(f"| {sc.column}={sc.value} | {sc.rows} | {sc.candidate:.4f} | {champ} |")
     lines += ["", "## Gate", decision.markdown()]
     return "\n".join(lines)
 

@@ -87,9 +87,7 @@ class Ledger:
         for uri in sorted(u for u in uris if u.endswith(".intent.json")):
             entry = LedgerEntry.model_validate_json(storage.read_bytes(uri))
             if entry.entry_id in markers:
-                entry = LedgerEntry.model_validate_json(
-                    storage.read_bytes(markers[entry.entry_id])
-                )
+                entry = LedgerEntry.model_validate_json(storage.read_bytes(markers[entry.entry_id]))
             out.append(entry)
         return out
 

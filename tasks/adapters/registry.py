@@ -186,9 +186,7 @@ def load_version(info: ModelVersionInfo) -> Pipeline:
 
 def pip_requirements() -> list[str]:
     """Pinned from the running environment, so the served model matches what was trained."""
-    return [
-        f"{name}=={pkg_version(name)}" for name in ("scikit-learn", "skops", "pandas", "numpy")
-    ]
+    return [f"{name}=={pkg_version(name)}" for name in ("scikit-learn", "skops", "pandas", "numpy")]
 
 
 def log_candidate(

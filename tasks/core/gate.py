@@ -212,7 +212,8 @@ def decide_gate(evidence: GateEvidence, rules: GateSettings) -> GateDecision:
             GateCheck(
                 name="serving_smoke",
                 metric="latency_ms_per_1000",
-                value=smoke.latency_ms_per_1000 if smoke.latency_ms_per_1000 is not None
+                value=smoke.latency_ms_per_1000
+                if smoke.latency_ms_per_1000 is not None
                 else math.nan,
                 limit=math.nan,
                 passed=smoke.ok,

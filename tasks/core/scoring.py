@@ -112,5 +112,3 @@ def predict_chunked(
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
-
-

@@ -110,9 +110,7 @@ def _estimator_class(path: str) -> type[ClassifierMixin]:
 def build_pipeline(dataset: DatasetSettings, model: ModelSettings) -> Pipeline:
     """Imputation + encoding + the configured estimator, as one serialisable Pipeline."""
     prep = model.preprocessing
-    numeric_steps: list[tuple[str, Any]] = [
-        ("impute", SimpleImputer(strategy=prep.numeric_impute))
-    ]
+    numeric_steps: list[tuple[str, Any]] = [("impute", SimpleImputer(strategy=prep.numeric_impute))]
     if prep.scale_numeric:
         numeric_steps.append(("scale", StandardScaler()))
     categorical_steps: list[tuple[str, Any]] = [

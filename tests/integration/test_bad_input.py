@@ -145,8 +145,11 @@ CASES = [
         lambda: parquet_bytes(
             with_values("loan_amount", [np.inf, -np.inf, np.nan, np.inf, np.nan], as_object=False)
         ),
-        ("loan_amount: inf is not a finite number", "loan_amount: -inf is not a finite number",
-         "loan_amount: missing"),
+        (
+            "loan_amount: inf is not a finite number",
+            "loan_amount: -inf is not a finite number",
+            "loan_amount: missing",
+        ),
         fails=False,
         quarantined=N_BAD,
     ),

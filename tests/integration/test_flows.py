@@ -157,8 +157,9 @@ def test_flow_runs_are_named_for_what_they_did(trained) -> None:
 
 
 def test_train_names_missing_days(workspace) -> None:
-    state = train(START, START + timedelta(days=1), overrides=workspace.overrides,
-                  return_state=True)
+    state = train(
+        START, START + timedelta(days=1), overrides=workspace.overrides, return_state=True
+    )
     assert state.is_failed()
     with pytest.raises(FileNotFoundError, match=str(START)):
         state.result()

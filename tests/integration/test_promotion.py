@@ -77,8 +77,18 @@ def test_only_the_better_model_is_promoted_and_rollback_restores(curated) -> Non
     card = mlflow.artifacts.load_text(f"runs:/{better.run_id}/model_card.md")
     assert "v4" in card and "## Slices" in card and "Gate PASSED" in card
     info = registry.get_version(settings.registry, better.version)
-    for key in ("data_digest", "data_location", "validation", "config_digest", "code_version",
-                "flow_run_id", "trigger", "gate_decision_id", "model_sha256", "reference_uri"):
+    for key in (
+        "data_digest",
+        "data_location",
+        "validation",
+        "config_digest",
+        "code_version",
+        "flow_run_id",
+        "trigger",
+        "gate_decision_id",
+        "model_sha256",
+        "reference_uri",
+    ):
         assert info.tag(key), key
 
     back = rollback("v4 misbehaves in production", overrides=ws.overrides)
@@ -93,14 +103,24 @@ def test_only_the_better_model_is_promoted_and_rollback_restores(curated) -> Non
     assert ledger.version_at("champion", t_after_v4) == "4"
     assert ledger.version_at("champion", datetime.now(UTC)) == "1"
     kinds = [(e.kind, e.to_version) for e in ledger.entries()]
-    assert kinds == [("promotion", "1"), ("challenger", "2"), ("challenger", "3"),
-                     ("promotion", "4"), ("rollback", "1")]
+    assert kinds == [
+        ("promotion", "1"),
+        ("challenger", "2"),
+        ("challenger", "3"),
+        ("promotion", "4"),
+        ("rollback", "1"),
+    ]
 
 
 def test_override_promotes_a_rejected_model_and_says_so(curated) -> None:
     ws = curated
-    forced = train(START, END, overrides={**ws.overrides, **WEAK}, allow_unvalidated=True,
-                   override_reason="incident 42: roll forward the pinned model")
+    forced = train(
+        START,
+        END,
+        overrides={**ws.overrides, **WEAK},
+        allow_unvalidated=True,
+        override_reason="incident 42: roll forward the pinned model",
+    )
     assert forced.promoted and "overridden" in forced.gate_reason
     assert "incident 42" in forced.gate_reason
     entry = ledger_for(ws.settings()).previous("champion")
@@ -109,8 +129,13 @@ def test_override_promotes_a_rejected_model_and_says_so(curated) -> None:
 
 
 def test_override_without_reason_is_refused(curated) -> None:
-    state = train(START, END, overrides={**curated.overrides, **WEAK}, allow_unvalidated=True,
-                  return_state=True)
+    state = train(
+        START,
+        END,
+        overrides={**curated.overrides, **WEAK},
+        allow_unvalidated=True,
+        return_state=True,
+    )
     assert state.is_failed()
     with pytest.raises(ValueError, match="override_reason"):
         state.result()
@@ -124,8 +149,13 @@ def test_racing_promotions_leave_alias_and_ledger_agreeing(curated) -> None:
 
     def promote(version: str) -> None:
         try:
-            move_alias(settings, alias="champion", to_version=version, kind="manual",
-                       reason=f"race {version}")
+            move_alias(
+                settings,
+                alias="champion",
+                to_version=version,
+                kind="manual",
+                reason=f"race {version}",
+            )
         except BaseException as err:
             errors.append(err)
 
@@ -163,18 +193,29 @@ CRASH_SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("alias_moved", [False, True], ids=["killed-before-alias",
-                                                              "killed-after-alias"])
+@pytest.mark.parametrize(
+    "alias_moved", [False, True], ids=["killed-before-alias", "killed-after-alias"]
+)
 def test_a_killed_promotion_settles_consistently(curated, alias_moved: bool) -> None:
     ws = curated
     settings = ws.settings()
     move_alias(settings, alias="champion", to_version="1", kind="manual", reason="reset")
     over = ws.overrides
-    script = CRASH_SCRIPT.format(root=over["storage.root"], uri=over["tracking.uri"],
-                                 art=over["tracking.artifact_location"], to="2",
-                                 move_alias=alias_moved)
-    done = subprocess.run([sys.executable, "-c", script], env=dict(os.environ), check=False,
-                          capture_output=True, text=True, timeout=120)
+    script = CRASH_SCRIPT.format(
+        root=over["storage.root"],
+        uri=over["tracking.uri"],
+        art=over["tracking.artifact_location"],
+        to="2",
+        move_alias=alias_moved,
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=dict(os.environ),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == -signal.SIGKILL, done.stderr
     expected = "2" if alias_moved else "1"
     assert champion_of(ws) == expected
@@ -192,9 +233,13 @@ def test_a_reviewer_can_reject_a_promotion_the_gate_passed(curated) -> None:
     from prefect.flow_runs import resume_flow_run
 
     ws = curated
-    overrides = {**ws.overrides, "gate.approval.required": True, "gate.approval.poll_seconds": 1,
-                 "gate.metrics.roc_auc.min_absolute_change": -1.0,
-                 "gate.bootstrap.require_lower_bound": False}
+    overrides = {
+        **ws.overrides,
+        "gate.approval.required": True,
+        "gate.approval.poll_seconds": 1,
+        "gate.metrics.roc_auc.min_absolute_change": -1.0,
+        "gate.bootstrap.require_lower_bound": False,
+    }
     before = champion_of(ws)
     result: dict[str, object] = {}
     # A daemon thread and a bounded approval wait: a failed assertion must not hang the session.
@@ -214,8 +259,10 @@ def test_a_reviewer_can_reject_a_promotion_the_gate_passed(curated) -> None:
                 break
             worker.join(timeout=0.5)
     assert paused is not None, "the train run should wait for a reviewer"
-    resume_flow_run(paused.id, run_input={"approve": False, "comment": "not before the audit",
-                                          "reviewer": "carol"})
+    resume_flow_run(
+        paused.id,
+        run_input={"approve": False, "comment": "not before the audit", "reviewer": "carol"},
+    )
     worker.join(timeout=180)
     summary = result["summary"]
     assert not summary.promoted and summary.alias == "challenger"

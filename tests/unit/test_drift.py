@@ -69,6 +69,7 @@ def make_frame(rows: int, seed: int, *, shifted: bool = False) -> pd.DataFrame:
 
 # --- is_drift: each method's direction ---------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("method", "score", "threshold", "expected"),
     [
