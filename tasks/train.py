@@ -16,17 +16,15 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
-from driftloop.configs.settings import ModelSettings, Settings
+from driftloop.configs.settings import Settings
 from driftloop.tasks.adapters import registry, storage
 from driftloop.tasks.adapters.ledger import LedgerEntry
 from driftloop.tasks.adapters.promotion import move_alias
 from driftloop.tasks.adapters.registry import ModelVersionInfo
 from driftloop.tasks.core.evaluation import (
     evaluation_figures,
-    paired_bootstrap,
-    score_metrics,
-    slice_scores,
 )
+from driftloop.tasks.core.evidence import measure_evidence
 from driftloop.tasks.core.gate import (
     GateDecision,
     GateEvidence,
@@ -88,53 +86,13 @@ def gather_evidence(
     override: Override | None,
 ) -> GateEvidence:
     """Candidate, champion and baseline scored on the very same held-out rows."""
-    gate = settings.gate
-    target_precision = gate.recall_at_precision
-    y = split.y_test.to_numpy()
-    p_candidate = candidate.predict_proba(split.x_test)[:, 1]
-    p_champion = None
-    if champion is not None:
-        p_champion = registry.load_version(champion).predict_proba(split.x_test)[:, 1]
-    baseline = None
-    if gate.baseline is not None:
-        model = ModelSettings(
-            estimator=gate.baseline.estimator,
-            params=gate.baseline.params,
-            preprocessing=settings.model.preprocessing.model_copy(update={"scale_numeric": True}),
-        )
-        fitted = fit_pipeline(split, settings.dataset, model)
-        baseline = score_metrics(
-            y, fitted.predict_proba(split.x_test)[:, 1], min_precision=target_precision
-        )
-    improvement = None
-    if p_champion is not None and gate.bootstrap.resamples > 0:
-        improvement = paired_bootstrap(
-            y,
-            p_candidate,
-            p_champion,
-            gate.primary_metric,
-            resamples=gate.bootstrap.resamples,
-            confidence=gate.bootstrap.confidence,
-            seed=gate.bootstrap.seed,
-            min_precision=target_precision,
-        )
-    slices = slice_scores(
-        split.x_test[gate.slices.columns],
-        y,
-        p_candidate,
-        p_champion,
-        gate.slices.metric,
-        target_precision,
-    )
-    return GateEvidence(
-        candidate=score_metrics(y, p_candidate, min_precision=target_precision),
-        champion=None
-        if p_champion is None
-        else score_metrics(y, p_champion, min_precision=target_precision),
+    champion_model = None if champion is None else registry.load_version(champion)
+    return measure_evidence(
+        candidate,
+        champion_model,
+        split,
+        settings,
         champion_version=champion.version if champion else None,
-        baseline=baseline,
-        improvement=improvement,
-        slices=slices,
         override=override,
     )
 

@@ -23,7 +23,8 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -31,8 +32,10 @@ import pandas as pd
 from pydantic import BaseModel
 
 from driftloop.configs.settings import DatasetSettings, Settings
-from driftloop.tasks.core.evaluation import paired_bootstrap, score_metrics, slice_scores
-from driftloop.tasks.core.gate import GateEvidence, decide_gate
+from driftloop.tasks.core.contract import quarantine_mask
+from driftloop.tasks.core.evaluation import score_metrics
+from driftloop.tasks.core.evidence import measure_evidence
+from driftloop.tasks.core.gate import decide_gate
 from driftloop.tasks.core.monitoring import (
     Quality,
     Realised,
@@ -139,28 +142,10 @@ class _State:
     pending: _Pending | None = None
 
 
-def contract_violations(frame: pd.DataFrame, dataset: DatasetSettings) -> np.ndarray:
-    """Rows breaking the column contract (nulls, range, categories): the backtest's quarantine.
-
-    A vectorised subset of the Great Expectations contract (no cross-column rules, no
-    uniqueness), so replaying months costs seconds; the flows use the full contract.
-    """
-    bad = np.zeros(len(frame), dtype=bool)
-    for name, spec in dataset.columns.items():
-        if name not in frame.columns:
-            continue
-        values = frame[name]
-        if not spec.nullable:
-            bad |= values.isna().to_numpy()
-        if spec.dtype in ("int", "float"):
-            numbers = pd.to_numeric(values, errors="coerce")
-            if spec.min is not None:
-                bad |= (numbers < spec.min).to_numpy()
-            if spec.max is not None:
-                bad |= (numbers > spec.max).to_numpy()
-        if spec.categories is not None:
-            bad |= (values.notna() & ~values.isin(spec.categories)).to_numpy()
-    return bad
+def _quarantined(frame: pd.DataFrame, dataset: DatasetSettings, day: date) -> np.ndarray:
+    """What the flows would quarantine from this window, judged at the end of its day."""
+    end_of_day = datetime.combine(day + timedelta(days=1), clock.min, tzinfo=UTC)
+    return quarantine_mask(frame, dataset, now=end_of_day, source=f"window {day}")
 
 
 def _fit_version(
@@ -197,32 +182,15 @@ def _stats(frame: pd.DataFrame, settings: Settings) -> WindowStats:
 def _gate(candidate: Pipeline, champion: _Champion, split: Split, settings: Settings) -> str:
     """The gate's pure decision on the candidate vs the champion on the same held-out rows
     (no serving smoke check and no baseline model offline). Returns '' if passed."""
-    gate = settings.gate
-    x, y = split.x_test, split.y_test.to_numpy()
-    p_new = candidate.predict_proba(x)[:, 1]
-    p_old = champion.model.predict_proba(x)[:, 1]
-    improvement = None
-    if gate.bootstrap.resamples > 0:
-        improvement = paired_bootstrap(
-            y,
-            p_new,
-            p_old,
-            gate.primary_metric,
-            resamples=gate.bootstrap.resamples,
-            confidence=gate.bootstrap.confidence,
-            seed=gate.bootstrap.seed,
-            min_precision=gate.recall_at_precision,
-        )
-    evidence = GateEvidence(
-        candidate=score_metrics(y, p_new, min_precision=gate.recall_at_precision),
-        champion=score_metrics(y, p_old, min_precision=gate.recall_at_precision),
+    evidence = measure_evidence(
+        candidate,
+        champion.model,
+        split,
+        settings,
         champion_version=str(champion.version),
-        improvement=improvement,
-        slices=slice_scores(
-            x[gate.slices.columns], y, p_new, p_old, gate.slices.metric, gate.recall_at_precision
-        ),
+        baseline=False,
     )
-    decision = decide_gate(evidence, gate.model_copy(update={"baseline": None}))
+    decision = decide_gate(evidence, settings.gate.model_copy(update={"baseline": None}))
     return "" if decision.passed else decision.reason
 
 
@@ -251,7 +219,7 @@ def _replay(
     if len(warm) < max(options.warmup, 1):
         raise BacktestError(f"need at least {max(options.warmup, 1)} window(s) to train v1")
     warm_frame = pd.concat([w.frame for w in warm], ignore_index=True)
-    warm_frame = warm_frame[~contract_violations(warm_frame, dataset)]
+    warm_frame = warm_frame[~_quarantined(warm_frame, dataset, warm[-1].day)]
     first, _, _ = _fit_version(warm_frame, 1, settings)
     state = _State(champion=first)
     keep = max(settings.policy.consecutive_windows, 1)
@@ -272,7 +240,7 @@ def _replay(
                 event = f"candidate rejected by the gate: {pending.gate_reason[:80]}"
         champion = state.champion
         frame = window.frame
-        bad = contract_violations(frame, dataset)
+        bad = _quarantined(frame, dataset, window.day)
         valid = frame[~bad].reset_index(drop=True)
         scores = champion.model.predict_proba(model_input(valid, dataset))[:, 1]
         scored = valid.assign(**{SCORE: scores})

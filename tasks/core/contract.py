@@ -653,6 +653,61 @@ def _passes(check: Check, frame: pd.DataFrame, notna: NotNull) -> bool:
     return False
 
 
+def quarantine_mask(
+    raw: pd.DataFrame, dataset: DatasetSettings, *, now: datetime, source: str = "batch"
+) -> np.ndarray:
+    """The rows the contract sends to quarantine (unparsable, or failing a row-level check of
+    severity error), judged by the same checks without Great Expectations.
+
+    Why: the backtest replays months of days and must quarantine what the flows would; GE's
+    row lists cost far more than these masks. Tests hold it to `validate_frame`'s quarantine.
+    """
+    coerced = coerce_batch(raw, dataset, with_target=True, source=source)
+    typed = coerced.frame
+    bad = np.zeros(len(typed), dtype=bool)
+    for name, spec in coerced.contract.items():
+        if spec.severity == "error":
+            bad[coerced.parse[name].positions] = True
+    notna = NotNull(typed)
+    for check in build_checks(coerced.contract, dataset, now):
+        if check.row_level and check.severity == "error":
+            bad |= _failing_rows(check, typed, notna)
+    return bad
+
+
+def _failing_rows(check: Check, frame: pd.DataFrame, notna: NotNull) -> np.ndarray:
+    """The rows a row-level check quarantines; nulls are judged by not-null checks only."""
+    if check.kind == "rule" and check.rule is not None:
+        rule = check.rule
+        a, b = frame[rule.column_a], frame[rule.column_b]
+        if rule.factor != 1.0:
+            b = b.astype("float64") * rule.factor
+        judged = (notna(rule.column_a) & notna(rule.column_b)).to_numpy()
+        ok = np.ones(len(frame), dtype=bool)
+        ok[judged] = _COMPARE[rule.op](a[judged].to_numpy(), b[judged].to_numpy())
+        return ~ok
+    name = str(check.column)
+    present = notna(name).to_numpy()
+    col = frame[name]
+    if check.kind == "not_null":
+        return ~present
+    failing = np.zeros(len(frame), dtype=bool)
+    if check.kind in ("range", "not_future"):
+        low, high = check.kwargs.get("min_value"), check.kwargs.get("max_value")
+        values = col[present]
+        out = np.zeros(len(values), dtype=bool)
+        if low is not None:
+            out |= np.asarray(values < low, dtype=bool)
+        if high is not None:
+            out |= np.asarray(values > high, dtype=bool)
+        failing[present] = out
+    elif check.kind == "in_set":
+        failing[present] = ~col[present].isin(check.kwargs["value_set"]).to_numpy()
+    elif check.kind == "unique":
+        failing[present] = col[present].duplicated(keep="first").to_numpy()
+    return failing
+
+
 def _within(values: Any, bounds: dict[str, Any]) -> bool:
     low, high = bounds.get("min_value"), bounds.get("max_value")
     ok = np.ones(len(values), dtype=bool)

@@ -6,10 +6,11 @@ The full-size run (10k rows per window, 100k for the quiet case) is
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from driftloop.configs.settings import load_settings
@@ -19,13 +20,14 @@ from driftloop.data.replay import parse_segments
 from driftloop.flows.cli import main
 from driftloop.tasks.adapters import storage
 from driftloop.tasks.adapters.daily_files import folder_windows
+from driftloop.tasks.adapters.validation import validate_frame
 from driftloop.tasks.core.backtest import (
     BacktestError,
     BacktestOptions,
-    contract_violations,
     run_backtest,
     timeline_table,
 )
+from driftloop.tasks.core.contract import ROW_COLUMN, quarantine_mask
 
 # A lighter model keeps the replay fast; the policy and signals are the configured ones.
 FAST = {
@@ -62,12 +64,16 @@ def test_the_gate_can_reject_a_retrain_in_the_replay() -> None:
     assert all(r.champion == "v1" for r in result.rows)
 
 
-def test_corrupt_rows_count_as_quarantine_and_hold_the_retrain() -> None:
-    frame = generate_day(date(2026, 1, 1), 2000, scenario="corrupt")
-    bad = contract_violations(frame, load({}).dataset)
-    assert 0.04 < bad.mean() < 0.09
-    clean = generate_day(date(2026, 1, 1), 2000)
-    assert not contract_violations(clean, load({}).dataset).any()
+def test_the_backtest_quarantines_exactly_what_ingest_quarantines() -> None:
+    """The replay's contract is the flows' contract: same rows out, whatever the fault."""
+    dataset = load({}).dataset
+    now = datetime(2026, 1, 2, tzinfo=UTC)
+    for scenario in ("corrupt", "none"):
+        frame = generate_day(date(2026, 1, 1), 2000, scenario=scenario)
+        bad = quarantine_mask(frame, dataset, now=now)
+        batch = validate_frame(frame, dataset, source=scenario, now=now)
+        assert np.flatnonzero(bad).tolist() == sorted(batch.quarantine[ROW_COLUMN].tolist())
+        assert bad.any() == (scenario == "corrupt")
 
 
 def test_a_folder_of_daily_files_replays_in_day_order(tmp_path: Path) -> None:
