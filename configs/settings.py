@@ -370,7 +370,7 @@ class DriftSettings(Strict):
         "the deployment trigger on `event` does it instead",
     )
     seed: int = 0
-    # --- monitoring signals (issue 7): distances on precomputed statistics, never p-values ---
+    # --- monitoring signals: distances on precomputed statistics, never p-values ---
     quantiles: int = Field(
         200, ge=10, le=5000, description="quantiles stored per numeric column and per window"
     )

@@ -1,4 +1,4 @@
-"""Issue 7's acceptance, measured on generated data through the backtest: cases and verdicts.
+"""The retraining policy's acceptance cases, replayed on generated data through the backtest.
 
 Why in the package: `driftloop backtest --acceptance` prints the table people read, and the test
 suite runs the same cases at a smaller size, so the printed claims and the tested ones cannot

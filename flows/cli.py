@@ -109,7 +109,7 @@ def _backtest_parser(sub: Any) -> None:
     cmd.add_argument(
         "--acceptance",
         action="store_true",
-        help="run issue 7's acceptance cases and print their table (uses --rows and "
+        help="run the retraining policy's acceptance cases and print their table (uses --rows and "
         "--quiet-rows; --set applies to every case)",
     )
     cmd.add_argument(

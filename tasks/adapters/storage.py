@@ -785,7 +785,7 @@ class Lake:
         """One Great Expectations Data Docs site per validation run (open its index.html)."""
         return join(self.root, "reports", "data-docs", self.dataset, _day(day), run_id)
 
-    # --- monitoring (issue 7) ---------------------------------------------------------------
+    # --- monitoring ---------------------------------------------------------------------
 
     def labels(self, day: datetime.date) -> str:
         """Delayed labels (id + target) for the rows that arrived on `day`."""

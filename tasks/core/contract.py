@@ -621,16 +621,14 @@ def _passes(check: Check, frame: pd.DataFrame, notna: NotNull) -> bool:
     if check.kind == "row_count":
         return _within(np.asarray([len(frame)]), kwargs)
     if check.kind == "rule":
-        assert check.rule is not None
-        rule = check.rule
+        rule = _rule_of(check)
         a, b = frame[rule.column_a], frame[rule.column_b]
         if rule.factor != 1.0:
             b = b.astype("float64") * rule.factor  # as `derived_columns` hands it to GE
         judged = (notna(rule.column_a) & notna(rule.column_b)).to_numpy()
         left, right = a[judged].to_numpy(), b[judged].to_numpy()
         return bool(_COMPARE[rule.op](left, right).all())
-    name = check.column
-    assert name is not None
+    name = _column_of(check)
     present = notna(name)
     if check.kind == "not_null":
         return bool(present.all())
@@ -675,10 +673,22 @@ def quarantine_mask(
     return bad
 
 
+def _rule_of(check: Check) -> CrossColumnRule:
+    if check.rule is None:
+        raise ValueError(f"{check.gx_type} on {check.column!r} carries no cross-column rule")
+    return check.rule
+
+
+def _column_of(check: Check) -> str:
+    if check.column is None:
+        raise ValueError(f"{check.gx_type} is a table check, not a column check")
+    return check.column
+
+
 def _failing_rows(check: Check, frame: pd.DataFrame, notna: NotNull) -> np.ndarray:
     """The rows a row-level check quarantines; nulls are judged by not-null checks only."""
-    if check.kind == "rule" and check.rule is not None:
-        rule = check.rule
+    if check.kind == "rule":
+        rule = _rule_of(check)
         a, b = frame[rule.column_a], frame[rule.column_b]
         if rule.factor != 1.0:
             b = b.astype("float64") * rule.factor
@@ -686,7 +696,7 @@ def _failing_rows(check: Check, frame: pd.DataFrame, notna: NotNull) -> np.ndarr
         ok = np.ones(len(frame), dtype=bool)
         ok[judged] = _COMPARE[rule.op](a[judged].to_numpy(), b[judged].to_numpy())
         return ~ok
-    name = str(check.column)
+    name = _column_of(check)
     present = notna(name).to_numpy()
     col = frame[name]
     if check.kind == "not_null":
@@ -785,7 +795,8 @@ def collect_findings(
     def failing_rows(o: CheckOutcome, unparsable: np.ndarray) -> _RowFailures:
         if o.success:
             return _RowFailures(o.positions, np.empty(0, dtype=object))
-        assert typed is not None, "a failed check lists rows of the typed frame"
+        if typed is None:
+            raise ValueError("a failed check lists rows of the typed frame, and none was given")
         if o.check.kind == "rule":
             return _rule_failures(o, typed)
         return _row_failures(o, typed[o.check.column], unparsable)
@@ -989,14 +1000,12 @@ def _table_passes(
     if check.kind == "row_count":
         return _within(np.asarray([n]), kwargs)
     if check.kind == "rule":
-        assert check.rule is not None
-        rule = check.rule
+        rule = _rule_of(check)
         a, b = table.column(rule.column_a), table.column(rule.column_b)
         if rule.factor != 1.0:
             b = pc.multiply(b.cast(pa.float64()), rule.factor)  # as `_passes` scales it
         return pc.all(_ARROW_COMPARE[rule.op](a, b)).as_py() is not False  # nulls skipped
-    name = check.column
-    assert name is not None
+    name = _column_of(check)
     col = table.column(name)
     nulls = col.null_count
     if check.kind == "not_null":
@@ -1084,8 +1093,7 @@ def _row_failures(o: CheckOutcome, col: pd.Series, unparsable: np.ndarray) -> _R
 
 def _rule_failures(o: CheckOutcome, typed: pd.DataFrame) -> _RowFailures:
     """One message per failing row: "name: a_col 900000 > 10 x b_col 20000"."""
-    rule = o.check.rule
-    assert rule is not None
+    rule = _rule_of(o.check)
     positions = o.positions
     if len(positions) == 0:
         return _RowFailures(positions, np.empty(0, dtype=object))

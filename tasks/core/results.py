@@ -57,7 +57,7 @@ class DriftSummary(BaseModel):
     baseline_version: str
     report_uri: str
     retrain: TrainSummary | None = None
-    # issue 7: the policy's decision record and the monitoring signals behind it
+    # the policy's decision record and the monitoring signals behind it
     check_id: str | None = None
     rule: str | None = None
     retrain_decided: bool = False
