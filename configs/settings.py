@@ -106,7 +106,7 @@ class DatasetSettings(Strict):
     data_docs: bool = Field(
         True,
         description="build a Great Expectations Data Docs site for each validation "
-        "(~0.5 s and ~4 MB per batch, whatever its size)",
+        "(a fixed cost in time and disk per batch, whatever its size)",
     )
 
     @model_validator(mode="after")
@@ -472,14 +472,14 @@ class ScoringSettings(Strict):
         500_000,
         ge=1,
         description="rows validated and predicted at a time; memory follows this, not the "
-        "input size (a clean parquet batch of the loans contract validates in ~0.2 s)",
+        "input size (the time a batch takes is measured in benchmarks/README.md)",
     )
     prefetch_batches: int = Field(
         0,
         ge=0,
         description="batches read and validated on a background thread while the model "
-        "predicts the current one; pays off only with idle cores (on 2 cores it slowed "
-        "scoring: the predictor's OpenMP threads and validation compete)",
+        "predicts the current one; pays off only with idle cores (otherwise it slows scoring: "
+        "the predictor's OpenMP threads and validation compete for the same cores)",
     )
     partition_row_groups: int = Field(
         1, ge=1, description="partitioned mode, one parquet file: row groups per partition"

@@ -63,7 +63,8 @@ class Outcome(BaseModel):
 
 
 def cases(rows: int, quiet_rows: int, quiet_windows: int = 30, after: int = 12) -> list[Case]:
-    """The issue's claims; `after` is the number of windows replayed after each change."""
+    """The policy's acceptance claims; `after` is the number of windows replayed after each
+    change."""
     warm = BacktestOptions().warmup
     lead = warm + 8  # warm-up windows + 8 quiet windows before the change
     reshift = [("none", lead), ("covariate_shift", 3), ("none", after)]

@@ -17,6 +17,7 @@ from driftloop.tasks import common
 from driftloop.tasks.adapters.history import history_rows
 from driftloop.tasks.adapters.oncall import on_failure_hook
 from driftloop.tasks.adapters.storage import Lake
+from driftloop.tasks.core.policy import model_run_tag
 from driftloop.tasks.core.results import DriftSummary
 
 
@@ -140,7 +141,7 @@ def check_drift(
             },
         )
         if settings.drift.retrain_inline if retrain is None else retrain:
-            with tags(steps.model_run_tag(model_name)):
+            with tags(model_run_tag(model_name)):
                 summary.retrain = train(
                     window_start,
                     window_end,

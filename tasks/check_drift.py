@@ -9,37 +9,40 @@ inside the task bodies, never passed in.
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 from prefect import task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.events import emit_event
 
 from driftloop.configs.settings import Settings
+from driftloop.tasks.adapters import history as drift_history
 from driftloop.tasks.adapters import registry, storage
+from driftloop.tasks.adapters.drift import DriftMeasurement, measure_drift
+from driftloop.tasks.adapters.prefect_runs import in_flight_runs
 from driftloop.tasks.adapters.registry import ModelVersionInfo
-from driftloop.tasks.core.training import model_input
-
-if TYPE_CHECKING:
-    from driftloop.tasks.adapters.drift import DriftMeasurement
-    from driftloop.tasks.core.monitoring import Assessment, Realised, ReferenceStats, WindowStats
-    from driftloop.tasks.core.policy import InFlightRun, PolicyDecision
-
-
-from driftloop.tasks.common import (
-    IO_RETRIES,
-    MissingDataError,
-    artifact_key,
-    current_run_id,
+from driftloop.tasks.common import IO_RETRIES, MissingDataError, artifact_key, current_run_id
+from driftloop.tasks.core.monitoring import (
+    Assessment,
+    Quality,
+    Realised,
+    ReferenceStats,
+    WindowStats,
+    assess,
+    realised_performance,
+    settings_stats,
 )
+from driftloop.tasks.core.policy import InFlightRun, PolicyDecision, decide_retrain, model_run_tag
+from driftloop.tasks.core.reporting import policy_markdown
+from driftloop.tasks.core.scoring import SCORE_COLUMN
+from driftloop.tasks.core.training import model_input
 
 
 @task(name="measure-drift", cache_policy=NONE)
 def measure(reference: pd.DataFrame, current: pd.DataFrame, settings: Settings) -> DriftMeasurement:
-    from driftloop.tasks.adapters.drift import measure_drift
-
     return measure_drift(
         reference,
         current,
@@ -102,8 +105,6 @@ def reference_statistics(settings: Settings, champion: ModelVersionInfo) -> Refe
     Computed from the version's own reference snapshot, its scores on that snapshot (for
     prediction drift) and the held-out metrics of its MLflow run (for performance decay).
     """
-    from driftloop.tasks.core.monitoring import ReferenceStats, window_stats
-
     lake = storage.Lake(settings.storage.root, settings.dataset.name)
     uri = lake.reference_stats(champion.name, champion.version)
     if storage.exists(uri):
@@ -117,20 +118,13 @@ def reference_statistics(settings: Settings, champion: ModelVersionInfo) -> Refe
     registry.configure_tracking(settings.tracking, settings.registry)
     snapshot = storage.read_frame(snapshot_uri)
     model = registry.load_version(champion)
-    scored = snapshot.assign(
-        score=model.predict_proba(model_input(snapshot, settings.dataset))[:, 1]
-    )
+    scores = model.predict_proba(model_input(snapshot, settings.dataset))[:, 1]
+    scored = snapshot.assign(**{SCORE_COLUMN: scores})
     stats = ReferenceStats(
         model_name=champion.name,
         version=champion.version,
         snapshot_uri=snapshot_uri,
-        stats=window_stats(
-            scored,
-            numeric=settings.dataset.numeric_features,
-            categorical=settings.dataset.categorical_features,
-            quantiles=settings.drift.quantiles,
-            score_column="score",
-        ),
+        stats=settings_stats(scored, settings, SCORE_COLUMN),
         metrics=registry.run_metrics(champion.run_id) if champion.run_id else {},
     )
     storage.write_text(uri, stats.model_dump_json())
@@ -139,16 +133,7 @@ def reference_statistics(settings: Settings, champion: ModelVersionInfo) -> Refe
 
 @task(name="summarise-window", cache_policy=NONE)
 def summarise_window(frame: pd.DataFrame, settings: Settings) -> WindowStats:
-    from driftloop.tasks.core.monitoring import window_stats
-    from driftloop.tasks.core.scoring import SCORE_COLUMN
-
-    return window_stats(
-        frame,
-        numeric=settings.dataset.numeric_features,
-        categorical=settings.dataset.categorical_features,
-        quantiles=settings.drift.quantiles,
-        score_column=SCORE_COLUMN,
-    )
+    return settings_stats(frame, settings, SCORE_COLUMN)
 
 
 @task(name="read-labels", cache_policy=NONE, **IO_RETRIES)
@@ -170,8 +155,6 @@ def realise(
 ) -> Realised:
     """Realised metrics of the predictions this version made (decay is judged against its own
     registration metrics; rows an earlier champion scored are left out)."""
-    from driftloop.tasks.core.monitoring import realised_performance
-    from driftloop.tasks.core.scoring import SCORE_COLUMN
 
     return realised_performance(
         predictions,
@@ -189,7 +172,6 @@ def realise(
 def count_quarantined(settings: Settings, days: list[date]) -> int:
     """Rows the contract rejected on the window's days (the largest run per day: ingest and
     score both validate the same raw batch)."""
-    import pyarrow.parquet as pq
 
     lake = storage.Lake(settings.storage.root, settings.dataset.name)
     total = 0
@@ -206,85 +188,33 @@ def count_quarantined(settings: Settings, days: list[date]) -> int:
 
 @task(name="find-in-flight-training", **IO_RETRIES)
 def find_in_flight(settings: Settings) -> list[InFlightRun]:
-    """`train` runs Prefect reports as Running, Pending or Scheduled for this model.
-
-    A run tagged `model:<name>` belongs to that model; an untagged run (e.g. started by the
-    deployment trigger) counts for every model, because it might be ours.
-    """
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        FlowFilter,
-        FlowFilterName,
-        FlowRunFilter,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
-    from prefect.client.schemas.objects import StateType
-
-    from driftloop.tasks.core.policy import InFlightRun
-
+    """Training runs already under way for this model: the policy does not start another."""
     policy = settings.policy
     if not policy.dedupe_in_flight:
         return []
-    me = current_run_id()
-    model_tag = model_run_tag(settings.registry.model_name)
-    with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(
-            flow_filter=FlowFilter(name=FlowFilterName(any_=[policy.train_flow])),
-            flow_run_filter=FlowRunFilter(
-                state=FlowRunFilterState(
-                    type=FlowRunFilterStateType(
-                        any_=[StateType.RUNNING, StateType.PENDING, StateType.SCHEDULED]
-                    )
-                )
-            ),
-        )
-    out = []
-    for run in runs:
-        tags = set(run.tags or [])
-        others = {t for t in tags if t.startswith("model:")}
-        if str(run.id) == me or (others and model_tag not in others):
-            continue
-        out.append(
-            InFlightRun(
-                id=str(run.id),
-                name=run.name,
-                state=run.state_type.value if run.state_type else "UNKNOWN",
-                expected_start=run.expected_start_time,
-            )
-        )
-    return out
-
-
-def model_run_tag(model_name: str) -> str:
-    """The tag a retrain run carries so in-flight dedupe can tell models apart."""
-    return f"model:{model_name}"
+    tag = model_run_tag(settings.registry.model_name)
+    return in_flight_runs(policy.train_flow, tag, exclude=current_run_id())
 
 
 @task(name="read-drift-history", cache_policy=NONE, **IO_RETRIES)
 def read_history(settings: Settings) -> pd.DataFrame:
-    from driftloop.tasks.adapters import history
-
     lake = storage.Lake(settings.storage.root, settings.dataset.name)
-    return history.read(lake.drift_history(settings.registry.model_name))
+    return drift_history.read(lake.drift_history(settings.registry.model_name))
 
 
 @task(name="record-drift-check", cache_policy=NONE, **IO_RETRIES)
 def record_check(settings: Settings, rows: pd.DataFrame, decision: PolicyDecision) -> str:
     """Append this check (scores, signals, decision) to the history; returns the record's URI."""
-    from driftloop.tasks.adapters import history
 
     lake = storage.Lake(settings.storage.root, settings.dataset.name)
-    return history.append(lake.drift_history(settings.registry.model_name), rows, decision)
+    return drift_history.append(lake.drift_history(settings.registry.model_name), rows, decision)
 
 
 @task(name="plot-drift-history", cache_policy=NONE, **IO_RETRIES)
 def plot_history(settings: Settings, frame: pd.DataFrame) -> str:
-    from driftloop.tasks.adapters import history
-
     lake = storage.Lake(settings.storage.root, settings.dataset.name)
     model = settings.registry.model_name
-    png = history.plot_png(frame, f"{model}: drift and realised performance")
+    png = drift_history.plot_png(frame, f"{model}: drift and realised performance")
     return storage.write_bytes(
         lake.report("drift", f"{model}-history.png"), png, content_type="image/png"
     )
@@ -300,10 +230,6 @@ def publish_policy(
     plot_uri: str,
 ) -> None:
     """The decision record and the signals as artifacts, and links to the plot and record."""
-    from prefect.artifacts import create_link_artifact
-
-    from driftloop.tasks.adapters import history
-    from driftloop.tasks.core.reporting import policy_markdown
 
     model = settings.registry.model_name
     create_markdown_artifact(
@@ -313,7 +239,7 @@ def publish_policy(
     )
     create_markdown_artifact(
         key=artifact_key("drift-history", model),
-        markdown=history.decisions_markdown(frame, plot_uri),
+        markdown=drift_history.decisions_markdown(frame, plot_uri),
         description="drift scores, signals and decisions over time",
     )
     create_link_artifact(
@@ -332,8 +258,6 @@ def assess_window(
     quarantined: int,
     settings: Settings,
 ) -> Assessment:
-    from driftloop.tasks.core.monitoring import Quality, assess
-
     return assess(
         baseline,
         current,
@@ -357,9 +281,6 @@ def decide_policy(
     in_flight: list[InFlightRun],
     report_uri: str | None,
 ) -> PolicyDecision:
-    from driftloop.tasks.adapters import history as drift_history
-    from driftloop.tasks.core.policy import decide_retrain
-
     return decide_retrain(
         check_id=check_id,
         model_name=settings.registry.model_name,

@@ -9,32 +9,30 @@ inside the task bodies, never passed in.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
+from botocore.exceptions import (
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 from prefect import task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
+from requests.exceptions import ConnectionError as RequestsConnectionError
+from requests.exceptions import Timeout
 
 from driftloop.configs.settings import Settings
 from driftloop.tasks.adapters import registry, storage
 from driftloop.tasks.adapters.registry import ModelVersionInfo
-
-if TYPE_CHECKING:
-    from driftloop.tasks.core.contract import ValidatedBatch
+from driftloop.tasks.core.contract import ValidatedBatch, raise_for_result
 
 
 def is_transient(error: BaseException | None) -> bool:
     """A network blip worth retrying, anywhere in the cause chain; not a bad file or alias."""
-    from botocore.exceptions import (
-        ConnectionClosedError,
-        ConnectTimeoutError,
-        EndpointConnectionError,
-        ReadTimeoutError,
-    )
-    from requests.exceptions import ConnectionError as RequestsConnectionError
-    from requests.exceptions import Timeout
 
     transient = (
         ConnectionError,
@@ -125,7 +123,6 @@ def publish_validation(
     data_docs_uri: str | None = None,
 ) -> None:
     """The markdown summary, and a link to the Data Docs site when one was built."""
-    from prefect.artifacts import create_link_artifact
 
     text = batch.result.summary_markdown()
     if quarantine_uri:
@@ -147,7 +144,6 @@ def publish_validation(
 @task(name="enforce-contract", cache_policy=NONE)
 def enforce_contract(batch: ValidatedBatch) -> None:
     """Fail the run, after quarantine is safely stored, when a blocking check failed."""
-    from driftloop.tasks.core.contract import raise_for_result
 
     raise_for_result(batch.result)
 

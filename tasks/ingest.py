@@ -10,7 +10,6 @@ from __future__ import annotations
 import shutil
 import tempfile
 from datetime import date
-from typing import TYPE_CHECKING
 
 import pandas as pd
 from prefect import task
@@ -18,24 +17,16 @@ from prefect.cache_policies import NONE
 
 from driftloop.configs.settings import DatasetSettings
 from driftloop.tasks.adapters import storage
+from driftloop.tasks.adapters.validation import validate_frame
+from driftloop.tasks.common import IO_RETRIES, current_run_id
+from driftloop.tasks.core.contract import ValidatedBatch
 from driftloop.tasks.core.results import IngestSummary
-
-if TYPE_CHECKING:
-    from driftloop.tasks.core.contract import ValidatedBatch
-
-
-from driftloop.tasks.common import (
-    IO_RETRIES,
-    current_run_id,
-)
 
 
 @task(name="validate-batch", task_run_name="validate-{source}", cache_policy=NONE)
 def validate_batch(
     raw: pd.DataFrame, dataset: DatasetSettings, source: str, with_target: bool
 ) -> ValidatedBatch:
-    from driftloop.tasks.adapters.validation import validate_frame
-
     docs_dir = tempfile.mkdtemp(prefix="driftloop-data-docs-") if dataset.data_docs else None
     try:
         return validate_frame(

@@ -18,21 +18,14 @@ from driftloop.tasks.adapters import registry, storage
 from driftloop.tasks.adapters.ledger import LedgerEntry
 from driftloop.tasks.adapters.promotion import ledger_for, move_alias
 from driftloop.tasks.adapters.registry import ModelVersionInfo
-from driftloop.tasks.core.gate import (
-    SmokeResult,
-)
+from driftloop.tasks.adapters.smoke import check_in_fresh_process
+from driftloop.tasks.common import IO_RETRIES, artifact_key, current_run_id
+from driftloop.tasks.core.gate import SmokeResult
 from driftloop.tasks.core.results import RollbackSummary
 from driftloop.tasks.core.training import model_input
 
 if TYPE_CHECKING:
     pass
-
-
-from driftloop.tasks.common import (
-    IO_RETRIES,
-    artifact_key,
-    current_run_id,
-)
 
 
 class RollbackError(RuntimeError):
@@ -71,7 +64,6 @@ def rollback_target(
 @task(name="rollback-smoke-check", cache_policy=NONE)
 def smoke_version(settings: Settings, target: ModelVersionInfo) -> SmokeResult:
     """The rollback target must load and predict on its own reference rows before it serves."""
-    from driftloop.tasks.adapters.smoke import check_in_fresh_process
 
     reference = storage.read_frame(target.tag("reference_uri"))
     sample = model_input(reference.head(settings.gate.smoke_rows), settings.dataset)

@@ -21,21 +21,23 @@ from prefect.cache_policies import NONE
 
 from driftloop.configs.settings import Settings
 from driftloop.tasks.adapters import registry, storage
+from driftloop.tasks.adapters.partitions import (
+    Partition,
+    PartitionKeys,
+    PartitionOutcome,
+    inspect,
+    plan,
+    score_one,
+    settle,
+)
 from driftloop.tasks.adapters.registry import ModelVersionInfo
+from driftloop.tasks.adapters.streaming import StreamOutcome
+from driftloop.tasks.adapters.streaming import score_stream as stream
+from driftloop.tasks.common import IO_RETRIES, artifact_key, current_run_id
 from driftloop.tasks.core.scoring import PredictionMeta, now_utc
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
-
-    from driftloop.tasks.adapters.partitions import Partition, PartitionKeys, PartitionOutcome
-    from driftloop.tasks.adapters.streaming import StreamOutcome
-
-
-from driftloop.tasks.common import (
-    IO_RETRIES,
-    artifact_key,
-    current_run_id,
-)
 
 
 @task(name="digest-input", **IO_RETRIES)
@@ -103,7 +105,6 @@ def score_stream(
     Predictions appear at `output_uri` (None: dry run) only when the input passed its contract;
     the quarantine is always kept. Data Docs, if enabled, describe the first batch.
     """
-    from driftloop.tasks.adapters.streaming import score_stream as stream
 
     lake = storage.Lake(settings.storage.root, settings.dataset.name)
     run_id = current_run_id()
@@ -130,8 +131,6 @@ def score_stream(
 
 @task(name="plan-partitions", task_run_name="plan-partitions-{source}", **IO_RETRIES)
 def plan_partitions(source: str, settings: Settings) -> list[Partition]:
-    from driftloop.tasks.adapters.partitions import plan
-
     return plan(source, settings.scoring.partition_row_groups)
 
 
@@ -142,8 +141,6 @@ def plan_partitions(source: str, settings: Settings) -> list[Partition]:
     **IO_RETRIES,
 )
 def inspect_partition(part: Partition, settings: Settings, digest: str | None) -> PartitionKeys:
-    from driftloop.tasks.adapters.partitions import inspect
-
     return inspect(part, settings.dataset, settings.scoring.batch_rows, digest)
 
 
@@ -164,7 +161,6 @@ def score_partition(
     dry_run: bool,
 ) -> PartitionOutcome:
     """One partition through the streaming scorer, on whichever worker runs it."""
-    from driftloop.tasks.adapters.partitions import score_one
 
     lake = storage.Lake(settings.storage.root, settings.dataset.name)
     return score_one(
@@ -187,7 +183,6 @@ def settle_partitions(
 ) -> list[str]:
     """Exactly one file per partition: stale parts and crashed writes' temp files removed;
     all parts removed when the input as a whole failed its contract. Returns what was removed."""
-    from driftloop.tasks.adapters.partitions import settle
 
     lake = storage.Lake(settings.storage.root, settings.dataset.name)
     folder = lake.prediction_parts(settings.registry.model_name, day)

@@ -8,9 +8,10 @@ inside the task bodies, never passed in.
 
 from __future__ import annotations
 
-import hashlib
+import getpass
 from typing import TYPE_CHECKING, Any
 
+import matplotlib.pyplot as plt
 import pandas as pd
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -21,16 +22,14 @@ from driftloop.tasks.adapters import registry, storage
 from driftloop.tasks.adapters.ledger import LedgerEntry
 from driftloop.tasks.adapters.promotion import move_alias
 from driftloop.tasks.adapters.registry import ModelVersionInfo
-from driftloop.tasks.core.evaluation import (
-    evaluation_figures,
-)
+from driftloop.tasks.adapters.scaleout import dask_task_runner
+from driftloop.tasks.adapters.smoke import check_in_fresh_process, prewarm
+from driftloop.tasks.adapters.source_control import code_version
+from driftloop.tasks.common import IO_RETRIES, artifact_key, current_run_id
+from driftloop.tasks.core.evaluation import evaluation_figures
 from driftloop.tasks.core.evidence import measure_evidence
-from driftloop.tasks.core.gate import (
-    GateDecision,
-    GateEvidence,
-    Override,
-    decide_gate,
-)
+from driftloop.tasks.core.gate import GateDecision, GateEvidence, Override, decide_gate
+from driftloop.tasks.core.lineage import lineage_record, model_card, tracking_record
 from driftloop.tasks.core.results import TrainSummary
 from driftloop.tasks.core.search import (
     SearchData,
@@ -44,13 +43,6 @@ from driftloop.tasks.core.training import Split, fit_pipeline, split_frame
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
-
-
-from driftloop.tasks.common import (
-    IO_RETRIES,
-    artifact_key,
-    current_run_id,
-)
 
 
 @task(name="split-window", cache_policy=NONE)
@@ -72,7 +64,6 @@ def requested_override(allow_unvalidated: bool, reason: str | None) -> Override 
             "allow_unvalidated needs override_reason: say why the gate may be bypassed "
             "(it is recorded with the model version and in the promotion ledger)"
         )
-    import getpass
 
     return Override(reason=reason.strip(), requested_by=getpass.getuser())
 
@@ -114,20 +105,7 @@ def track_candidate(
     With `run_id` (a search ran first) the candidate is logged into that open run.
     """
     experiment_id = registry.configure_tracking(settings.tracking, settings.registry)
-    metrics = dict(evidence.candidate)
-    for prefix, values in (("champion_", evidence.champion), ("baseline_", evidence.baseline)):
-        metrics.update({f"{prefix}{k}": v for k, v in (values or {}).items()})
-    for score in evidence.slices:
-        value = "".join(ch if ch.isalnum() or ch in "_-." else "_" for ch in score.value)
-        metrics[f"slice_{score.column}_{value}_{score.metric}"] = score.candidate
-    params: dict[str, Any] = {
-        "estimator": settings.model.estimator,
-        **{f"model.{k}": v for k, v in settings.model.params.items()},
-        "window": lineage["window"],
-        "rows_train": len(split.x_train),
-        "rows_test": len(split.x_test),
-        "split": settings.split.strategy,
-    }
+    params, metrics = tracking_record(settings, evidence, split, lineage["window"])
     figures = evaluation_figures(split.y_test, pipeline.predict_proba(split.x_test)[:, 1])
     try:
         return registry.log_candidate(
@@ -147,8 +125,6 @@ def track_candidate(
             run_id=run_id,
         )
     finally:
-        import matplotlib.pyplot as plt
-
         for fig in figures.values():
             plt.close(fig)
 
@@ -158,36 +134,16 @@ def describe_lineage(
     settings: Settings, window: str, trigger: str, sources: list[str], rows: int
 ) -> dict[str, str]:
     """What every model version must answer: from which data, code and config, and why."""
-    digest = hashlib.sha256()
-    for uri in sources:
-        digest.update(storage.sha256_of(uri).encode())
-    return {
-        "window": window,
-        "trigger": trigger,
-        "data_digest": digest.hexdigest(),
-        "data_location": ",".join(sources)[:5000],
-        "validation": f"{rows} rows from {len(sources)} curated days (contract checked at "
-        "ingest; rejected rows in quarantine)",
-        "config_digest": settings.digest(),
-        "code_version": code_version(),
-        "flow_run_id": current_run_id(),
-    }
-
-
-def code_version() -> str:
-    """The git commit of the running code, or 'unknown' outside a checkout."""
-    import subprocess
-
-    from driftloop.configs.settings import PROJECT_ROOT
-
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"],
-            capture_output=True, text=True, timeout=10, check=False,
-        )  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    return done.stdout.strip() or "unknown"
+    return lineage_record(
+        settings,
+        window=window,
+        trigger=trigger,
+        sources=sources,
+        rows=rows,
+        source_digests=[storage.sha256_of(uri) for uri in sources],
+        code_version=code_version(),
+        flow_run_id=current_run_id(),
+    )
 
 
 @task(name="register-candidate", cache_policy=NONE, **IO_RETRIES)
@@ -220,7 +176,6 @@ def smoke_check(
     evidence: GateEvidence, settings: Settings, version: str, split: Split
 ) -> GateEvidence:
     """Load the new version through the registry in a fresh process and predict a sample."""
-    from driftloop.tasks.adapters.smoke import check_in_fresh_process
 
     result = check_in_fresh_process(
         f"models:/{settings.registry.model_name}/{version}",
@@ -282,52 +237,9 @@ def publish_training(
     return card
 
 
-def model_card(
-    summary: TrainSummary, decision: GateDecision, settings: Settings, lineage: dict[str, str]
-) -> str:
-    dataset = settings.dataset
-    title = f"v{summary.version}" if summary.version else "(dry run: not registered)"
-    lines = [
-        f"# {settings.registry.model_name} {title}",
-        "",
-        f"**Alias:** `{summary.alias}` (champion before: {summary.champion_before or 'none'}, "
-        f"after: {summary.champion_after or 'none'}). **Trigger:** {summary.trigger}.",
-        "",
-        "## Data",
-        f"- window {summary.window}, {summary.rows} rows; {lineage['validation']}",
-        f"- data digest `{lineage['data_digest'][:16]}`, location `{lineage['data_location']}`",
-        f"- target `{dataset.target}`; features: {', '.join(dataset.feature_columns)}",
-        "",
-        "## Model",
-        f"- `{settings.model.estimator}` with {settings.model.params}",
-        f"- config digest `{lineage['config_digest']}`, code `{lineage['code_version'][:12]}`, "
-        f"Prefect flow run `{lineage['flow_run_id']}`, MLflow run `{summary.run_id}`",
-        "",
-        "## Metrics on the held-out rows",
-        "| metric | candidate | champion | baseline |",
-        "|---|---|---|---|",
-    ]
-    ev = decision.evidence
-    for metric, value in ev.candidate.items():
-        champ = (ev.champion or {}).get(metric)
-        base = (ev.baseline or {}).get(metric)
-        lines.append(
-            f"| {metric} | {value:.4f} | {'-' if champ is None else f'{champ:.4f}'} | "
-            f"{'-' if base is None else f'{base:.4f}'} |"
-        )
-    if ev.slices:
-        lines += ["", "## Slices", "| slice | rows | candidate | champion |", "|---|---|---|---|"]
-        for sc in ev.slices:
-            champ = "-" if sc.champion is None else f"{sc.champion:.4f}"
-            lines.append(f"| {sc.column}={sc.value} | {sc.rows} | {sc.candidate:.4f} | {champ} |")
-    lines += ["", "## Gate", decision.markdown()]
-    return "\n".join(lines)
-
-
 @task(name="prewarm-smoke-check", cache_policy=NONE)
 def prewarm_smoke_check(settings: Settings) -> None:
     """Start the smoke check's fresh interpreter now: its imports overlap tracking/registering."""
-    from driftloop.tasks.adapters.smoke import prewarm
 
     prewarm(settings.tracking.uri)
 
@@ -377,7 +289,6 @@ def run_search(trials: list[dict[str, Any]], split: Split, settings: Settings) -
     search = settings.model.search
     if search is None:
         raise ValueError("run_search needs model.search")
-    from driftloop.tasks.adapters.scaleout import dask_task_runner
 
     with dask_task_runner(settings.dask) as runner:
         data = runner.submit(carve_search_data, {"split": split, "settings": settings})

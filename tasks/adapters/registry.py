@@ -1,8 +1,8 @@
 """The MLflow adapter: tracking runs, the model registry and aliases.
 
 The rest of driftloop sees only `ModelVersionInfo` and plain values. Models are logged with
-skops (no pickle), an explicit signature and explicit pip requirements (MLflow otherwise spends
-~10 s inferring them).
+skops (no pickle), an explicit signature and explicit pip requirements (MLflow otherwise infers
+them, which is slow: see benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -306,9 +306,10 @@ def training_dataset(frame: pd.DataFrame, source: str, target: str, digest: str 
     """The training window as an MLflow dataset, without MLflow's per-value inference.
 
     Why: `mlflow.data.from_pandas` + `log_input` infer the schema by visiting every value in
-    Python and hash the frame for a digest: ~80 s at 1M rows. The frame is typed already, so
-    types come from dtypes and `required` from a vectorised null check; the digest is ours
-    (sha256 of the curated files), which also says exactly which bytes were read.
+    Python and hash the frame for a digest, which is slow on large windows (see
+    benchmarks/README.md). The frame is typed already, so types come from dtypes and
+    `required` from a vectorised null check; the digest is ours (sha256 of the curated files),
+    which also says exactly which bytes were read.
     """
     from mlflow.data.pandas_dataset import from_pandas
     from mlflow.types import ColSpec, Schema

@@ -4,11 +4,11 @@ Run as `python -m driftloop.tasks.adapters.smoke MODEL_URI SAMPLE.parquet`; prin
 line. A fresh process proves the model loads from the registry alone (no objects left over in
 the trainer's memory) and pyfunc enforces the logged signature on the sample.
 
-Starting that interpreter and importing MLflow costs several seconds, so the train flow starts
-it early (`prewarm`, once the fits are done, so it never competes with multi-threaded fitting):
-it imports its libraries while the candidate is tracked and registered, then waits for one
-request on stdin (`--serve`). It still never sees the trainer's objects, only a model URI and
-a sample file.
+Starting that interpreter and importing MLflow is slow (see benchmarks/README.md), so the train
+flow starts it early (`prewarm`, once the fits are done, so it never competes with
+multi-threaded fitting): it imports its libraries while the candidate is tracked and
+registered, then waits for one request on stdin (`--serve`). It still never sees the trainer's
+objects, only a model URI and a sample file.
 """
 
 from __future__ import annotations

@@ -315,8 +315,8 @@ def write_text(uri: str, text: str) -> str:
 def upload_folder(folder: str | Path, prefix: str) -> list[str]:
     """Copy a local folder's files under a folder or s3:// prefix, keeping relative paths.
 
-    Why: Great Expectations 1.x writes Data Docs only to a local folder (its S3 store backend
-    is gone), so sites are built locally and published to the lake through here. S3 objects get
+    Why: Great Expectations 1.x writes Data Docs only to a local folder (it has no S3 store
+    backend), so sites are built locally and published to the lake through here. S3 objects get
     a Content-Type so a browser (or a static-website bucket) renders the pages.
     """
     import mimetypes
@@ -559,8 +559,8 @@ def _tables(
     batch_rows: int,
     row_groups: list[int] | None = None,
 ) -> Iterator[pa.Table]:
-    # Row group by row group: ParquetFile.iter_batches kept arrow memory alive across batches
-    # (RSS grew ~0.3 GB per 6M rows here). A batch never straddles a large row group (a slice
+    # Row group by row group: ParquetFile.iter_batches keeps arrow memory alive across batches,
+    # so memory would grow with the file. A batch never straddles a large row group (a slice
     # would keep two groups' buffers alive); row groups smaller than a batch are merged. So
     # memory stays at one row group plus one batch, whatever the file size.
     pool = pa.default_memory_pool()

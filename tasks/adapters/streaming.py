@@ -18,13 +18,13 @@ once, so peak memory grows with the file. Here one batch (``scoring.batch_rows``
 Where the validation cost goes: by default (``scoring.prefetch_batches: 0``) each batch is
 validated, then predicted, so validation adds its time to the model's. A clean parquet batch
 stays in arrow (`validate_table`): it is checked with arrow kernels, only the model's feature
-columns become pandas, and the rows are written back from arrow (~0.2 s per 500k-row batch of
-the loans contract, less than the bare script's round trip through pandas; measured in
-benchmarks/README.md). A batch that fails a check, needs parsing, repeats an id of an earlier
-batch or must render Data Docs goes through `validate_frame` on pandas. With idle cores,
-``prefetch_batches >= 1`` reads and validates the next batch on a background thread while the
-model predicts the current one; on 2 cores it gained nothing (the predictor's OpenMP threads
-and validation compete for the same cores), so it is off by default.
+columns become pandas, and the rows are written back from arrow (in all less than the bare
+script's round trip through pandas; measured in benchmarks/README.md). A batch that fails a
+check, needs parsing, repeats an id of an earlier batch or must render Data Docs goes through
+`validate_frame` on pandas. With idle cores, ``prefetch_batches >= 1`` reads and validates the
+next batch on a background thread while the model predicts the current one; when the
+predictor's OpenMP threads already use every core it gains nothing (they and validation
+compete for the same cores), so it is off by default.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def iter_raw_tables(
 
 def sorted_unique(values: np.ndarray) -> np.ndarray:
     """The distinct uint64 values, sorted. Why not np.unique: on numpy 2.3+ it goes through a
-    hash table first, ~10x slower than one sort for 500k hashes (~0.4 s vs ~0.04 s)."""
+    hash table first, which for distinct hashes is much slower than one sort."""
     values = np.sort(values.astype(np.uint64, copy=False))
     if len(values) < 2:
         return values
@@ -125,7 +125,8 @@ def sorted_unique(values: np.ndarray) -> np.ndarray:
 
 class HashSet64:
     """A set of uint64 hashes as sorted arrays merged like an LSM tree: 8 bytes a value,
-    O(log n) membership, amortised O(n log n) inserts (a Python set would take ~70 bytes)."""
+    O(log n) membership, amortised O(n log n) inserts (a Python set would hold a boxed int
+    and a table slot per value)."""
 
     def __init__(self) -> None:
         self._levels: list[np.ndarray] = []
@@ -136,8 +137,8 @@ class HashSet64:
     def contains(self, hashes: np.ndarray) -> np.ndarray:
         if not self._levels or not len(hashes):
             return np.zeros(len(hashes), dtype=bool)
-        # binary search with sorted queries walks each level in order: ~3x faster than
-        # random probes at 500k hashes, sort included
+        # binary search with sorted queries walks each level in order, so its memory accesses
+        # stay local: faster than random probes, sort included
         order = np.argsort(hashes)
         queries = hashes[order]
         hit = np.zeros(len(hashes), dtype=bool)
@@ -552,8 +553,8 @@ def score_stream(
             for batch in prefetch(validated(), prefetch_batches):
                 # Great Expectations' per-batch objects (when a batch fails a check) form
                 # reference cycles that keep the previous batch's frames alive until the
-                # cyclic collector happens to run, so RSS grew with the input. Collecting
-                # once per batch keeps it flat.
+                # cyclic collector happens to run, so RSS would grow with the input.
+                # Collecting once per batch keeps it flat.
                 gc.collect()
                 if isinstance(batch, ValidatedBatch) and len(batch.quarantine):
                     with timer("quarantine"):
@@ -623,9 +624,10 @@ def score_stream(
 
 @contextlib.contextmanager
 def _collector_sees_new_objects_only() -> Iterator[None]:
-    """gc.freeze(): the ~300k long-lived objects of the imported libraries are left out of
-    every collection until the stream ends, so a per-batch gc.collect() costs microseconds
-    instead of ~0.2 s; the cycles a batch creates are still collected."""
+    """gc.freeze(): the many long-lived objects of the imported libraries are left out of
+    every collection until the stream ends, so a per-batch gc.collect() walks only what is new
+    instead of all of them (see benchmarks/README.md); the cycles a batch creates are still
+    collected."""
     gc.freeze()
     try:
         yield

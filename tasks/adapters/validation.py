@@ -64,10 +64,10 @@ def _ge_view(frame: pd.DataFrame, checks: list[Check], categorical: list[str]) -
     For a named index GE lists unexpected rows straight from the index (for a column it does
     one .at[] lookup per failing row). Category columns are handed over as pandas Categoricals:
     GE copies and null-checks whole frames per expectation, and for small integer codes that
-    is several times cheaper than for Python strings (values and verdicts are the same).
+    is much cheaper than for Python strings (values and verdicts are the same).
     """
     view = frame.copy()  # consolidated: GE copies the frame for many metrics, and an
-    # unconsolidated one is re-consolidated on every copy (~3 s over a 1M-row suite)
+    # unconsolidated one is re-consolidated on every copy, which adds up over a suite
     view.index = pd.RangeIndex(len(frame), name=ROW_COLUMN)
     for name in categorical:
         if name in view.columns and view[name].dtype == object:
@@ -97,7 +97,7 @@ def run_gx(
     pass (GE 1.x builds sites on a local filesystem only; the caller publishes the folder).
     `screen=False`: one COMPLETE pass of GE over everything (what the others must agree with).
 
-    A fresh ephemeral context per call: it costs ~20 ms, whereas a cached one would keep
+    A fresh ephemeral context per call: it is cheap to build, whereas a cached one would keep
     every serialised result in its in-memory store for the life of the process.
     """
     everything = list(range(len(checks)))

@@ -3,7 +3,8 @@
 Why: thresholds and policy rules must be tuned on history before automation is switched on.
 The replay uses the very functions the `check_drift` flow uses (`window_stats`, `assess`,
 `decide_retrain`, and with `train=True` the gate's `decide_gate`), in one process and without
-Prefect, MLflow or the lake, so 60 windows of 10k rows take seconds.
+Prefect, MLflow or the lake, so a long replay stays quick to rerun while tuning (each replay
+prints how long it took; `driftloop backtest --acceptance` times a mixed one).
 
 Simulation choices (each stated in the timeline's header):
 - each window is one day of data; the model in service scores it;
@@ -43,7 +44,7 @@ from driftloop.tasks.core.monitoring import (
     WindowStats,
     assess,
     realised_performance,
-    window_stats,
+    settings_stats,
 )
 from driftloop.tasks.core.policy import CheckRecord, InFlightRun, decide_retrain
 from driftloop.tasks.core.training import Split, fit_pipeline, model_input, split_frame
@@ -170,13 +171,7 @@ def _fit_version(
 
 
 def _stats(frame: pd.DataFrame, settings: Settings) -> WindowStats:
-    return window_stats(
-        frame,
-        numeric=settings.dataset.numeric_features,
-        categorical=settings.dataset.categorical_features,
-        quantiles=settings.drift.quantiles,
-        score_column=SCORE,
-    )
+    return settings_stats(frame, settings, SCORE)
 
 
 def _gate(candidate: Pipeline, champion: _Champion, split: Split, settings: Settings) -> str:
@@ -203,8 +198,9 @@ def run_backtest(
     from threadpoolctl import threadpool_limits
 
     options = options or BacktestOptions()
-    # One native thread per model: on a shared 2-core host OpenMP's default (all cores) makes
-    # gradient boosting ~20x slower through oversubscription, and windows are small anyway.
+    # One native thread per model: on a shared host OpenMP's default (all cores) makes gradient
+    # boosting far slower through oversubscription (its threads wait at every barrier), and
+    # windows are small anyway.
     with threadpool_limits(limits=options.threads):
         return _replay(windows, settings, options)
 

@@ -14,10 +14,10 @@ One contract (`DatasetSettings`) is checked in three steps:
 
 The checks are Great Expectations' expectations (`adapters.validation` runs them in GE for
 rows, Data Docs and the last word); here they are also evaluated directly (`screen_checks`),
-because most batches pass and the predicates cost milliseconds. A batch read from parquet can
-be judged in arrow (`validate_table`): when its types already are the contract's and it passes
-everything, it never becomes a pandas frame. Both paths give the same verdict (tests hold them
-to it). Pure: no files, no network, no Great Expectations.
+because most batches pass and the predicates are cheap next to GE's machinery around them. A
+batch read from parquet can be judged in arrow (`validate_table`): when its types already are
+the contract's and it passes everything, it never becomes a pandas frame. Both paths give the
+same verdict (tests hold them to it). Pure: no files, no network, no Great Expectations.
 """
 
 from __future__ import annotations
@@ -211,8 +211,8 @@ def coerce_batch(
         columns[name] = typed
         parse[name] = failures
     # Every coercer returns new memory, so the typed (and so the valid) frame never shares
-    # the caller's. Not consolidated here (~0.1-0.3 s per 500k rows): only GE wants one block
-    # per dtype, and `_ge_view` consolidates its own copy when GE runs.
+    # the caller's. Not consolidated here (that copies every column again): only GE wants one
+    # block per dtype, and `_ge_view` consolidates its own copy when GE runs.
     frame = pd.DataFrame(columns, copy=False)
     return _Coerced(frame=frame, contract=contract, extras=extras, parse=parse)
 
@@ -470,7 +470,8 @@ def build_checks(
             checks.append(check("not_null", "ExpectColumnValuesToNotBeNull"))
         elif spec.max_null_fraction < 1.0:
             # not ExpectColumnValuesToNotBeNull(mostly=...): with COMPLETE results GE lists
-            # (and serialises) every null's row number, ~3-5x slower at 1M rows
+            # (and serialises) every null's row number, far slower on large batches than the
+            # non-null share this check needs
             min_value = 1.0 - spec.max_null_fraction
             checks.append(
                 check(
@@ -574,8 +575,8 @@ def row_hashes(
 
 class NotNull:
     """Non-null masks (and hashes) of a frame's columns, each computed once: the screen and
-    the observed values ask for the same columns, and isna on strings costs ~10 ms per 500k
-    rows. The hashes of unique columns are handed on (`ValidatedBatch.unique_hashes`)."""
+    the observed values ask for the same columns, and isna on strings visits every Python
+    object. The hashes of unique columns are handed on (`ValidatedBatch.unique_hashes`)."""
 
     def __init__(self, frame: pd.DataFrame) -> None:
         self.frame = frame
@@ -598,11 +599,11 @@ def screen_checks(
 ) -> list[bool]:
     """Which checks the batch passes, by the predicate GE evaluates, without GE's machinery.
 
-    GE spends ~1 s per 500k rows of this contract on bookkeeping around predicates that take
-    milliseconds (metric graphs, a batch hash, frame copies), so a clean batch is screened
-    here and GE is asked only about the checks that fail (it then lists their rows, and its
-    verdict is the one kept). False means "ask GE": a check fails, or cannot be judged here.
-    The predicates mirror GE 1.x: nulls are not judged by value checks, bounds are
+    GE spends far more on bookkeeping around the predicates (metric graphs, a batch hash, frame
+    copies) than on the predicates themselves (see benchmarks/README.md), so a clean batch is
+    screened here and GE is asked only about the checks that fail (it then lists their rows,
+    and its verdict is the one kept). False means "ask GE": a check fails, or cannot be judged
+    here. The predicates mirror GE 1.x: nulls are not judged by value checks, bounds are
     inclusive, a unique column may repeat nulls, a pair rule skips rows missing either side.
     A unit test checks the verdicts against GE's on every check kind.
     """
@@ -888,13 +889,13 @@ def validate_table(
     """`validate_frame`'s verdict on a batch that passes every check; None: ask it instead.
 
     Why: for a clean batch read from parquet, pandas cost more than the checks (a Python
-    object per string, a typed copy, and back to arrow to be written; ~0.5 s per 500k rows of
-    the loans contract). When the file's arrow types already are the contract's, typing is a
-    cast and each check one arrow kernel. Only a batch that passes everything is judged
-    here; a check that fails or cannot be judged, a value that needs parsing (strings in a
-    number column, NaN, infinities) returns None, and `validate_frame` finds the rows and
-    lets GE decide. Unit tests hold both to the same result. Structural problems raise
-    `DataContractError`, as there.
+    object per string, a typed copy, and back to arrow to be written; see benchmarks/README.md).
+    When the file's arrow types already are the contract's, typing is a cast and each check one
+    arrow kernel. Only a batch that passes everything is judged here; a check that fails or
+    cannot be judged, a value that needs parsing (strings in a number column, NaN,
+    infinities) returns None, and `validate_frame` finds the rows and lets GE decide. Unit
+    tests hold both to the same result. Structural problems raise `DataContractError`, as
+    there.
     """
     now = as_utc(now or datetime.now(UTC))
     contract, extras = _check_structure(

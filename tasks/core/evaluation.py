@@ -132,8 +132,9 @@ def paired_bootstrap(
     everything = np.arange(len(y))
     draws = (rng.integers(0, len(y), len(y)) for _ in range(resamples))
     if metric == "roc_auc":
-        # Same resamples, same values (to float rounding), ~30x faster on large hold-outs:
-        # a resample is a vector of row counts, so each model's rows are sorted only once.
+        # Same resamples, same values (to float rounding), far faster on large hold-outs (see
+        # benchmarks/README.md): a resample is a vector of row counts, so each model's rows are
+        # sorted only once.
         cand, champ = _ResampledAuc(y, candidate), _ResampledAuc(y, champion)
         weights = (np.bincount(rows, minlength=len(y)).astype(float) for rows in draws)
         gains = np.array([cand.auc(w) - champ.auc(w) for w in weights])

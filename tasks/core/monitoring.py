@@ -5,7 +5,7 @@ once, stored next to its reference snapshot), and each window is summarised once
 `WindowStats`. Every comparison (reference vs current = training-serving skew, previous vs
 current window = production drift, reference scores vs current scores = prediction drift) is
 then a cheap distance between two summaries, so a check costs the same whatever the reference
-size, and a backtest can replay months of windows in seconds.
+size, and a backtest can replay months of windows cheaply.
 
 Distances, not p-values: a p-value test fires on any tiny shift once a window holds 100k rows;
 a distance (normalised Wasserstein, Jensen-Shannon, PSI) estimates *how much* moved, and its
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from driftloop.configs.settings import DatasetSettings, DriftSettings, SignalName
+from driftloop.configs.settings import DatasetSettings, DriftSettings, Settings, SignalName
 from driftloop.tasks.core.evaluation import (
     METRIC_DIRECTIONS,
     SliceScore,
@@ -523,4 +523,16 @@ def _decay_signal(
         threshold=settings.max_decay,
         detail=f"realised {metric} {now:.3f} on {realised.labelled:,} labelled rows vs "
         f"{at_registration:.3f} at registration of v{reference.version} (decay {worse:+.3f})",
+    )
+
+
+def settings_stats(frame: pd.DataFrame, settings: Settings, score_column: str) -> WindowStats:
+    """`window_stats` with the dataset's features and the configured quantiles: what every
+    window and every baseline is summarised with, so they always compare like with like."""
+    return window_stats(
+        frame,
+        numeric=settings.dataset.numeric_features,
+        categorical=settings.dataset.categorical_features,
+        quantiles=settings.drift.quantiles,
+        score_column=score_column,
     )

@@ -204,3 +204,8 @@ def decide_retrain(
         reason=f"Retrain: {how}, {streak} consecutive breaching window(s), "
         f"{new_rows:,} rows to train on.",
     )
+
+
+def model_run_tag(model_name: str) -> str:
+    """The tag a retrain run carries so in-flight dedupe can tell models apart."""
+    return f"model:{model_name}"

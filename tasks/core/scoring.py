@@ -64,8 +64,8 @@ def prediction_table(
     """The input columns, the score, the label and the lineage columns, as one arrow table.
 
     Built in arrow, not pandas: a lineage value repeated on every row is one C-level fill
-    (`pa.repeat`) instead of a column of Python objects converted back (~0.35 s per 500k
-    rows, most of what scoring added to read -> predict -> write).
+    (`pa.repeat`) instead of a column of Python objects converted back, which would be most
+    of what scoring adds to a bare read -> predict -> write (see benchmarks/README.md).
     """
     table = pa.Table.from_pandas(frame, preserve_index=False)  # the index is not written
     return append_predictions(table, scores, meta, threshold)

@@ -1,0 +1,47 @@
+"""The Prefect API as the loop sees it: which training runs are already under way."""
+
+from __future__ import annotations
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    FlowFilter,
+    FlowFilterName,
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import StateType
+
+from driftloop.tasks.core.policy import InFlightRun
+
+_IN_FLIGHT = [StateType.RUNNING, StateType.PENDING, StateType.SCHEDULED]
+
+
+def in_flight_runs(flow_name: str, model_tag: str, *, exclude: str) -> list[InFlightRun]:
+    """Runs of `flow_name` that are Running, Pending or Scheduled for this model.
+
+    A run tagged `model:<name>` belongs to that model; an untagged run (e.g. started by the
+    deployment trigger) counts for every model, because it might be ours. `exclude` is the
+    asking run's own id.
+    """
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=_IN_FLIGHT))
+            ),
+        )
+    out = []
+    for run in runs:
+        models = {t for t in run.tags or [] if t.startswith("model:")}
+        if str(run.id) == exclude or (models and model_tag not in models):
+            continue
+        out.append(
+            InFlightRun(
+                id=str(run.id),
+                name=run.name,
+                state=run.state_type.value if run.state_type else "UNKNOWN",
+                expected_start=run.expected_start_time,
+            )
+        )
+    return out
