@@ -154,20 +154,10 @@ def decisions(history: pd.DataFrame) -> list[PolicyDecision]:
 def records(history: pd.DataFrame) -> list[CheckRecord]:
     """What the policy remembers: one record per earlier check."""
     rows = history[history["kind"] == "decision"]
-    out = []
-    for checked_at, text in zip(rows["checked_at"], rows["detail"], strict=True):
-        d = PolicyDecision.model_validate_json(text)
-        out.append(
-            CheckRecord(
-                check_id=d.check_id,
-                window_end=d.window_end,
-                baseline_version=d.baseline_version,
-                breached=d.breached,
-                retrain=d.retrain,
-                checked_at=pd.Timestamp(checked_at).to_pydatetime(),
-            )
-        )
-    return out
+    return [
+        PolicyDecision.model_validate_json(text).record(pd.Timestamp(at).to_pydatetime())
+        for at, text in zip(rows["checked_at"], rows["detail"], strict=True)
+    ]
 
 
 def plot_png(history: pd.DataFrame, title: str) -> bytes:

@@ -281,15 +281,7 @@ def _replay(
             new_rows=len(valid),
             policy=settings.policy,
         )
-        state.history.append(
-            CheckRecord(
-                check_id=decision.check_id,
-                window_end=window.day,
-                baseline_version=decision.baseline_version,
-                breached=decision.breached,
-                retrain=decision.retrain,
-            )
-        )
+        state.history.append(decision.record())
         state.recent.append(valid)
         state.previous = current
         if decision.retrain:

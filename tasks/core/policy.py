@@ -74,6 +74,17 @@ class PolicyDecision(BaseModel):
     retrains_in_period: int = 0
     report_uri: str | None = None
 
+    def record(self, checked_at: datetime | None = None) -> CheckRecord:
+        """What later checks remember of this one."""
+        return CheckRecord(
+            check_id=self.check_id,
+            window_end=self.window_end,
+            baseline_version=self.baseline_version,
+            breached=self.breached,
+            retrain=self.retrain,
+            checked_at=checked_at,
+        )
+
 
 def combined_breach(
     signals: dict[str, Signal], policy: PolicySettings
