@@ -11,6 +11,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -248,9 +249,40 @@ class ModelSettings(Strict):
 
 
 class SplitSettings(Strict):
-    strategy: Literal["random", "time"] = "random"
+    """Which rows of a training window judge the candidate (and the champion beside it).
+
+    `out_of_time`: the window's last `holdout_days` days, after the champion's own window when
+    there is one: the present distribution, which neither model learnt from. A random split
+    would let a candidate be judged on the very weeks it trained on, and a champion on rows it
+    had seen. `time` holds out the latest `test_size` share of rows; `random` a stratified share.
+    """
+
+    strategy: Literal["out_of_time", "random", "time"] = "out_of_time"
     test_size: float = Field(0.25, gt=0.0, lt=1.0)
+    holdout_days: int = Field(
+        1, ge=1, description="out_of_time: the most recent days the gate judges on"
+    )
     seed: int = 42
+
+
+class TrainingSettings(Strict):
+    """Which curated days a retrain learns from: a window of its own, not the drift window.
+
+    A drift check looks at a few days to notice change; a model learns from weeks. `rolling`:
+    the last `days` days up to the check's window end; `expanding`: every day from `start`;
+    `champion_plus_new`: the champion's training window extended to the check's window end
+    (the last `days` days when there is no champion). Days never curated are skipped.
+    """
+
+    window: Literal["rolling", "expanding", "champion_plus_new"] = "rolling"
+    days: int = Field(28, ge=1, description="rolling: days in the window")
+    start: date | None = Field(None, description="expanding: the first day of every window")
+
+    @model_validator(mode="after")
+    def _expanding_has_a_start(self) -> TrainingSettings:
+        if self.window == "expanding" and self.start is None:
+            raise ValueError("'training.window' is 'expanding' but 'training.start' is not set")
+        return self
 
 
 MetricName = Literal[
@@ -507,6 +539,7 @@ class Settings(Strict):
     dataset: DatasetSettings
     model: ModelSettings = ModelSettings()
     split: SplitSettings = SplitSettings()
+    training: TrainingSettings = TrainingSettings()
     gate: GateSettings = GateSettings()
     registry: RegistrySettings
     drift: DriftSettings = DriftSettings()

@@ -19,6 +19,7 @@ from driftloop.tasks.adapters.oncall import on_failure_hook
 from driftloop.tasks.adapters.storage import Lake
 from driftloop.tasks.core.policy import model_run_tag
 from driftloop.tasks.core.results import DriftSummary
+from driftloop.tasks.core.windows import parse_window, training_window
 
 
 @flow(
@@ -42,7 +43,8 @@ def check_drift(
     drift (vs the previous window), data quality, and realised-performance decay when delayed
     labels have arrived. The retraining policy (config `policy`) turns them and the drift
     history into a decision record; only a retrain decision emits the drift event, and with
-    `retrain` (default: the config's `drift.retrain_inline`) trains on the window right here.
+    `retrain` (default: the config's `drift.retrain_inline`) trains right here. A retrain
+    learns from its own window (config `training`), which ends with this check's window.
 
     Args:
         window_end: last scored day of the window (YYYY-MM-DD; empty: yesterday, UTC).
@@ -125,6 +127,9 @@ def check_drift(
         history_plot_uri=plot_uri,
     )
     if decision.retrain:
+        train_start, train_end = training_window(
+            settings.training, end=window_end, champion_window=parse_window(champion.tag("window"))
+        )
         steps.announce_drift(
             settings.drift.event,
             model_name,
@@ -132,6 +137,8 @@ def check_drift(
                 "model": model_name,
                 "window_start": str(window_start),
                 "window_end": str(window_end),
+                "train_start": str(train_start),
+                "train_end": str(train_end),
                 "report": report_uri,
                 "decision": record_uri,
                 "check_id": check_id,
@@ -143,8 +150,8 @@ def check_drift(
         if settings.drift.retrain_inline if retrain is None else retrain:
             with tags(model_run_tag(model_name)):
                 summary.retrain = train(
-                    window_start,
-                    window_end,
+                    train_start,
+                    train_end,
                     retrain_trigger(record_uri, report_uri),
                     profile,
                     overrides,

@@ -42,8 +42,10 @@ def train(
     challenger alias and the gate's reason.
 
     Args:
-        window_start: first curated day of the training window (YYYY-MM-DD).
-        window_end: last curated day of the window, inclusive (YYYY-MM-DD).
+        window_start: first day of the training window (YYYY-MM-DD); days without curated
+            data (never ingested, or failed their contract) are skipped.
+        window_end: last day of the window, inclusive (YYYY-MM-DD). With the default
+            `split.strategy: out_of_time` its most recent day(s) judge the candidate.
         trigger: why this run happened: manual, schedule, or drift:<report URI>.
         profile: config profile, configs/<profile>.yaml over base.yaml (empty: the
             worker's $DRIFTLOOP_PROFILE, else local).
@@ -63,10 +65,10 @@ def train(
     trials = plan_trials(search, settings.model) if search else []
     lake = Lake(settings.storage.root, settings.dataset.name)
     window = f"{window_start}..{window_end}"
-    sources = [lake.curated(day) for day in common.days_in(window_start, window_end)]
+    sources = common.locate_curated(lake, common.days_in(window_start, window_end))
     frame = common.read_window(sources)
-    split = steps.split_window(frame, settings)
     champion = common.find_champion(settings)
+    split = steps.split_window(frame, settings, champion)
     parent_run = None
     trained = settings  # the config, with the chosen params when a search ran
     if trials:

@@ -18,7 +18,7 @@ from botocore.exceptions import (
     EndpointConnectionError,
     ReadTimeoutError,
 )
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
@@ -98,14 +98,37 @@ def locate_raw(root: str, dataset: str, day: date) -> str:
     return storage.Lake(root, dataset).raw_any(day)
 
 
+@task(name="locate-curated-days", cache_policy=NONE, **IO_RETRIES)
+def locate_curated(lake: storage.Lake, days: list[date]) -> list[str]:
+    """The curated files of the window's days that exist: a day that was never ingested (an
+    outage, a file that failed its contract) is skipped and named in the log."""
+    found = {day: lake.curated(day) for day in days}
+    present = [uri for uri in found.values() if storage.exists(uri)]
+    missing = [str(day) for day, uri in found.items() if uri not in present]
+    if not present:
+        raise MissingDataError(
+            f"none of the {len(days)} days {days[0]}..{days[-1]} has curated data under "
+            f"{lake.root}: ingest them first (`driftloop ingest <day>`, or let the `process` "
+            "deployment ingest every raw file that lands), or choose a window that has data."
+        )
+    if missing:
+        get_run_logger().warning(
+            "training window: %d of %d days have no curated data and are skipped: %s",
+            len(missing),
+            len(days),
+            ", ".join(missing),
+        )
+    return present
+
+
 @task(name="read-window", cache_policy=NONE, **IO_RETRIES)
 def read_window(uris: list[str]) -> pd.DataFrame:
     """Concatenate daily files; every missing day is named in one error."""
     missing = [uri for uri in uris if not storage.exists(uri)]
     if missing:
         raise MissingDataError(
-            "these days have no data yet: " + ", ".join(missing) + ". Ingest (or score) them "
-            "first, or choose a window that has data."
+            "these days have no data yet: " + ", ".join(missing) + ". Ingest them first, or "
+            "choose a window that has data."
         )
     return pd.concat([storage.read_frame(uri) for uri in uris], ignore_index=True)
 

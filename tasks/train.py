@@ -40,14 +40,20 @@ from driftloop.tasks.core.search import (
     score_trial,
 )
 from driftloop.tasks.core.training import Split, fit_pipeline, split_frame
+from driftloop.tasks.core.windows import parse_window
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
 
 @task(name="split-window", cache_policy=NONE)
-def split_window(frame: pd.DataFrame, settings: Settings) -> Split:
-    return split_frame(frame, settings.dataset, settings.split)
+def split_window(
+    frame: pd.DataFrame, settings: Settings, champion: ModelVersionInfo | None
+) -> Split:
+    """Hold out the rows the gate judges on: with `out_of_time`, days after the champion's."""
+    trained_on = None if champion is None else parse_window(champion.tag("window"))
+    champion_end = None if trained_on is None else trained_on[1]
+    return split_frame(frame, settings.dataset, settings.split, champion_end=champion_end)
 
 
 @task(name="fit-candidate", cache_policy=NONE)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from driftloop.configs.settings import DatasetSettings, ModelSettings, SplitSettings
+from driftloop.tasks.core.windows import holdout_start
 
 
 class ModelConfigError(ValueError):
@@ -68,9 +70,29 @@ def model_input(frame: pd.DataFrame, dataset: DatasetSettings) -> pd.DataFrame:
     return pd.DataFrame(columns, index=frame.index, copy=False)
 
 
-def split_frame(frame: pd.DataFrame, dataset: DatasetSettings, split: SplitSettings) -> Split:
-    """Random (stratified, seeded) or time-ordered hold-out split."""
+def split_frame(
+    frame: pd.DataFrame,
+    dataset: DatasetSettings,
+    split: SplitSettings,
+    *,
+    champion_end: date | None = None,
+) -> Split:
+    """Out-of-time (the most recent days), time-ordered or random (stratified, seeded)
+    hold-out rows; `champion_end`, the last day the champion trained on, keeps out-of-time
+    rows out of the champion's window too."""
     x, y = features_and_target(frame, dataset)
+    if split.strategy == "out_of_time":
+        days = event_days(frame, dataset)
+        start = holdout_start(sorted(set(days)), split, champion_end=champion_end)
+        if start is not None:
+            test = np.asarray([d >= start for d in days])
+            return Split(
+                x[~test].reset_index(drop=True),
+                y[~test].reset_index(drop=True),
+                x[test].reset_index(drop=True),
+                y[test].reset_index(drop=True),
+            )
+        split = split.model_copy(update={"strategy": "time"})  # one day: its latest rows
     if split.strategy == "time":
         order = np.argsort(frame[dataset.timestamp_column].to_numpy(), kind="stable")
         cut = round(len(order) * (1 - split.test_size))
@@ -91,6 +113,12 @@ def split_frame(frame: pd.DataFrame, dataset: DatasetSettings, split: SplitSetti
         x_test.reset_index(drop=True),
         y_test.reset_index(drop=True),
     )
+
+
+def event_days(frame: pd.DataFrame, dataset: DatasetSettings) -> list[date]:
+    """Each row's day (UTC) by its event time."""
+    stamps = pd.to_datetime(frame[dataset.timestamp_column], utc=True)
+    return list(stamps.dt.date)
 
 
 def _estimator_class(path: str) -> type[ClassifierMixin]:
