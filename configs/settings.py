@@ -468,6 +468,18 @@ class PolicySettings(Strict):
         return self
 
 
+class ProcessSettings(Strict):
+    """The unattended loop (`process` flow): every landed day ingested, scored, checked."""
+
+    check: bool = Field(True, description="run the drift check after each day is scored")
+    bootstrap_days: int = Field(
+        3,
+        ge=1,
+        description="with no champion yet, train v1 once this many days are curated; days "
+        "before that are ingested but not scored",
+    )
+
+
 class StorageSettings(Strict):
     """Where the data lake lives: a local folder or an s3:// prefix."""
 
@@ -548,6 +560,7 @@ class Settings(Strict):
     dask: DaskSettings = DaskSettings()
     policy: PolicySettings = PolicySettings()
     scoring: ScoringSettings = ScoringSettings()
+    process: ProcessSettings = ProcessSettings()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:

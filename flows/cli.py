@@ -64,6 +64,20 @@ def _parser() -> argparse.ArgumentParser:
                 default=None,
                 help="stream (one process) or partitioned (Dask); default: scoring.mode",
             )
+    cmd = sub.add_parser(
+        "process",
+        help="ingest, score and drift-check every landed day not done yet, oldest first",
+    )
+    cmd.add_argument("--since", type=date.fromisoformat, default=None, help="first day")
+    cmd.add_argument("--until", type=date.fromisoformat, default=None, help="last day")
+    cmd.add_argument("--no-check", action="store_true", help="ingest and score only")
+    cmd = sub.add_parser(
+        "backfill",
+        help="process the days START..END (resumable: days already done are skipped)",
+    )
+    cmd.add_argument("since", type=date.fromisoformat)
+    cmd.add_argument("until", type=date.fromisoformat)
+    cmd.add_argument("--no-check", action="store_true", help="ingest and score only")
     cmd = sub.add_parser("train", help="run the train flow on a window of curated days")
     cmd.add_argument("window_start", type=date.fromisoformat)
     cmd.add_argument("window_end", type=date.fromisoformat)
@@ -249,6 +263,10 @@ def _run(args: argparse.Namespace, profile: str) -> int:
         from driftloop.flows.score import score
 
         result = score(args.day, args.source, profile, mode=args.mode)
+    elif args.command in ("process", "backfill"):
+        from driftloop.flows.process import process
+
+        result = process(args.since, args.until, False if args.no_check else None, profile)
     elif args.command == "train":
         from driftloop.flows.train import train
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.events import emit_event
@@ -78,23 +78,30 @@ def frames_of(uris: list[str]) -> pd.DataFrame:
 def read_predictions(
     settings: Settings, days: list[date], required: bool = True
 ) -> pd.DataFrame | None:
-    """The window's stored predictions (files or partitioned folders); every missing day named.
-
-    With `required=False` a window with any missing day gives None (e.g. no previous window).
-    """
+    """The stored predictions of the window's days that were scored (files or partitioned
+    folders). A partial window is read as it is and its missing days are logged: the signals
+    judge it when it holds `drift.min_rows` rows. No scored day at all is an error, or None
+    with `required=False` (e.g. no previous window yet)."""
     lake = storage.Lake(settings.storage.root, settings.dataset.name)
     model = settings.registry.model_name
     found = {day: prediction_files(lake, model, day) for day in days}
-    missing = [day for day, uris in found.items() if not uris]
-    if missing:
+    missing = [str(day) for day, uris in found.items() if not uris]
+    if len(missing) == len(days):
         if not required:
             return None
         raise MissingDataError(
-            "these days have no predictions yet: "
-            + ", ".join(f"{lake.predictions(model, d)} (or {lake.prediction_parts(model, d)}/)"
-                        for d in missing)
-            + ". Score them first, or choose a window that has been scored."
-        )  # fmt: skip
+            f"none of the days {days[0]}..{days[-1]} has predictions under "
+            f"{lake.predictions(model, days[0]).rsplit('/', 1)[0]}: score them first (the "
+            "`process` deployment scores every day that lands), or choose a window that has "
+            "been scored."
+        )
+    if missing:
+        get_run_logger().warning(
+            "partial window: %d of %d days have no predictions and are left out: %s",
+            len(missing),
+            len(days),
+            ", ".join(missing),
+        )
     return frames_of([uri for uris in found.values() for uri in uris])
 
 

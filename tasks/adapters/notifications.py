@@ -30,6 +30,8 @@ class FailureKind(StrEnum):
     S3_UNREACHABLE = "s3-unreachable"
     MLFLOW_UNREACHABLE = "mlflow-unreachable"
     DRIFT_STORM = "drift-storm"
+    INPUT_MISSING = "input-did-not-arrive"
+    RETRAINS_FAILING = "retrains-keep-failing"
     STUCK_RUN = "stuck-run"
     FLOW_FAILED = "flow-failed"
 
@@ -83,6 +85,10 @@ def classify(report: FailureReport) -> FailureKind:
         return FailureKind.STUCK_RUN
     exc = (report.exception_type or "").lower()
     text = " ".join(s.lower() for s in (report.exception_message or "", report.state_message) if s)
+    if exc == "inputmissingerror" or "input did not arrive" in text:
+        return FailureKind.INPUT_MISSING
+    if exc == "retrainskeepfailing" or "retrains keep failing" in text:
+        return FailureKind.RETRAINS_FAILING
     if exc == "datacontracterror" or "failed its data contract" in text:
         return FailureKind.DATA_VALIDATION
     if exc == "registryerror" or (

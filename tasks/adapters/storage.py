@@ -758,8 +758,18 @@ class Lake:
             f"{candidates[1]} exists; generate or upload that day first"
         )
 
+    def raw_folder(self) -> str:
+        return join(self.root, "raw", self.dataset)
+
     def curated(self, day: datetime.date) -> str:
         return join(self.root, "curated", self.dataset, f"{_day(day)}.parquet")
+
+    def curated_folder(self) -> str:
+        return join(self.root, "curated", self.dataset)
+
+    def day_states(self) -> str:
+        """What the unattended loop did with each day: one JSON file per day."""
+        return join(self.root, "state", self.dataset, "days")
 
     def quarantine(self, day: datetime.date, run_id: str) -> str:
         return join(self.root, "quarantine", self.dataset, _day(day), f"{run_id}.parquet")

@@ -73,3 +73,21 @@ class RollbackSummary(BaseModel):
     smoke_latency_ms_per_1000: float | None
     reference_uri: str
     ledger_entry: str
+
+
+class DayOutcome(BaseModel):
+    """One day of a `process` run: each stage it ran and how it ended."""
+
+    day: date
+    stages: dict[str, str]
+    detail: str = ""
+
+
+class ProcessSummary(BaseModel):
+    """What a `process` run did: the days it worked on, in order, and what it could not do."""
+
+    days: list[DayOutcome]
+    failed_days: list[date]
+    missing_days: list[date]
+    unmatched_files: list[str]
+    champion: str | None = None

@@ -1,0 +1,45 @@
+"""The lake's record of days: which raw files have landed, and what the loop did with each."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import PurePosixPath
+
+from driftloop.tasks.adapters import storage
+from driftloop.tasks.core.days import DayState
+
+# raw/<dataset>/<YYYY-MM-DD>.parquet|csv
+_RAW_NAME = re.compile(r"^(?P<day>\d{4}-\d{2}-\d{2})\.(?P<ext>parquet|csv)$")
+
+
+def landed_days(lake: storage.Lake) -> tuple[dict[date, str], list[str]]:
+    """({day: raw URI}, names that are not <YYYY-MM-DD>.parquet|csv). A day with both a
+    parquet and a csv file is read from the parquet, as `Lake.raw_any` does."""
+    days: dict[date, str] = {}
+    unmatched = []
+    for uri in storage.list_uris(lake.raw_folder()):
+        name = PurePosixPath(uri).name
+        found = _RAW_NAME.match(name)
+        try:
+            day = date.fromisoformat(found["day"]) if found else None
+        except ValueError:
+            day = None
+        if day is None:
+            unmatched.append(uri)
+        elif day not in days or uri.endswith(".parquet"):
+            days[day] = uri
+    return days, unmatched
+
+
+def read_states(lake: storage.Lake) -> dict[date, DayState]:
+    states = {}
+    for uri in storage.list_uris(lake.day_states(), ".json"):
+        state = DayState.model_validate_json(storage.read_bytes(uri))
+        states[state.day] = state
+    return states
+
+
+def write_state(lake: storage.Lake, state: DayState) -> str:
+    uri = storage.join(lake.day_states(), f"{state.day.isoformat()}.json")
+    return storage.write_text(uri, state.model_dump_json(indent=2))
