@@ -453,7 +453,15 @@ class PolicySettings(Strict):
     )
     consecutive_windows: int = Field(2, ge=1, description="hysteresis: breaching checks in a row")
     cooldown_days: int = Field(3, ge=0, description="no retrain this soon after the last one")
-    max_retrains: int = Field(3, ge=1, description="at most this many retrains per period")
+    max_retrains: int = Field(3, ge=1, description="at most this many retrain attempts per period")
+    max_promotions: int | None = Field(
+        None, ge=1, description="at most this many promotions per period (none: no limit)"
+    )
+    max_rejected_in_episode: int = Field(
+        2,
+        ge=1,
+        description="rejected retrains in one drift episode before the loop stops and pages",
+    )
     period_days: int = Field(30, ge=1)
     min_new_rows: int = Field(3000, ge=1, description="rows in the window to train on")
     dedupe_in_flight: bool = Field(

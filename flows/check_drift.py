@@ -17,7 +17,7 @@ from driftloop.tasks import common
 from driftloop.tasks.adapters.history import history_rows
 from driftloop.tasks.adapters.oncall import on_failure_hook
 from driftloop.tasks.adapters.storage import Lake
-from driftloop.tasks.core.policy import model_run_tag
+from driftloop.tasks.core.policy import RetrainsKeepFailing, model_run_tag
 from driftloop.tasks.core.results import DriftSummary
 from driftloop.tasks.core.windows import parse_window, training_window
 
@@ -103,6 +103,7 @@ def check_drift(
         history=steps.read_history(settings),
         in_flight=steps.find_in_flight(settings),
         report_uri=report_uri,
+        checked_at=checked_at,
     )
     record_uri = steps.record_check(
         settings, history_rows(decision, assessment, checked_at), decision
@@ -156,6 +157,8 @@ def check_drift(
                     profile,
                     overrides,
                 )
+    if decision.rule == "escalate":  # recorded and published above: now page a human
+        raise RetrainsKeepFailing(f"{decision.reason} Decision record: {record_uri}")
     return summary
 
 

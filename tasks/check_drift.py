@@ -8,7 +8,7 @@ inside the task bodies, never passed in.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
@@ -23,6 +23,7 @@ from driftloop.tasks.adapters import history as drift_history
 from driftloop.tasks.adapters import registry, storage
 from driftloop.tasks.adapters.drift import DriftMeasurement, measure_drift
 from driftloop.tasks.adapters.prefect_runs import in_flight_runs
+from driftloop.tasks.adapters.promotion import ledger_for
 from driftloop.tasks.adapters.registry import ModelVersionInfo
 from driftloop.tasks.common import IO_RETRIES, MissingDataError, artifact_key, current_run_id
 from driftloop.tasks.core.monitoring import (
@@ -287,7 +288,9 @@ def decide_policy(
     history: pd.DataFrame,
     in_flight: list[InFlightRun],
     report_uri: str | None,
+    checked_at: datetime,
 ) -> PolicyDecision:
+    """The policy's decision, with what became of earlier retrains (the promotion ledger)."""
     return decide_retrain(
         check_id=check_id,
         model_name=settings.registry.model_name,
@@ -300,4 +303,6 @@ def decide_policy(
         new_rows=assessment.current_rows,
         policy=settings.policy,
         report_uri=report_uri,
+        outcomes=ledger_for(settings).retrain_outcomes(),
+        now=checked_at,
     )

@@ -28,6 +28,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from driftloop.tasks.adapters import storage
+from driftloop.tasks.core.policy import RetrainOutcome
 
 Kind = Literal["promotion", "rollback", "manual", "challenger"]
 Status = Literal["pending", "committed", "aborted"]
@@ -90,6 +91,14 @@ class Ledger:
                 entry = LedgerEntry.model_validate_json(storage.read_bytes(markers[entry.entry_id]))
             out.append(entry)
         return out
+
+    def retrain_outcomes(self) -> list[RetrainOutcome]:
+        """Every training the gate judged: promoted to champion, or parked as challenger."""
+        return [
+            RetrainOutcome(at=e.at, version=e.to_version, promoted=e.kind == "promotion")
+            for e in self.entries()
+            if e.status == "committed" and e.kind in ("promotion", "challenger")
+        ]
 
     def committed(self, alias: str) -> list[LedgerEntry]:
         return [e for e in self.entries() if e.status == "committed" and e.alias == alias]

@@ -11,9 +11,17 @@ Rules, in order (the first that holds decides):
   hysteresis   fewer than `consecutive_windows` breaching checks in a row on this baseline
   min-rows     the window holds fewer than `min_new_rows` rows to train on
   in-flight    a `train` run for this model is already running, pending or scheduled
+  escalate     `max_rejected_in_episode` retrains of this drift episode were rejected by the
+               gate: stop and page a human with the evidence (once; later checks of the
+               episode are `escalated`)
   cool-down    the last retrain was less than `cooldown_days` ago
-  rate-limit   `max_retrains` retrains already in the last `period_days`
+  rate-limit   `max_retrains` retrain attempts already in the last `period_days`
+  promotion-limit  `max_promotions` promotions already in the last `period_days`
   retrain      otherwise: retrain
+
+A drift episode runs from the first breaching check after a quiet one (or after a promotion)
+to the next promotion or quiet check. Attempts (retrain decisions) and their outcomes
+(promoted, or rejected by the gate: the promotion ledger) are counted apart.
 """
 
 from __future__ import annotations
@@ -38,6 +46,21 @@ class CheckRecord(BaseModel):
     breached: bool
     retrain: bool
     checked_at: datetime | None = None
+    rule: str | None = None
+
+
+class RetrainOutcome(BaseModel):
+    """What became of a training: promoted to champion, or rejected by the gate."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    version: str
+    promoted: bool
+
+
+class RetrainsKeepFailing(RuntimeError):
+    """The loop cannot fix this drift alone: a human must look (runbook: retrains-keep-failing)."""
 
 
 class InFlightRun(BaseModel):
@@ -73,6 +96,8 @@ class PolicyDecision(BaseModel):
     last_retrain: date | None = None
     retrains_in_period: int = 0
     report_uri: str | None = None
+    rejected_in_episode: int = 0
+    episode_start: datetime | None = None
 
     def record(self, checked_at: datetime | None = None) -> CheckRecord:
         """What later checks remember of this one."""
@@ -83,6 +108,7 @@ class PolicyDecision(BaseModel):
             breached=self.breached,
             retrain=self.retrain,
             checked_at=checked_at,
+            rule=self.rule,
         )
 
 
@@ -126,8 +152,11 @@ def decide_retrain(
     new_rows: int,
     policy: PolicySettings,
     report_uri: str | None = None,
+    outcomes: Sequence[RetrainOutcome] = (),
+    now: datetime | None = None,
 ) -> PolicyDecision:
-    """Apply the rules in the module docstring; history is every earlier check, any order."""
+    """Apply the rules in the module docstring; history is every earlier check, any order;
+    `outcomes` are the trainings' results (the promotion ledger) and `now` this check's time."""
     breached, counting, how = combined_breach(signals, policy)
     earlier = sorted(
         (r for r in history if r.check_id != check_id and r.window_end <= window_end),
@@ -148,6 +177,13 @@ def decide_retrain(
     last = max((r.window_end for r in retrains), default=None)
     period_start = window_end - timedelta(days=policy.period_days)
     in_period = sum(1 for r in retrains if r.window_end > period_start)
+    promotions = sum(1 for o in outcomes if o.promoted and o.at.date() > period_start)
+    episode = episode_start(earlier, outcomes, now) if breached and now else None
+    rejected = [o for o in outcomes if episode and not o.promoted and episode <= o.at]
+    escalated = episode is not None and any(
+        r.rule == "escalate" and r.checked_at is not None and r.checked_at >= episode
+        for r in earlier
+    )
     blocking = [n for n in policy.blocking_signals if n in signals and signals[n].breached]
     base = {
         "check_id": check_id,
@@ -164,6 +200,8 @@ def decide_retrain(
         "last_retrain": last,
         "retrains_in_period": in_period,
         "report_uri": report_uri,
+        "rejected_in_episode": len(rejected),
+        "episode_start": episode,
     }
 
     def no(rule: str, reason: str) -> PolicyDecision:
@@ -196,6 +234,21 @@ def decide_retrain(
             f"Retrain held: {policy.train_flow} run(s) already in flight for {model_name}: "
             f"{', '.join(base['in_flight'])} ({how}).",
         )
+    if len(rejected) >= policy.max_rejected_in_episode:
+        versions = ", ".join(f"v{o.version}" for o in rejected)
+        if escalated:
+            return no(
+                "escalated",
+                f"Retrain held: this drift episode's retrains ({versions}) were rejected and a "
+                f"human was paged; a promotion or a quiet check ends the episode ({how}).",
+            )
+        return no(
+            "escalate",
+            f"Retrains keep failing: the gate rejected {len(rejected)} retrain(s) of this "
+            f"drift episode (since {episode:%Y-%m-%d %H:%M} UTC: {versions}), "
+            f"policy.max_rejected_in_episode is {policy.max_rejected_in_episode}; no more "
+            f"retrains until a human looks ({how}).",
+        )
     if last is not None and (window_end - last).days < policy.cooldown_days:
         return no(
             "cool-down",
@@ -208,6 +261,13 @@ def decide_retrain(
             f"Retrain held: {in_period} retrains since {period_start} already reach "
             f"policy.max_retrains {policy.max_retrains} per {policy.period_days} days ({how}).",
         )
+    if policy.max_promotions is not None and promotions >= policy.max_promotions:
+        return no(
+            "promotion-limit",
+            f"Retrain held: {promotions} promotions since {period_start} already reach "
+            f"policy.max_promotions {policy.max_promotions} per {policy.period_days} days "
+            f"({how}).",
+        )
     return PolicyDecision(
         **base,
         retrain=True,
@@ -215,6 +275,25 @@ def decide_retrain(
         reason=f"Retrain: {how}, {streak} consecutive breaching window(s), "
         f"{new_rows:,} rows to train on.",
     )
+
+
+def episode_start(
+    earlier: Sequence[CheckRecord], outcomes: Sequence[RetrainOutcome], now: datetime
+) -> datetime:
+    """When the drift episode of a breaching check made at `now` began: the first of the
+    unbroken run of breaching checks before it (or `now`), never before the last promotion."""
+    start = now
+    timed = sorted(
+        ((r.checked_at, r) for r in earlier if r.checked_at is not None and r.checked_at <= now),
+        key=lambda pair: pair[0].timestamp(),
+        reverse=True,
+    )
+    for checked_at, record in timed:
+        if not record.breached:
+            break
+        start = checked_at
+    promoted = [o.at for o in outcomes if o.promoted and o.at <= now]
+    return max([start, *promoted])
 
 
 def model_run_tag(model_name: str) -> str:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from driftloop.configs.settings import PolicySettings
 from driftloop.tasks.core.monitoring import Signal
-from driftloop.tasks.core.policy import CheckRecord, InFlightRun, combined_breach, decide_retrain
+from driftloop.tasks.core.policy import (
+    CheckRecord,
+    InFlightRun,
+    PolicyDecision,
+    RetrainOutcome,
+    combined_breach,
+    decide_retrain,
+)
 
 DAY = date(2026, 3, 10)
 
@@ -237,3 +244,103 @@ def test_combine_modes(combine, features, sigs, expected) -> None:
 def test_features_mode_needs_features() -> None:
     with pytest.raises(ValueError, match=r"policy\.features"):
         PolicySettings(combine="features")
+
+
+# --- drift episodes: rejected retrains, escalation, promotion limits ---------------------------
+
+NOON = datetime(2026, 3, 10, 12, tzinfo=UTC)
+
+
+def at(days_ago: int) -> datetime:
+    return NOON - timedelta(days=days_ago)
+
+
+def timed(days_ago: int, breached: bool, retrain: bool = False, rule: str | None = None):
+    return rec(days_ago, breached, retrain).model_copy(
+        update={"checked_at": at(days_ago), "rule": rule}
+    )
+
+
+def outcome(days_ago: float, promoted: bool, version: str) -> RetrainOutcome:
+    return RetrainOutcome(at=NOON - timedelta(days=days_ago), version=version, promoted=promoted)
+
+
+def decide_episode(history, outcomes, **policy) -> PolicyDecision:
+    settings = POLICY.model_copy(
+        update={"cooldown_days": 0, "max_retrains": 10, "max_rejected_in_episode": 2, **policy}
+    )
+    return decide_retrain(
+        check_id="now",
+        model_name="m",
+        window_start=DAY,
+        window_end=DAY,
+        baseline_version="1",
+        signals=signals(feature_drift=True),
+        history=history,
+        in_flight=[],
+        new_rows=9000,
+        policy=settings,
+        outcomes=outcomes,
+        now=NOON,
+    )
+
+
+EPISODE = [timed(6, False), timed(5, True), timed(4, True, retrain=True), timed(3, True)]
+
+
+@pytest.mark.parametrize(
+    ("case", "history", "outcomes", "rule", "rejected"),
+    [
+        (
+            "one rejection in the episode: try again",
+            [*EPISODE, timed(2, True), timed(1, True)],
+            [outcome(3.5, False, "2")],
+            "retrain",
+            1,
+        ),
+        (
+            "K rejections in one episode: stop and page",
+            [*EPISODE, timed(2, True, retrain=True), timed(1, True)],
+            [outcome(3.5, False, "2"), outcome(1.5, False, "3")],
+            "escalate",
+            2,
+        ),
+        (
+            "paged once: later checks of the episode hold quietly",
+            [*EPISODE, timed(2, True, retrain=True), timed(1, True, rule="escalate")],
+            [outcome(3.5, False, "2"), outcome(1.5, False, "3")],
+            "escalated",
+            2,
+        ),
+        (
+            "a quiet check ends the episode: old rejections no longer count",
+            [*EPISODE, timed(2, False), timed(1, True)],
+            [outcome(3.5, False, "2"), outcome(2.5, False, "3")],
+            "retrain",
+            0,
+        ),
+        (
+            "a promotion ends the episode",
+            [*EPISODE, timed(2, True), timed(1, True)],
+            [outcome(3.5, False, "2"), outcome(2.5, True, "3"), outcome(1.5, False, "4")],
+            "retrain",
+            1,
+        ),
+    ],
+)
+def test_rejected_retrains_are_counted_per_episode(case, history, outcomes, rule, rejected):
+    decision = decide_episode(history, outcomes)
+    assert (decision.rule, decision.rejected_in_episode) == (rule, rejected), (
+        case,
+        decision.reason,
+    )
+    if rule == "escalate":
+        assert "v2, v3" in decision.reason and "max_rejected_in_episode" in decision.reason
+
+
+def test_promotions_are_limited_apart_from_attempts() -> None:
+    history = [timed(2, True), timed(1, True)]
+    promoted = [outcome(20, True, "2"), outcome(10, True, "3")]
+    assert decide_episode(history, promoted).rule == "retrain"
+    held = decide_episode(history, promoted, max_promotions=2)
+    assert held.rule == "promotion-limit" and "max_promotions 2" in held.reason
