@@ -143,4 +143,12 @@ def test_a_window_without_predictions_names_the_missing_days(scored) -> None:
     state = check_drift(START + timedelta(days=9), window_days=1, overrides=over, return_state=True)
     assert state.is_failed()
     message = str(state.result(raise_on_failure=False))
-    assert "2026-11-10" in message and "Score them first" in message
+    assert "2026-11-10" in message and "score them first" in message
+
+
+def test_a_partial_window_is_judged_on_the_days_it_has(scored) -> None:
+    """Days 3-4 scored, day 5 not (yet): the check judges days 3-4 instead of failing."""
+    _, over = scored
+    summary = check_drift(START + timedelta(days=4), window_days=3, retrain=False, overrides=over)
+    assert summary.window == f"{START + timedelta(days=2)}..{START + timedelta(days=4)}"
+    assert summary.rule in ("quiet", "hysteresis")
