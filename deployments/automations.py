@@ -183,11 +183,30 @@ async def apply(webhook_url: str | None, stuck_after: timedelta, runbook_base: s
     return [a.name for a in wanted]
 
 
+async def set_process_interval(seconds: float) -> str:
+    """Point the `process` deployment's schedule at this interval, keeping its id and whether
+    an operator paused it."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.schedules import IntervalSchedule
+
+    async with get_client() as client:
+        deployment = await client.read_deployment_by_name("process/process")
+        schedule = IntervalSchedule(interval=timedelta(seconds=seconds), timezone="UTC")
+        for existing in deployment.schedules:
+            await client.update_deployment_schedule(deployment.id, existing.id, schedule=schedule)
+        if not deployment.schedules:
+            await client.create_deployment_schedules(deployment.id, [(schedule, True)])
+    return f"process: every {seconds:g} s"
+
+
 def main() -> None:
     import sys
 
     if sys.argv[1:] == ["work-pool"]:
         asyncio.run(ensure_work_pool())
+        return
+    if sys.argv[1:2] == ["process-interval"]:
+        print(asyncio.run(set_process_interval(float(sys.argv[2]))))
         return
     url = os.environ.get(WEBHOOK_ENV, "").strip() or None
     stuck_after = timedelta(minutes=float(os.environ.get(STUCK_AFTER_ENV, "30")))

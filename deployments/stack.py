@@ -65,6 +65,7 @@ class StackConfig:
     profile: str = "local"  # DRIFTLOOP_PROFILE of the flows the worker runs
     overrides: Mapping[str, Any] = field(default_factory=dict)  # more DRIFTLOOP_OVERRIDES
     worker_poll_seconds: float = 10.0
+    process_interval: float = 900.0  # how often `process` looks for new files (seconds)
     webhook_url: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)  # extra env for every process
     start_timeout: float = 120.0
@@ -87,6 +88,7 @@ class StackConfig:
             mlflow_artifacts=pick("mlflow_artifacts", "DRIFTLOOP_MLFLOW_ARTIFACTS"),
             profile=pick("profile", "DRIFTLOOP_PROFILE") or "local",
             webhook_url=env.get("DRIFTLOOP_WEBHOOK_URL") or None,
+            process_interval=float(env.get("DRIFTLOOP_PROCESS_INTERVAL") or 900),
         )
 
     @property
@@ -380,6 +382,8 @@ class Stack:
             "-m", "prefect", "--no-prompt", "deploy", "--all",
             "--prefect-file", str(PREFECT_YAML),
         )  # fmt: skip
+        interval = f"{self.config.process_interval:g}"
+        self._cli("-m", "driftloop.deployments.automations", "process-interval", interval)
 
     def apply_automations(self) -> str:
         return self._cli("-m", "driftloop.deployments.automations").strip()

@@ -12,6 +12,8 @@ def test_default_stack_is_embedded() -> None:
     assert cfg.profile == "local" and cfg.api_url == "http://127.0.0.1:4200/api"
     assert cfg.flow_overrides()["tracking.uri"] == "http://127.0.0.1:5000"
     assert cfg.flow_overrides()["drift.retrain_inline"] is False
+    assert cfg.process_interval == 900
+    assert StackConfig.from_env({"DRIFTLOOP_PROCESS_INTERVAL": "20"}).process_interval == 20
 
 
 def test_prod_stack_uses_postgres_and_s3_and_each_setting_can_change() -> None:
