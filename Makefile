@@ -1,6 +1,10 @@
 # One command vocabulary for people, the README and CI.
 #   make demo   - create .venv, install pinned dependencies, run the whole loop on embedded defaults
 #   make test   - create .venv, install pinned dependencies (+ test extras), run the whole suite
+#                 but the full-size acceptance runs (make acceptance)
+#   make acceptance - the policy's acceptance table, full size (DRIFTLOOP_ACCEPTANCE_SIZE=small
+#                 for CI's smaller run)
+#   make lint   - ruff check + ruff format --check;  make format - ruff format
 #   make up     - start (or keep) the production-shaped stack: Prefect server, MLflow server,
 #                 a process worker, deployments from deployments/prefect.yaml, on-call automations
 #   make down   - stop it;  make status - what is running
@@ -19,7 +23,7 @@ export MLFLOW_DISABLE_TELEMETRY ?= true
 export DO_NOT_TRACK ?= true
 export GX_ANALYTICS_ENABLED ?= false
 
-.PHONY: install demo test test-fast lint prefect-ui mlflow-ui up down status lock clean
+.PHONY: install demo test test-fast acceptance lint format prefect-ui mlflow-ui up down status lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "driftloop needs Python 3.11 or newer (found " + sys.version.split()[0] + ")")'
@@ -35,14 +39,30 @@ demo: $(STAMP)
 
 # Test files run in parallel, one worker per core (at most 4): each worker has its own Prefect
 # test server and temporary folders; a file's tests stay on one worker (module fixtures).
+# `make test` is unit + integration + e2e (what CI runs); the full-size runs are `acceptance`.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile -m "not acceptance"
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile -m "not e2e"
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile -m "not e2e and not acceptance"
 
+# The tests marked `acceptance`: the policy's acceptance table (`driftloop backtest
+# --acceptance`), every case must hold. DRIFTLOOP_ACCEPTANCE_SIZE=full (the stated sizes: 10k rows
+# per window, 100k for the quiet case) or small (5k / 30k rows, what .ci/run runs), e.g.
+#   make acceptance DRIFTLOOP_ACCEPTANCE_SIZE=small
+DRIFTLOOP_ACCEPTANCE_SIZE ?= full
+acceptance: $(STAMP)
+	DRIFTLOOP_ACCEPTANCE_SIZE=$(DRIFTLOOP_ACCEPTANCE_SIZE) $(BIN)/python -m pytest -m acceptance
+
+# Both checks run (and both report) before the target fails.
 lint: $(STAMP)
-	$(BIN)/ruff check .
+	@status=0; \
+	$(BIN)/ruff check . || status=1; \
+	$(BIN)/ruff format --check . || status=1; \
+	exit $$status
+
+format: $(STAMP)
+	$(BIN)/ruff format .
 
 # The demo's runs live in .prefect/ (Prefect) and data/demo/ (MLflow); these UIs read them.
 prefect-ui: $(STAMP)

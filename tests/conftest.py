@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,6 +32,43 @@ os.environ.pop("DRIFTLOOP_DATASET", None)
 from driftloop.flows.cli import quiet_environment  # noqa: E402
 
 quiet_environment()
+
+
+def _wait_for(
+    predicate: Callable[[], Any],
+    timeout: float,
+    interval: float = 0.5,
+    what: str = "the condition",
+    detail: Callable[[], str] | None = None,
+) -> Any:
+    """Poll `predicate` until it returns something truthy, and return that.
+
+    Raises AssertionError naming `what` (and `detail()`, e.g. a server's last log lines) when
+    `timeout` seconds pass first. The predicate is always tried once more at the deadline, so a
+    slow machine that got there at the last moment passes; its exceptions propagate."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        time.sleep(min(interval, remaining))
+    message = f"timed out after {timeout:g} s waiting for {what}"
+    if detail is not None:
+        message += f"\n{detail()}"
+    raise AssertionError(message)
+
+
+@pytest.fixture
+def wait_for() -> Callable[..., Any]:
+    """`wait_for(predicate, timeout, interval=0.5, what=..., detail=None)`: the predicate's first
+    truthy value, or an AssertionError naming what never happened.
+
+    Why a fixture: tests wait on the state or event a user would see (a run Completed, a message
+    received), never for a fixed time; one helper keeps the deadline and the message uniform."""
+    return _wait_for
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,8 @@ UI's "Run" button does, with custom parameters; the webhook receiver is a tiny H
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ pytestmark = pytest.mark.e2e
 DAY1, DAY2, BAD_DAY = date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3)
 ROWS = 1500
 PG = "postgresql+{driver}://postgres@127.0.0.1:5432/{name}"
+Wait = Callable[..., Any]  # tests/conftest.py's wait_for fixture
 
 
 @pytest.fixture(scope="module")
@@ -151,19 +151,21 @@ async def _automation_names(client: Any) -> list[str]:
     return sorted(a.name for a in await client.read_automations())
 
 
-def wait_final(stack: Stack, run_ids: list[Any], timeout: float = 150) -> dict[Any, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        runs = {rid: api(stack, _read, rid) for rid in run_ids}
-        if all(r.state and r.state.is_final() for r in runs.values()):
-            return runs
-        if time.monotonic() > deadline:
-            states = {r.name: r.state.name if r.state else None for r in runs.values()}
-            raise AssertionError(
-                f"runs not finished after {timeout}s: {states}\nworker log:\n"
-                f"{stack.worker.tail(60)}"
-            )
-        time.sleep(1)
+def wait_final(
+    wait_for: Wait, stack: Stack, run_ids: list[Any], timeout: float = 150
+) -> dict[Any, Any]:
+    """The runs, once every one is in a final state (Completed, Failed, Crashed, ...)."""
+    seen: dict[Any, Any] = {}
+
+    def finished() -> dict[Any, Any] | None:
+        seen.update({rid: api(stack, _read, rid) for rid in run_ids})
+        return dict(seen) if all(r.state and r.state.is_final() for r in seen.values()) else None
+
+    def states() -> str:
+        names = {r.name: r.state.name if r.state else None for r in seen.values()}
+        return f"states: {names}\nworker log:\n{stack.worker.tail(60)}"
+
+    return wait_for(finished, timeout, interval=1, what="the runs to finish", detail=states)
 
 
 def emit(stack: Stack, event: str, resource: str, payload: dict[str, Any]) -> None:
@@ -193,7 +195,10 @@ def write_batches(root: str) -> None:
 
 
 def test_stack_trains_retrains_on_drift_and_alerts_on_failure(
-    stack: Stack, s3: tuple[str, str], shared_webhook: tuple[str, list[dict[str, Any]]]
+    stack: Stack,
+    s3: tuple[str, str],
+    shared_webhook: tuple[str, list[dict[str, Any]]],
+    wait_for: Wait,
 ) -> None:
     from mlflow import MlflowClient
 
@@ -228,22 +233,23 @@ def test_stack_trains_retrains_on_drift_and_alerts_on_failure(
 
     # The server's scheduler turns the cron schedules into upcoming runs (a broken scheduler,
     # e.g. on an incompatible SQLAlchemy, leaves them empty and nothing ever runs on time).
-    deadline = time.monotonic() + 60
-    upcoming: list[Any] = []
-    while not upcoming and time.monotonic() < deadline:
-        upcoming = [
+    wait_for(
+        lambda: [
             r
             for r in api(stack, _deployment_runs, deployments["score"].id)
             if r.state and r.state.is_scheduled()
-        ]
-        time.sleep(1)
-    assert upcoming, f"no scheduled score runs; server log:\n{stack.prefect.tail(40)}"
+        ],
+        60,
+        interval=1,
+        what="scheduled score runs from the server's scheduler",
+        detail=lambda: f"server log:\n{stack.prefect.tail(40)}",
+    )
 
     # Raw batches on S3 are ingested; a corrupt one fails (and must page on-call).
     ingest_id = deployments["ingest"].id
     good = [api(stack, _run, ingest_id, {"day": str(d)}) for d in (DAY1, DAY2)]
     bad = api(stack, _run, ingest_id, {"day": str(BAD_DAY)})
-    runs = wait_final(stack, [*good, bad])
+    runs = wait_final(wait_for, stack, [*good, bad])
     assert all(runs[r].state.is_completed() for r in good), [runs[r].state for r in good]
     assert runs[bad].state.is_failed()
 
@@ -260,7 +266,7 @@ def test_stack_trains_retrains_on_drift_and_alerts_on_failure(
             "hyperparameters": {"max_iter": 40},
         },
     )
-    trained = wait_final(stack, [run])[run]
+    trained = wait_final(wait_for, stack, [run])[run]
     assert trained.state.is_completed(), trained.state
     assert trained.name == f"train-{DAY1}..{DAY2}"
     client = MlflowClient(tracking_uri=cfg.tracking_url, registry_uri=cfg.tracking_url)
@@ -299,63 +305,73 @@ def test_stack_trains_retrains_on_drift_and_alerts_on_failure(
             "decision": decision,
         },
     )
-    deadline = time.monotonic() + 60
-    triggered: list[Any] = []
-    while not triggered and time.monotonic() < deadline:
-        triggered = [
+    triggered = wait_for(
+        lambda: [
             r for r in api(stack, _deployment_runs, train_id) if r.parameters.get("trigger") != "ui"
-        ]
-        time.sleep(1)
-    assert triggered, "the drift trigger created no train run"
+        ],
+        60,
+        interval=1,
+        what="the drift trigger to create a train run",
+        detail=lambda: f"server log:\n{stack.prefect.tail(40)}",
+    )
     params = triggered[0].parameters
     assert (params["window_start"], params["window_end"]) == (str(DAY1), str(DAY2))
     assert params["trigger"] == f"drift:{decision} report:{report}"
 
-    scored = wait_final(stack, [score])[score]
+    scored = wait_final(wait_for, stack, [score])[score]
     assert scored.state.is_completed(), scored.state
     drift = api(
         stack, _run, deployments["check_drift"].id, {"window_end": str(DAY2), "window_days": 1}
     )
-    checked = wait_final(stack, [drift])[drift]
+    checked = wait_final(wait_for, stack, [drift])[drift]
     assert checked.state.is_completed(), checked.state
     assert storage.exists(f"{lake_root}/predictions/{model}/{DAY2}.parquet")
     assert storage.exists(report)
 
     # The failed ingest produced one on-call message with everything needed to act on it.
     _url, received = shared_webhook
-    deadline = time.monotonic() + 90
-    mine: list[dict[str, Any]] = []
-    while not mine and time.monotonic() < deadline:
-        mine = [m for m in received if m.get("driftloop", {}).get("flow_run_id") == str(bad)]
-        time.sleep(1)
-    if not mine:
+    notify_id = deployments["notify"].id
+
+    def pages() -> list[dict[str, Any]]:
+        return [m for m in received if m.get("driftloop", {}).get("flow_run_id") == str(bad)]
+
+    def why_no_page() -> str:
         notify_runs = [
             (r.name, r.state.name if r.state else None, r.state.message if r.state else None)
-            for r in api(stack, _deployment_runs, deployments["notify"].id)
+            for r in api(stack, _deployment_runs, notify_id)
         ]
-        failed_run = api(stack, _read, bad)
-        raise AssertionError(
-            f"no notification for the failed run {bad} ({failed_run.state}); got {received};\n"
+        return (
+            f"failed run {bad} ({api(stack, _read, bad).state}); got {received};\n"
             f"notify runs: {notify_runs}\nworker:\n{stack.worker.tail(60)}\n"
             f"server:\n{stack.prefect.tail(60)}"
         )
+
+    wait_for(pages, 90, interval=1, what="the on-call message", detail=why_no_page)
+
     # Both the run's own failure hook and the automation's `notify` try; one claims the run.
-    notify_id = deployments["notify"].id
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        for_bad = [
+    for_bad: list[Any] = []
+
+    def notify_settled() -> bool:
+        for_bad[:] = [
             r
             for r in api(stack, _deployment_runs, notify_id)
             if str(bad) in str(r.parameters.get("flow_run"))
         ]
-        if for_bad and all(r.state and r.state.is_final() for r in for_bad):
-            break
-        if not for_bad and cfg.prefect_db_url is None:
-            break  # SQLite: the trigger may have lost the event; the hook covered it
-        time.sleep(1)
+        if not for_bad:
+            # SQLite: the trigger may have lost the event; the hook covered it
+            return cfg.prefect_db_url is None
+        return all(r.state and r.state.is_final() for r in for_bad)
+
+    wait_for(
+        notify_settled,
+        60,
+        interval=1,
+        what="the notify runs for the failed run to finish",
+        detail=lambda: f"notify runs: {[(r.name, r.state) for r in for_bad]}",
+    )
     if cfg.prefect_db_url:  # on PostgreSQL the automation path must have fired
         assert for_bad and all(r.state.is_completed() for r in for_bad), for_bad
-    mine = [m for m in received if m.get("driftloop", {}).get("flow_run_id") == str(bad)]
+    mine = pages()
     assert len(mine) == 1, f"on-call is paged once per failed run, got {len(mine)}"
     facts = mine[0]["driftloop"]
     assert facts["sent_by"] in ("failure hook", "notify automation")
