@@ -147,7 +147,7 @@ def run_demo(plan: DemoPlan | None = None, home: Path = DEMO_HOME) -> Timeline:
                 f"policy: {checked.rule}; report: {checked.report_uri}",
             )
             if checked.retrain is not None:
-                timeline.train(checked.window, checked.retrain)
+                timeline.train(checked.retrain.window, checked.retrain)
     print_versions(settings)
     print_next_steps(home)
     return timeline
