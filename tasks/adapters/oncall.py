@@ -30,7 +30,7 @@ RUNBOOK_ENV = "DRIFTLOOP_RUNBOOK_URL"
 HOOK_ENV = "DRIFTLOOP_NOTIFY_FROM_HOOK"
 #: One Prefect Variable per alerted run, named CLAIM_PREFIX + run id; its value says who sent.
 CLAIM_PREFIX = "oncall-sent-"
-PIPELINE_FLOWS = ("ingest", "train", "score", "check_drift", "rollback")
+PIPELINE_FLOWS = ("process", "ingest", "train", "score", "check_drift", "rollback")
 
 log = logging.getLogger("driftloop.oncall")
 
