@@ -67,6 +67,11 @@ def process(
     """
     settings = load_settings(profile, overrides)
     lake = Lake(settings.storage.root, settings.dataset.name)
+    log = get_run_logger()
+    busy = steps.earlier_run()
+    if busy:
+        log.info("another process run is working (%s): leaving the days to it", busy)
+        return ProcessSummary(days=[], failed_days=[], missing_days=[], unmatched_files=[])
     raw, unmatched = steps.landed(lake)
     states = steps.read_states(lake)
     plans = plan_days(
@@ -77,7 +82,6 @@ def process(
         check=settings.process.check if check is None else check,
         changed=steps.redelivered(raw, states),
     )
-    log = get_run_logger()
     log.info("%d day(s) to work on: %s", len(plans), ", ".join(str(p.day) for p in plans))
     progress = create_progress_artifact(0.0, description="days processed by this run")
     outcomes = []

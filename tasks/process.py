@@ -9,7 +9,8 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
 from driftloop.tasks.adapters import day_states, storage
-from driftloop.tasks.common import IO_RETRIES
+from driftloop.tasks.adapters.prefect_runs import earlier_running_run
+from driftloop.tasks.common import IO_RETRIES, current_run_id
 from driftloop.tasks.core.days import DayState
 
 
@@ -66,3 +67,9 @@ def curated_days(lake: storage.Lake, until: date) -> list[date]:
         if day <= until:
             days.append(day)
     return sorted(days)
+
+
+@task(name="find-earlier-process-run", **IO_RETRIES)
+def earlier_run() -> str | None:
+    """Another `process` run already working: this one leaves the days to it."""
+    return earlier_running_run("process", current_run_id())

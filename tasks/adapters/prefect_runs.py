@@ -45,3 +45,35 @@ def in_flight_runs(flow_name: str, model_tag: str, *, exclude: str) -> list[InFl
             )
         )
     return out
+
+
+def earlier_running_run(flow_name: str, me: str) -> str | None:
+    """The name and id of a Running run of `flow_name` that started before run `me`, if any.
+
+    Why not a deployment concurrency limit: on a busy SQLite-backed server a slot whose release
+    was lost stays taken until its lease expires, and every run is cancelled until then. Asking
+    who else is running costs one query and heals itself.
+    """
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING]))
+            ),
+        )
+    mine = next((r for r in runs if str(r.id) == me), None)
+    if mine is None or mine.start_time is None:
+        return None
+    for run in runs:
+        started = run.start_time
+        if (
+            str(run.id) != me
+            and started is not None
+            and (started, str(run.id))
+            < (
+                mine.start_time,
+                me,
+            )
+        ):
+            return f"{run.name} ({run.id})"
+    return None

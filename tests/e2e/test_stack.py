@@ -1,11 +1,13 @@
-"""The production topology on this machine, driven exactly as users drive it.
+"""The production topology on this machine, left to run the loop by itself.
 
 Real processes on 127.0.0.1 and free ports, all started by `deployments/stack.py` (the module
 `make up` uses) and stopped at the end, also on failure: a Prefect server (its database in
 PostgreSQL, and again on SQLite), a process worker, an MLflow server (PostgreSQL backend when
 reachable) with its artifacts in S3 on moto's server mode, the deployments from
-`deployments/prefect.yaml` and the on-call automations. Runs are created through the API as the
-UI's "Run" button does, with custom parameters; the webhook receiver is a tiny HTTP server here.
+`deployments/prefect.yaml` and the on-call automations; the webhook receiver is a tiny HTTP
+server here. The unattended part only places files in the lake: the server's scheduler starts
+`process`, the drift event starts `train`. Then a run is created through the API as the UI's
+"Run" button does, with custom parameters.
 """
 
 from __future__ import annotations
@@ -13,16 +15,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from driftloop.data.generate import generate_day
+from driftloop.data.generate import generate_day, labels_of
 from driftloop.deployments.stack import (
-    PREFECT_YAML,
     Stack,
     StackConfig,
     drop_database,
@@ -30,12 +30,22 @@ from driftloop.deployments.stack import (
     postgres_reachable,
     running,
 )
-from driftloop.tasks.adapters import storage
+from driftloop.tasks.adapters import day_states, storage
+from driftloop.tasks.adapters.ledger import Ledger
 
 pytestmark = pytest.mark.e2e
 
-DAY1, DAY2, BAD_DAY = date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3)
+DAYS = [date(2026, 11, 1) + timedelta(days=i) for i in range(10)]
+BAD_DAY = DAYS[3]  # every row breaks the contract: the day fails, the days after it go on
+SHIFT_FROM = DAYS[5]  # covariate shift: the drift check decides to retrain a day or two later
+OUTAGE = DAYS[8:]  # land while the worker is down; caught up in order when it is back
 ROWS = 1500
+UNATTENDED = {  # the loop's settings on this stack (everything else is the prod profile)
+    "process.bootstrap_days": 3,
+    "drift.window_days": 3,
+    "drift.min_rows": 500,
+    "policy.min_new_rows": 1000,
+}
 PG = "postgresql+{driver}://postgres@127.0.0.1:5432/{name}"
 Wait = Callable[..., Any]  # tests/conftest.py's wait_for fixture
 
@@ -99,8 +109,10 @@ def stack(
             "storage.root": f"s3://{bucket}/{variant}/lake",
             "registry.model_name": f"loans-{variant}",
             "registry.experiment": f"driftloop-e2e-{variant}",
+            **UNATTENDED,
         },
         worker_poll_seconds=1,
+        process_interval=30,
         webhook_url=shared_webhook[0],
     )
     try:
@@ -168,33 +180,35 @@ def wait_final(
     return wait_for(finished, timeout, interval=1, what="the runs to finish", detail=states)
 
 
-def emit(stack: Stack, event: str, resource: str, payload: dict[str, Any]) -> None:
-    import httpx
-
-    body = [
-        {
-            "id": str(uuid.uuid4()),
-            "occurred": datetime.now(UTC).isoformat(),
-            "event": event,
-            "resource": {"prefect.resource.id": resource},
-            "payload": payload,
-        }
-    ]
-    httpx.post(f"{stack.config.api_url}/events", json=body, timeout=10).raise_for_status()
-
-
-def write_batches(root: str) -> None:
+def land(root: str, days: list[date]) -> None:
+    """What the producers do: a raw file per day, and the day's labels beside it."""
     lake = storage.Lake(root, "loans")
-    for day in (DAY1, DAY2):
-        storage.write_frame(generate_day(day, ROWS, seed=1), lake.raw(day))
-    corrupt = generate_day(BAD_DAY, ROWS, seed=1).assign(age=5)  # every row breaks the contract
-    storage.write_frame(corrupt, lake.raw(BAD_DAY))
+    for day in days:
+        scenario = "covariate_shift" if day >= SHIFT_FROM else "none"
+        frame = generate_day(day, ROWS, scenario=scenario, drift_start=SHIFT_FROM, seed=1)
+        if day == BAD_DAY:
+            frame = frame.assign(age=5)
+        storage.write_frame(frame, lake.raw(day))
+        storage.write_frame(labels_of(frame), lake.labels(day))
+
+
+def day_stages(root: str) -> dict[date, dict[str, str]]:
+    states = day_states.read_states(storage.Lake(root, "loans"))
+    return {d: {k: r.status for k, r in s.stages.items()} for d, s in states.items()}
+
+
+async def _runs_named(client: Any, names: list[str]) -> list[Any]:
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    return await client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=names))
+    )
 
 
 # ------------------------------------------------------------------------------ the test
 
 
-def test_stack_trains_retrains_on_drift_and_alerts_on_failure(
+def test_the_loop_runs_unattended_and_alerts_on_failure(
     stack: Stack,
     s3: tuple[str, str],
     shared_webhook: tuple[str, list[dict[str, Any]]],
@@ -205,131 +219,99 @@ def test_stack_trains_retrains_on_drift_and_alerts_on_failure(
     cfg = stack.config
     lake_root = cfg.overrides["storage.root"]
     model = cfg.overrides["registry.model_name"]
-    write_batches(lake_root)
 
-    # Deployments as declared, schedules with cron + timezone; deploying again changes nothing.
-    declared = {d["name"]: d for d in yaml.safe_load(PREFECT_YAML.read_text())["deployments"]}
+    # Deployments as declared; `process` on its interval; deploying again changes nothing.
     deployments = api(stack, _deployments)
-    assert {"ingest", "train", "score", "check_drift", "notify"} <= set(deployments)
-    for name in ("score", "check_drift"):
-        (schedule,) = deployments[name].schedules
-        want = declared[name]["schedules"][0]
-        assert (schedule.schedule.cron, schedule.schedule.timezone) == (
-            want["cron"],
-            want["timezone"],
-        )
-    train_limit = deployments["train"].global_concurrency_limit
-    assert train_limit is not None and train_limit.limit == 1, "one training at a time"
-    assert deployments["train"].concurrency_options.collision_strategy.value == "ENQUEUE"
+    assert {"process", "ingest", "train", "score", "check_drift", "notify"} <= set(deployments)
+    (schedule,) = deployments["process"].schedules
+    assert schedule.schedule.interval.total_seconds() == cfg.process_interval
+    assert schedule.schedule.timezone == "UTC"
+    limit = deployments["train"].global_concurrency_limit
+    assert limit is not None and limit.limit == 1, "one training at a time"
     automations_before = api(stack, _automation_names)
     assert "driftloop-on-call" in automations_before
     assert "driftloop-drift-storm" in automations_before
     if cfg.prefect_db_url is None:  # once is enough: this is about prefect.yaml, not the DB
         stack.deploy()
-    assert {n: d.id for n, d in api(stack, _deployments).items()} == {
-        n: d.id for n, d in deployments.items()
-    }
-    assert api(stack, _automation_names) == automations_before
+        assert {n: d.id for n, d in api(stack, _deployments).items()} == {
+            n: d.id for n, d in deployments.items()
+        }
+        assert api(stack, _automation_names) == automations_before
 
-    # The server's scheduler turns the cron schedules into upcoming runs (a broken scheduler,
-    # e.g. on an incompatible SQLAlchemy, leaves them empty and nothing ever runs on time).
-    wait_for(
-        lambda: [
-            r
-            for r in api(stack, _deployment_runs, deployments["score"].id)
-            if r.state and r.state.is_scheduled()
-        ],
-        60,
-        interval=1,
-        what="scheduled score runs from the server's scheduler",
-        detail=lambda: f"server log:\n{stack.prefect.tail(40)}",
-    )
-
-    # Raw batches on S3 are ingested; a corrupt one fails (and must page on-call).
-    ingest_id = deployments["ingest"].id
-    good = [api(stack, _run, ingest_id, {"day": str(d)}) for d in (DAY1, DAY2)]
-    bad = api(stack, _run, ingest_id, {"day": str(BAD_DAY)})
-    runs = wait_final(wait_for, stack, [*good, bad])
-    assert all(runs[r].state.is_completed() for r in good), [runs[r].state for r in good]
-    assert runs[bad].state.is_failed()
-
-    # "Run" on train with custom parameters, as the UI's form sends them.
-    train_id = deployments["train"].id
-    run = api(
-        stack,
-        _run,
-        train_id,
-        {
-            "window_start": str(DAY1),
-            "window_end": str(DAY2),
-            "trigger": "ui",
-            "hyperparameters": {"max_iter": 40},
-        },
-    )
-    trained = wait_final(wait_for, stack, [run])[run]
-    assert trained.state.is_completed(), trained.state
-    assert trained.name == f"train-{DAY1}..{DAY2}"
+    # Unattended: files land, the scheduler's `process` runs do every day once, v1 is trained
+    # once three days are curated, the corrupt day fails alone, the shift makes the drift check
+    # decide to retrain, and its event makes the `train` deployment promote v2.
     client = MlflowClient(tracking_uri=cfg.tracking_url, registry_uri=cfg.tracking_url)
-    champion = client.get_model_version_by_alias(model, "champion")
-    assert champion.version == "1"
-    mlrun = client.get_run(champion.run_id)
-    assert mlrun.data.params["model.max_iter"] == "40", "the form's hyperparameters were used"
-    assert mlrun.data.tags["driftloop.trigger"] == "ui"
-    _endpoint, bucket = s3
-    import boto3
+    land(lake_root, DAYS[:8])
 
-    keys = [
-        o["Key"]
-        for page in boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket)
-        for o in page.get("Contents", [])
-    ]
-    model_id = champion.source.rsplit("/", 1)[-1]
-    assert any(k.startswith("mlflow/") and model_id in k for k in keys), (model_id, keys[:20])
-    assert any(k.startswith("mlflow/") and k.endswith("MLmodel") for k in keys)
+    def champion_is(version: str) -> Any:
+        try:
+            found = client.get_model_version_by_alias(model, "champion")
+        except Exception:  # no champion yet
+            return None
+        return found if found.version == version else None
 
-    # Scoring and the drift check run from S3 and write back to S3.
-    score = api(stack, _run, deployments["score"].id, {"day": str(DAY2)})
+    def progress() -> str:
+        trains = [(r.name, r.state_name) for r in api(stack, _deployment_runs, train_id)]
+        return (
+            f"days: {day_stages(lake_root)}\ntrain runs: {trains}\n"
+            f"worker:\n{stack.worker.tail(80)}\nserver:\n{stack.prefect.tail(30)}"
+        )
 
-    # A drift event (as check_drift emits it) makes the trigger start `train` on its window.
-    report = f"{lake_root}/reports/drift/{model}-{DAY2}.html"
-    decision = f"{lake_root}/monitoring/{model}/decisions/check-e2e.json"
-    emit(
-        stack,
-        "driftloop.drift.detected",
-        f"driftloop.model.{model}",
-        {
-            "model": model,
-            "window_start": str(DAY1),
-            "window_end": str(DAY2),
-            "report": report,
-            "decision": decision,
-        },
+    train_id = deployments["train"].id
+    wait_for(lambda: champion_is("2"), 600, interval=2, what="v2 promoted", detail=progress)
+    done = {"ingest": "done", "score": "done", "check": "done"}
+    wait_for(
+        lambda: all(day_stages(lake_root).get(d) == done for d in DAYS[4:8]),
+        120,
+        interval=2,
+        what="days 5-8 done",
+        detail=progress,
     )
-    triggered = wait_for(
-        lambda: [
-            r for r in api(stack, _deployment_runs, train_id) if r.parameters.get("trigger") != "ui"
-        ],
-        60,
-        interval=1,
-        what="the drift trigger to create a train run",
-        detail=lambda: f"server log:\n{stack.prefect.tail(40)}",
-    )
-    params = triggered[0].parameters
-    assert (params["window_start"], params["window_end"]) == (str(DAY1), str(DAY2))
-    assert params["trigger"] == f"drift:{decision} report:{report}"
+    trained = [r for r in api(stack, _deployment_runs, train_id)]
+    assert len(trained) == 1, "one drift-triggered training"
+    assert trained[0].state.is_completed(), trained[0].state
+    assert trained[0].parameters["trigger"].startswith("drift:")
+    assert trained[0].parameters["window_end"] in {str(d) for d in DAYS[5:8]}
 
-    scored = wait_final(wait_for, stack, [score])[score]
-    assert scored.state.is_completed(), scored.state
-    drift = api(
-        stack, _run, deployments["check_drift"].id, {"window_end": str(DAY2), "window_days": 1}
+    # An outage: the worker is down while two days land; back up, they are caught up in order,
+    # each once, and scored by the new champion.
+    stack.worker.stop()
+    land(lake_root, OUTAGE)
+    stack.start_worker()
+    wait_for(
+        lambda: all(day_stages(lake_root).get(d) == done for d in OUTAGE),
+        240,
+        interval=2,
+        what="the outage days caught up",
+        detail=progress,
     )
-    checked = wait_final(wait_for, stack, [drift])[drift]
-    assert checked.state.is_completed(), checked.state
-    assert storage.exists(f"{lake_root}/predictions/{model}/{DAY2}.parquet")
-    assert storage.exists(report)
+    stages = day_stages(lake_root)
+    assert (
+        stages[DAYS[0]]
+        == stages[DAYS[1]]
+        == {
+            "ingest": "done",
+            "score": "skipped",
+            "check": "skipped",
+        }
+    ), "ingested before v1 existed"
+    assert stages[BAD_DAY] == {"ingest": "failed"}
+    lake = storage.Lake(lake_root, "loans")
+    for day in OUTAGE:
+        predictions = storage.read_frame(lake.predictions(model, day))
+        assert set(predictions["model_version"].astype(str)) == {"2"}, day
+    ingested = [r.name for r in api(stack, _runs_named, [f"ingest-{d}" for d in DAYS])]
+    scored = [r.name for r in api(stack, _runs_named, [f"score-{d}" for d in DAYS])]
+    assert sorted(ingested) == sorted(f"ingest-{d}" for d in DAYS), "each day ingested once"
+    assert sorted(scored) == sorted(f"score-{d}" for d in DAYS[2:] if d != BAD_DAY)
+    moves = [(e.kind, e.to_version) for e in Ledger(lake_root, model).entries()]
+    assert moves[:1] == [("promotion", "1")] and ("promotion", "2") in moves, moves
+    assert champion_is("2"), "the ledger and the registry agree"
 
-    # The failed ingest produced one on-call message with everything needed to act on it.
+    # The corrupt day produced one on-call message with everything needed to act on it.
     _url, received = shared_webhook
+    (bad,) = [r.id for r in api(stack, _runs_named, [f"ingest-{BAD_DAY}"])]
     notify_id = deployments["notify"].id
 
     def pages() -> list[dict[str, Any]]:
@@ -369,19 +351,49 @@ def test_stack_trains_retrains_on_drift_and_alerts_on_failure(
         what="the notify runs for the failed run to finish",
         detail=lambda: f"notify runs: {[(r.name, r.state) for r in for_bad]}",
     )
-    if cfg.prefect_db_url:  # on PostgreSQL the automation path must have fired
-        assert for_bad and all(r.state.is_completed() for r in for_bad), for_bad
     mine = pages()
     assert len(mine) == 1, f"on-call is paged once per failed run, got {len(mine)}"
     facts = mine[0]["driftloop"]
     assert facts["sent_by"] in ("failure hook", "notify automation")
-    assert (facts["flow"], facts["deployment"]) == ("ingest", "ingest")
+    assert facts["flow"] == "ingest"
     assert facts["parameters"]["day"] == str(BAD_DAY)
     assert facts["failing_task"].startswith("enforce-contract")
     assert facts["exception_type"] == "DataContractError"
     assert "failed its data contract" in facts["exception_message"]
     assert facts["log_lines"], "the last log lines"
     assert facts["prefect_url"] == f"{cfg.prefect_url}/runs/flow-run/{bad}"
-    assert facts["mlflow_url"].startswith(cfg.tracking_url)
     assert facts["runbook"].endswith("runbook.md#data-validation-failed")
-    assert mine[0]["text"].startswith("[driftloop] Failed: ingest/ingest")
+    assert mine[0]["text"].startswith("[driftloop] Failed: ingest")
+
+    # "Run" on train with custom parameters, as the UI's form sends them (a dry run: the
+    # champion stays); the candidate's MLflow run and model land in S3 through the server.
+    run = api(
+        stack,
+        _run,
+        train_id,
+        {
+            "window_start": str(DAYS[4]),
+            "window_end": str(DAYS[9]),
+            "trigger": "ui",
+            "hyperparameters": {"max_iter": 40},
+            "dry_run": True,
+        },
+    )
+    by_hand = wait_final(wait_for, stack, [run])[run]
+    assert by_hand.state.is_completed(), by_hand.state
+    assert by_hand.name == f"train-{DAYS[4]}..{DAYS[9]}"
+    (mlrun,) = client.search_runs(
+        [client.get_experiment_by_name(cfg.overrides["registry.experiment"]).experiment_id],
+        filter_string="tags.`driftloop.trigger` = 'ui'",
+    )
+    assert mlrun.data.params["model.max_iter"] == "40", "the form's hyperparameters were used"
+    assert champion_is("2"), "a dry run moves no alias"
+    _endpoint, bucket = s3
+    import boto3
+
+    keys = [
+        o["Key"]
+        for page in boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for o in page.get("Contents", [])
+    ]
+    assert any(k.startswith("mlflow/") and k.endswith("MLmodel") for k in keys)
