@@ -220,8 +220,12 @@ def on_failure_hook(flow: Any, flow_run: Any, state: Any) -> None:
     try:
         if not hook_should_send():
             return
+        from prefect.logging.handlers import APILogHandler
         from prefect.utilities.asyncutils import run_coro_as_sync
 
+        # The run's own last lines are still in this process's log queue: ship them first, so
+        # the report reads them from the API (a subflow has no worker lines to fall back on).
+        APILogHandler().flush()
         report = run_coro_as_sync(collect_report(flow_run.id))
         if report is None:  # run_coro_as_sync's type allows it; collect_report never returns it
             raise RuntimeError(f"no failure report for flow run {flow_run.id}")
