@@ -1,12 +1,14 @@
-"""The retraining policy's acceptance cases, replayed on generated data through the backtest.
+"""The retraining policy's acceptance cases and the loop-lift claims, replayed on generated
+data through the backtest.
 
-Why in the package: `driftloop backtest --acceptance` prints the table people read, and the test
-suite runs the same cases at a smaller size, so the printed claims and the tested ones cannot
-drift apart. Timings are printed, never asserted.
+Why in the package: `driftloop backtest --acceptance` (and `--lift --acceptance`) prints the
+tables people read, and the test suite runs the same claims at a smaller size, so the printed
+claims and the tested ones cannot drift apart. Timings are printed, never asserted.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -15,15 +17,27 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from driftloop.configs.settings import Settings
-from driftloop.data.replay import generated_windows
+from driftloop.data.replay import generated_windows, with_warmup
 from driftloop.tasks.core.backtest import (
     BacktestOptions,
     BacktestResult,
+    LiftResult,
+    Window,
+    lift_table,
+    loop_lift,
     run_backtest,
 )
 
 Expect = Literal["quiet", "trigger", "block", "timeline"]
 START = date(2026, 1, 1)
+
+
+def _triggers_only() -> BacktestOptions:
+    """The policy's cases promote every candidate (the gate off): they claim when the policy
+    triggers and that it quiets down after a promotion. Whether a candidate beats the champion
+    is the gate's question (a covariate shift rightly gives it nothing to gain); the loop lift
+    below judges policy and gate together."""
+    return BacktestOptions(train=False)
 
 
 @dataclass(frozen=True)
@@ -34,7 +48,7 @@ class Case:
     segments: list[tuple[str, int]]
     rows: int
     expect: Expect
-    options: BacktestOptions = field(default_factory=BacktestOptions)
+    options: BacktestOptions = field(default_factory=_triggers_only)
     overrides: dict[str, Any] = field(default_factory=dict)
     block_rule: str | None = None
 
@@ -62,6 +76,14 @@ class Outcome(BaseModel):
     seconds: float
 
 
+#: The policy cases isolate its rules on sudden shifts: a check window of two days (the day
+#: and the one whose labels arrived) and a retrain on the last two days only, so each claim
+#: reads off one rule. The defaults' windows of weeks (a rolling check window, a training
+#: window whose reference still holds the old world after a sudden shift) are judged where
+#: they matter, by the loop lift on the `seasonal` scenario.
+SUDDEN: dict[str, Any] = {"drift.window_days": 2, "training.window": "rolling", "training.days": 2}
+
+
 def cases(rows: int, quiet_rows: int, quiet_windows: int = 30, after: int = 12) -> list[Case]:
     """The policy's acceptance claims; `after` is the number of windows replayed after each
     change."""
@@ -78,9 +100,10 @@ def cases(rows: int, quiet_rows: int, quiet_windows: int = 30, after: int = 12) 
                 [("none", lead), (scenario, after)],
                 rows,
                 "trigger",
+                overrides=SUDDEN,
             )
         )
-    fast = {"policy.consecutive_windows": 1}
+    fast = {**SUDDEN, "policy.consecutive_windows": 1}
     out += [
         Case(
             "cool-down blocks",
@@ -103,7 +126,7 @@ def cases(rows: int, quiet_rows: int, quiet_windows: int = 30, after: int = 12) 
             [("none", lead), ("covariate_shift", after)],
             rows,
             "block",
-            options=BacktestOptions(train_latency=3),
+            options=BacktestOptions(train=False, train_latency=3),
             overrides=fast,
             block_rule="in-flight",
         ),
@@ -120,7 +143,8 @@ def mixed_case(rows: int) -> Case:
         ("prior_shift", 10),
         ("concept_drift", 15),
     ]
-    return Case("60 windows, mixed scenarios", segments, rows, "timeline")
+    # The timeline as production would run it: the defaults, the gate judging every retrain.
+    return Case("60 windows, mixed scenarios", segments, rows, "timeline", BacktestOptions())
 
 
 def evaluate(case: Case, result: BacktestResult, settings: Settings) -> Outcome:
@@ -129,7 +153,10 @@ def evaluate(case: Case, result: BacktestResult, settings: Settings) -> Outcome:
     promoted = next((r.index for r in result.rows if "promoted" in r.event), None)
     alarms = None
     if promoted is not None:
-        alarms = sum(1 for r in result.rows if r.index > promoted and r.rule != "quiet")
+        # Counted once the check window holds only the new champion's predictions: until
+        # then it still reads the old one's (as the check_drift flow does).
+        settled = promoted + settings.drift.window_days - 1
+        alarms = sum(1 for r in result.rows if r.index > settled and r.rule != "quiet")
     blocked = sorted(
         {r.rule for r in result.rows if r.rule not in ("quiet", "retrain", "hysteresis")}
     )
@@ -138,7 +165,9 @@ def evaluate(case: Case, result: BacktestResult, settings: Settings) -> Outcome:
     if change is not None and case.expect == "trigger":
         scenario = case.segments[1][0]
         delay = case.options.label_delay if scenario == "concept_drift" else 0
-        bound = change + settings.policy.consecutive_windows - 1 + delay
+        # The check window fills with the new world one day at a time.
+        fill = settings.drift.window_days - 1
+        bound = change + settings.policy.consecutive_windows - 1 + delay + fill
     if case.expect == "quiet":
         passed = result.retrains == 0
         detail = f"{result.retrains} retrain(s) in {len(result.rows)} windows"
@@ -199,4 +228,105 @@ def acceptance_table(outcomes: list[Outcome]) -> str:
             f"{n(o.alarms_after_promotion):>5} {o.seconds:>5.1f}  "
             f"{'PASS' if o.passed else 'FAIL'}: {o.detail}"
         )
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ loop lift
+
+#: The loop pays for itself: the policy's realised metric beats never retraining, capturing at
+#: least this share of the lift of retraining every window ...
+MIN_CAPTURED = 0.5
+#: ... with at most this share of its retrains.
+MAX_RETRAIN_SHARE = 0.2
+
+
+@dataclass(frozen=True)
+class LiftPlan:
+    """What the loop-lift acceptance replays: the `seasonal` scenario, a year of daily windows
+    after a warm-up that trains v1, labels a day late, on several seeds.
+
+    `max_iter` caps the estimator's iterations for every fit of every regime (the same model
+    for all three): retraining every window is hundreds of fits a year.
+    """
+
+    segments: list[tuple[str, int]] = field(default_factory=lambda: [("seasonal", 365)])
+    rows: int = 1000
+    seeds: tuple[int, ...] = (0, 1, 2)
+    label_delay: int = 1
+    warmup: int = 60
+    max_iter: int | None = 60
+    start: date = START
+
+    @property
+    def options(self) -> BacktestOptions:
+        return BacktestOptions(
+            label_delay=self.label_delay, warmup=self.warmup, max_iter=self.max_iter
+        )
+
+    @property
+    def label(self) -> str:
+        plan = ",".join(f"{name}:{count}" for name, count in self.segments)
+        return f"{plan} x {self.rows} rows"
+
+
+#: The full-size plan (`make acceptance`, `driftloop backtest --lift --acceptance`) and the one
+#: the normal suite runs.
+LIFT_PLANS = {
+    "full": LiftPlan(),
+    # the spring months, when the season moves fastest
+    "small": LiftPlan(segments=[("seasonal", 75)], seeds=(0,), max_iter=15, start=date(2026, 2, 1)),
+}
+
+
+class LiftOutcome(BaseModel):
+    """One seed's loop lift judged against the claims."""
+
+    label: str
+    lift: LiftResult
+    beats_never: bool
+    captured: float
+    retrain_share: float
+    passed: bool
+    detail: str
+
+
+def judge_lift(label: str, lift: LiftResult) -> LiftOutcome:
+    """The claims: policy > never; policy lift >= MIN_CAPTURED x always lift; policy retrains
+    <= MAX_RETRAIN_SHARE x always retrains."""
+    beats = lift.lift("policy") > 0
+    captured, share = lift.captured, lift.retrain_share
+    enough = not math.isnan(captured) and captured >= MIN_CAPTURED
+    cheap = not math.isnan(share) and share <= MAX_RETRAIN_SHARE
+    detail = (
+        f"policy {'beats' if beats else 'does NOT beat'} never by {lift.lift('policy'):+.4f}; "
+        f"captures {captured:.0%} of always's lift {lift.lift('always'):+.4f} (needs "
+        f"{MIN_CAPTURED:.0%}) with {share:.0%} of its retrains (at most {MAX_RETRAIN_SHARE:.0%})"
+    )
+    return LiftOutcome(
+        label=label,
+        lift=lift,
+        beats_never=beats,
+        captured=captured,
+        retrain_share=share,
+        passed=beats and enough and cheap,
+        detail=detail,
+    )
+
+
+def lift_windows(plan: LiftPlan, seed: int) -> list[Window]:
+    """The warm-up (the first segment's scenario, before it) and the replayed days."""
+    segments = with_warmup(plan.segments, plan.warmup)
+    return list(generated_windows(segments, plan.rows, plan.start, seed))
+
+
+def run_lift(plan: LiftPlan, settings: Settings, seed: int) -> LiftOutcome:
+    lift, _ = loop_lift(lift_windows(plan, seed), settings, plan.options)
+    return judge_lift(f"seed {seed}", lift)
+
+
+def lift_verdicts(outcomes: list[LiftOutcome]) -> str:
+    """The lift table, then one verdict line per seed."""
+    lines = [lift_table([(o.label, o.lift) for o in outcomes])]
+    for o in outcomes:
+        lines.append(f"{o.label}: {'PASS' if o.passed else 'FAIL'}: {o.detail}")
     return "\n".join(lines)

@@ -16,8 +16,8 @@ def parse_segments(text: str) -> list[tuple[str, int]]:
         name, _, count = part.partition(":")
         if name not in SCENARIOS or not count.isdigit() or int(count) < 1:
             raise BacktestError(
-                f"segment {part!r} must look like <scenario>:<windows>, e.g. covariate_shift:20; "
-                f"scenarios: {', '.join(SCENARIOS)}"
+                f"segment {part!r} must look like <scenario>:<windows>, e.g. seasonal:365 or "
+                f"covariate_shift:20; scenarios: {', '.join(SCENARIOS)}"
             )
         out.append((name, int(count)))
     if not out:
@@ -25,6 +25,15 @@ def parse_segments(text: str) -> list[tuple[str, int]]:
             "no segments given: each is <scenario>:<windows>, e.g. none:20,covariate_shift:20"
         )
     return out
+
+
+def with_warmup(segments: list[tuple[str, int]], warmup: int) -> list[tuple[str, int]]:
+    """The segments after `warmup` days of the first segment's scenario (they train v1 and
+    are not replayed): the world v1 learns is the one the replay starts in."""
+    if warmup < 1 or not segments:
+        return list(segments)
+    first, count = segments[0]
+    return [(first, warmup + count), *segments[1:]]
 
 
 def generated_windows(

@@ -96,35 +96,77 @@ def _parser() -> argparse.ArgumentParser:
 def _backtest_parser(sub: Any) -> None:
     cmd = sub.add_parser(
         "backtest",
-        help="replay windows through drift check -> policy (-> train -> gate) offline",
+        help="replay days through drift check -> policy -> train -> gate offline",
         description="Replay daily windows (generated scenarios, or a folder of daily files with "
-        "the target) through the monitoring signals and the retraining policy, without Prefect "
-        "or MLflow, and print the timeline: signals, decisions, retrains, promotions.",
+        "the target) through what production does (contract, scoring, the drift check on its "
+        "rolling window, the retraining policy, training on its own window, the gate), without "
+        "Prefect or MLflow, and print the timeline; with --lift, the loop lift: the realised "
+        "metric under the policy vs never retraining vs retraining every window.",
     )
     src = cmd.add_mutually_exclusive_group()
     src.add_argument(
         "--segments",
         default=None,
-        help="generated windows as scenario:count,... e.g. none:20,covariate_shift:20 "
-        "(default: none:20,covariate_shift:10,none:10,prior_shift:10,concept_drift:10)",
+        help="generated windows as scenario:count,... e.g. none:20,covariate_shift:20 or "
+        f"seasonal:365 (default: {DEFAULT_SEGMENTS}; with --lift: {LIFT_SEGMENTS})",
+    )
+    src.add_argument(
+        "--scenario",
+        default=None,
+        help="one scenario for a year of days, e.g. seasonal (= --segments seasonal:365)",
     )
     src.add_argument("--folder", default=None, help="folder (or s3:// prefix) of daily files")
-    cmd.add_argument("--rows", type=int, default=10_000, help="rows per generated window")
-    cmd.add_argument("--start", type=date.fromisoformat, default=date(2026, 1, 1))
-    cmd.add_argument("--seed", type=int, default=0)
-    cmd.add_argument("--warmup", type=int, default=3, help="windows that train v1 (not replayed)")
-    cmd.add_argument("--label-delay", type=int, default=1, help="windows until labels arrive")
     cmd.add_argument(
-        "--train-latency", type=int, default=0, help="windows a retrain stays in flight"
+        "--date-pattern",
+        default=None,
+        help="regex finding the day in each --folder file name, with a group (?P<date>...) "
+        r"(YYYY-MM-DD) or (?P<year>)(?P<month>)(?P<day>) (default: (?P<date>\d{4}-\d{2}-\d{2}))",
     )
     cmd.add_argument(
-        "--train", action="store_true", help="judge each retrain with the gate before promoting"
+        "--rows", type=int, default=None, help="rows per generated day (default 10000; --lift 1000)"
+    )
+    cmd.add_argument("--start", type=date.fromisoformat, default=date(2026, 1, 1))
+    cmd.add_argument("--seed", type=int, default=None, help="generator seed (default 0)")
+    cmd.add_argument(
+        "--seeds", default=None, help="several seeds, e.g. 0,1,2: one replay (or lift) each"
+    )
+    cmd.add_argument(
+        "--warmup",
+        type=int,
+        default=None,
+        help="days that train v1, before the replayed ones (default 3; --lift 60)",
+    )
+    cmd.add_argument("--label-delay", type=int, default=1, help="days until labels arrive")
+    cmd.add_argument("--train-latency", type=int, default=0, help="days a retrain stays in flight")
+    gate = cmd.add_mutually_exclusive_group()
+    gate.add_argument(
+        "--train",
+        action="store_true",
+        help="judge each candidate with the gate before promoting (the default, as production)",
+    )
+    gate.add_argument(
+        "--no-gate",
+        action="store_true",
+        help="promote every candidate (the policy's triggers alone; --lift always gates)",
+    )
+    cmd.add_argument(
+        "--max-iter",
+        type=int,
+        default=None,
+        help="cap the estimator's max_iter for every fit of the replay (default: none; --lift 60)",
+    )
+    cmd.add_argument(
+        "--lift",
+        action="store_true",
+        help="loop lift: replay the same days under the policy, never retraining and retraining "
+        "every window, and print each one's realised metric, retrains and promotions",
     )
     cmd.add_argument(
         "--acceptance",
         action="store_true",
         help="run the retraining policy's acceptance cases and print their table (uses --rows and "
-        "--quiet-rows; --set applies to every case)",
+        "--quiet-rows; --set applies to every case); with --lift, the loop-lift acceptance "
+        "(seasonal:365, 1000 rows, seeds 0,1,2, labels a day late): exit 1 if a claim fails",
     )
     cmd.add_argument(
         "--quiet-rows", type=int, default=100_000, help="rows per window of the 'none' case"
@@ -149,11 +191,15 @@ def _acceptance(args: argparse.Namespace, profile: str, overrides: dict[str, Any
     )
     from driftloop.tasks.core.backtest import timeline_table
 
+    if args.lift:
+        return _lift_acceptance(args, load_settings(profile, overrides))
+
     def load(extra: dict[str, Any]) -> Any:
         return load_settings(profile, {**overrides, **extra})
 
+    rows = args.rows or 10_000
     outcomes = []
-    for case in [*cases(args.rows, args.quiet_rows), mixed_case(args.rows)]:
+    for case in [*cases(rows, args.quiet_rows), mixed_case(rows)]:
         outcome, result = run_case(case, load)
         outcomes.append(outcome)
         print(f"  {outcome.case}: {'PASS' if outcome.passed else 'FAIL'} ({outcome.seconds:.1f} s)",
@@ -164,7 +210,41 @@ def _acceptance(args: argparse.Namespace, profile: str, overrides: dict[str, Any
     return 0 if all(o.passed for o in outcomes) else 1
 
 
+def _lift_acceptance(args: argparse.Namespace, settings: Any) -> int:
+    """The loop-lift claims at their stated size, one seed at a time, then the table."""
+    from driftloop.data.acceptance import LIFT_PLANS, lift_verdicts, run_lift
+
+    plan = LIFT_PLANS["full"]
+    print(f"driftloop backtest --lift --acceptance: {plan.label}, seeds {plan.seeds}, label "
+          f"delay {plan.label_delay}, warm-up {plan.warmup}, max_iter {plan.max_iter}",
+          flush=True)  # fmt: skip
+    outcomes = []
+    for seed in plan.seeds:
+        outcome = run_lift(plan, settings, seed)
+        outcomes.append(outcome)
+        seconds = sum(r.seconds for r in outcome.lift.regimes.values())
+        print(f"  {outcome.label}: {'PASS' if outcome.passed else 'FAIL'} ({seconds:.0f} s)",
+              flush=True)  # fmt: skip
+    print(lift_verdicts(outcomes))
+    return 0 if all(o.passed for o in outcomes) else 1
+
+
 DEFAULT_SEGMENTS = "none:20,covariate_shift:10,none:10,prior_shift:10,concept_drift:10"
+LIFT_SEGMENTS = "seasonal:365"
+
+
+def _seeds(args: argparse.Namespace) -> list[int]:
+    from driftloop.tasks.core.backtest import BacktestError
+
+    if args.seeds is None:
+        return [0 if args.seed is None else args.seed]
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError as err:
+        raise BacktestError(f"--seeds {args.seeds!r} must look like 0,1,2") from err
+    if not seeds or min(seeds) < 0:
+        raise BacktestError(f"--seeds {args.seeds!r} must list seeds >= 0, e.g. 0,1,2")
+    return seeds
 
 
 def _backtest(args: argparse.Namespace, profile: str) -> int:
@@ -172,11 +252,13 @@ def _backtest(args: argparse.Namespace, profile: str) -> int:
     import yaml
 
     from driftloop.configs.settings import load_settings
-    from driftloop.data.replay import generated_windows, parse_segments
-    from driftloop.tasks.adapters.daily_files import folder_windows
+    from driftloop.data.acceptance import judge_lift, lift_verdicts
+    from driftloop.data.replay import generated_windows, parse_segments, with_warmup
+    from driftloop.tasks.adapters.daily_files import DATE_PATTERN, folder_windows
     from driftloop.tasks.core.backtest import (
         BacktestError,
         BacktestOptions,
+        loop_lift,
         run_backtest,
         timeline_table,
     )
@@ -188,35 +270,55 @@ def _backtest(args: argparse.Namespace, profile: str) -> int:
             print(f"driftloop backtest: --set {item!r} must look like KEY=VALUE", file=sys.stderr)
             return 2
         overrides[key.strip()] = yaml.safe_load(value)
-    if args.acceptance:
-        return _acceptance(args, profile, overrides)
-    settings = load_settings(profile, overrides)
     try:
-        if args.folder:
-            windows: Any = folder_windows(args.folder)
-            what = f"folder {args.folder}"
-        else:
-            text = args.segments or DEFAULT_SEGMENTS
-            segments = [("none", args.warmup), *parse_segments(text)] if args.warmup else None
-            windows = generated_windows(
-                segments or parse_segments(text), args.rows, args.start, args.seed
+        if args.acceptance:
+            return _acceptance(args, profile, overrides)
+        settings = load_settings(profile, overrides)
+        lift = args.lift
+        warmup = args.warmup if args.warmup is not None else (60 if lift else 3)
+        rows = args.rows or (1000 if lift else 10_000)
+        max_iter = args.max_iter if args.max_iter is not None else (60 if lift else None)
+        smallest = min(warmup, rows, 1 if max_iter is None else max_iter)
+        if smallest < 1 or min(args.label_delay, args.train_latency) < 0:
+            raise BacktestError(
+                "--warmup, --rows and --max-iter must be >= 1, --label-delay and "
+                "--train-latency >= 0"
             )
-            what = f"generated {text} at {args.rows:,} rows per window (+{args.warmup} warm-up)"
-        print(f"driftloop backtest: {what}; policy {settings.policy.model_dump()}", flush=True)
-        result = run_backtest(
-            windows,
-            settings,
-            BacktestOptions(
-                label_delay=args.label_delay,
-                train_latency=args.train_latency,
-                train=args.train,
-                warmup=args.warmup,
-            ),
+        options = BacktestOptions(
+            label_delay=args.label_delay,
+            train_latency=args.train_latency,
+            train=not args.no_gate,
+            warmup=warmup,
+            max_iter=max_iter,
         )
+        scenario = args.scenario
+        if scenario and ":" not in scenario:
+            scenario = f"{scenario}:365"
+        text = args.segments or scenario or (LIFT_SEGMENTS if lift else DEFAULT_SEGMENTS)
+        replays: list[tuple[str, Any]] = []
+        if args.folder:
+            windows = folder_windows(args.folder, args.date_pattern or DATE_PATTERN)
+            replays.append((f"folder {args.folder}", windows))
+        else:
+            segments = with_warmup(parse_segments(text), warmup)
+            for seed in _seeds(args):
+                label = f"{text} seed {seed}"
+                replays.append((label, generated_windows(segments, rows, args.start, seed)))
+        what = "folder" if args.folder else f"{rows:,} rows per day (+{warmup} warm-up days)"
+        print(f"driftloop backtest: {what}; policy {settings.policy.model_dump()}", flush=True)
+        if lift:
+            outcomes = []
+            for label, windows in replays:
+                result, _ = loop_lift(windows, settings, options)
+                outcomes.append(judge_lift(label, result))
+                print(f"  {label}: replayed under {', '.join(result.regimes)}", flush=True)
+            print(lift_verdicts(outcomes))
+            return 0
+        for _label, windows in replays:
+            print(timeline_table(run_backtest(windows, settings, options)))
     except BacktestError as err:
         print(f"driftloop backtest: {err}", file=sys.stderr)
         return 2
-    print(timeline_table(result))
     return 0
 
 

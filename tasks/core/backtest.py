@@ -1,28 +1,41 @@
-"""Backtest: replay windows through monitoring -> policy (-> train -> gate) offline.
+"""Backtest: replay days through what production does, offline, and measure loop lift.
 
-Why: thresholds and policy rules must be tuned on history before automation is switched on.
-The replay uses the very functions the `check_drift` flow uses (`window_stats`, `assess`,
-`decide_retrain`, and with `train=True` the gate's `decide_gate`), in one process and without
-Prefect, MLflow or the lake, so a long replay stays quick to rerun while tuning (each replay
-prints how long it took; `driftloop backtest --acceptance` times a mixed one).
+Why: thresholds and policy rules must be tuned on history before automation is switched on,
+and the loop must show it pays for itself. The replay calls the very core functions the flows
+call, in one process and without Prefect, MLflow or the lake, so a year replays in minutes:
 
-Simulation choices (each stated in the timeline's header):
-- each window is one day of data; the model in service scores it;
-- labels of window t arrive `label_delay` windows later and are joined by id to the stored
-  predictions, counted only if the current champion made them;
-- a retrain trains on the windows of the breaching streak (at least one), is in flight for
-  `train_latency` windows (the policy sees it as a running `train` run), and is then promoted:
-  always without `train=True`, only if the gate passes with it;
-- rows that break the data contract (nulls where not allowed, out of range, unknown category)
-  are counted as quarantined and not scored, like the score flow does.
+- each day: rows that break the contract are quarantined (`quarantine_mask`, what ingest
+  quarantines); the rest are the day's curated rows, scored by the champion of that moment
+  and kept as its predictions (with the version that made them);
+- then the drift check of the `check_drift` flow: the window of the last `drift.window_days`
+  days ending that day (days without predictions left out), the previous window of the same
+  length, the labels that have arrived (`label_delay` days after their day, joined by id to
+  the stored predictions of the champion), the quarantined rows; `settings_stats`, `assess`
+  and `decide_retrain` with the history of earlier checks, the retrain outcomes and the
+  check's time (noon UTC of the day);
+- on a retrain decision, the `train` flow: the curated days of `training_window` (rolling,
+  expanding or the champion's window plus the new days), split with `split_frame` (out of
+  time, after the champion's window), fitted with `fit_pipeline`, judged by
+  `measure_evidence` + `decide_gate` (no serving smoke check and no baseline model offline);
+  the candidate becomes a version whose drift baseline is its training window scored by
+  itself and whose registration metrics are its held-out ones, as `register_candidate` keeps;
+- the outcome arrives `train_latency` days later (0: right after the check, as an inline
+  retrain does; the policy sees a pending one as a running `train` run) and is recorded as a
+  `RetrainOutcome`, so drift episodes, `escalate` and `promotion-limit` behave as in
+  production; a promoted version scores from the next day on.
+
+Regimes (`BacktestOptions`): the configured policy; `never` (v1 forever: the checks run, no
+retrain starts); `force` (every check decides retrain, the gate still judges). `loop_lift`
+replays the same days under all three and reports the realised primary metric of each: every
+day's labelled rows as scored by the model in service that day, pooled over the replay.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
-from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
@@ -30,14 +43,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, model_validator
 
 from driftloop.configs.settings import DatasetSettings, Settings
-from driftloop.tasks.core.contract import quarantine_mask
-from driftloop.tasks.core.evaluation import score_metrics
+from driftloop.tasks.core.contract import batch_verdict, quarantine_mask
+from driftloop.tasks.core.evaluation import metric_value
 from driftloop.tasks.core.evidence import measure_evidence
 from driftloop.tasks.core.gate import decide_gate
 from driftloop.tasks.core.monitoring import (
+    Assessment,
     Quality,
     Realised,
     ReferenceStats,
@@ -46,13 +60,24 @@ from driftloop.tasks.core.monitoring import (
     realised_performance,
     settings_stats,
 )
-from driftloop.tasks.core.policy import CheckRecord, InFlightRun, decide_retrain
-from driftloop.tasks.core.training import Split, fit_pipeline, model_input, split_frame
+from driftloop.tasks.core.policy import (
+    CheckRecord,
+    InFlightRun,
+    PolicyDecision,
+    RetrainOutcome,
+    decide_retrain,
+)
+from driftloop.tasks.core.scoring import SCORE_COLUMN
+from driftloop.tasks.core.training import fit_pipeline, model_input, split_frame
+from driftloop.tasks.core.windows import training_window
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
-SCORE = "score"
+SCORE = SCORE_COLUMN
+VERSION = "model_version"
+CHECK_TIME = clock(12)  # the synthetic time of each day's drift check (UTC)
+REGIMES = ("policy", "never", "always")
 
 
 class BacktestError(ValueError):
@@ -69,15 +94,40 @@ class Window:
 
 
 class BacktestOptions(BaseModel):
+    """How the replay simulates what the data alone does not say.
+
+    `train`: the gate judges each candidate, as production does; off, every candidate is
+    promoted (to study the policy's triggers alone). `force` and `never` are the loop-lift
+    regimes. `max_iter` caps the estimator's `max_iter` for every fit of the replay (v1 and
+    candidates alike, see `replay_settings`), so long replays stay cheap.
+    """
+
     label_delay: int = 1
     train_latency: int = 0
-    train: bool = False
+    train: bool = True
     warmup: int = 3
     threads: int = 1
+    force: bool = False
+    never: bool = False
+    max_iter: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_regime(self) -> BacktestOptions:
+        if self.force and self.never:
+            raise ValueError(
+                "force (retrain every window) and never (v1 forever) exclude each other"
+            )
+        if self.label_delay < 0 or self.train_latency < 0 or self.warmup < 1:
+            raise ValueError("label_delay and train_latency must be >= 0, warmup >= 1")
+        return self
+
+    @property
+    def regime(self) -> str:
+        return "always" if self.force else "never" if self.never else "policy"
 
 
 class TimelineRow(BaseModel):
-    """One window of the replay: what was measured, what the policy said, what happened."""
+    """One day of the replay: what was measured, what the policy said, what happened."""
 
     index: int
     day: date
@@ -92,15 +142,21 @@ class TimelineRow(BaseModel):
     retrain: bool
     reason: str
     event: str = ""
+    metric: float | None = None
 
 
 class BacktestResult(BaseModel):
+    """The timeline, the totals and the realised primary metric of the model in service."""
+
     rows: list[TimelineRow]
     retrains: int
     promotions: int
     rejected: int
     seconds: float
     options: BacktestOptions
+    metric_name: str = "roc_auc"
+    metric: float | None = None
+    labelled: int = 0
 
     def first(self, rule: str, after: int = -1) -> TimelineRow | None:
         return next((r for r in self.rows if r.rule == rule and r.index > after), None)
@@ -109,84 +165,157 @@ class BacktestResult(BaseModel):
 # ------------------------------------------------------------------------------ the replay
 
 
+@dataclass(frozen=True)
+class Curated:
+    """A day after the contract: its valid rows (what ingest curates) and what it dropped.
+
+    Shared read-only between replays, so the lift's three regimes quarantine each day once.
+    """
+
+    day: date
+    source: str
+    valid: pd.DataFrame
+    received: int
+    quarantined: int
+    failed: str = ""
+
+
 @dataclass
-class _Champion:
-    version: int
+class _Version:
+    """A registered version: its model, training window, held-out metrics, and its training
+    frame as drift baseline (summarised once it serves: rejected ones never need it)."""
+
+    number: int
     model: Pipeline
-    reference: ReferenceStats
+    window: tuple[date, date]
+    metrics: dict[str, float]
+    snapshot: pd.DataFrame
+    _reference: ReferenceStats | None = None
+
+    def reference(self, settings: Settings) -> ReferenceStats:
+        if self._reference is None:
+            scores = self.model.predict_proba(model_input(self.snapshot, settings.dataset))[:, 1]
+            self._reference = ReferenceStats(
+                model_name=settings.registry.model_name,
+                version=str(self.number),
+                snapshot_uri=f"backtest:v{self.number}",
+                stats=settings_stats(self.snapshot.assign(**{SCORE: scores}), settings, SCORE),
+                metrics=self.metrics,
+            )
+            self.snapshot = self.snapshot.iloc[:0]
+        return self._reference
 
 
 @dataclass
 class _Scored:
-    day: date
-    version: int
     predictions: pd.DataFrame
     labels: pd.DataFrame
+    y: np.ndarray
+    p: np.ndarray
 
 
 @dataclass
 class _Pending:
-    ready_at: int
-    champion: _Champion | None
-    started_at: int
-    gate_reason: str = ""
+    ready: date
+    started: date
+    version: _Version
+    passed: bool
+    reason: str
 
 
 @dataclass
 class _State:
-    champion: _Champion
+    champion: _Version
     versions: int = 1
     history: list[CheckRecord] = field(default_factory=list)
-    previous: WindowStats | None = None
-    recent: deque[pd.DataFrame] = field(default_factory=deque)
-    scored: deque[_Scored] = field(default_factory=deque)
-    pending: _Pending | None = None
+    outcomes: list[RetrainOutcome] = field(default_factory=list)
+    curated: dict[date, Curated] = field(default_factory=dict)
+    scored: dict[date, _Scored] = field(default_factory=dict)
+    stats: dict[date, WindowStats] = field(default_factory=dict)
+    pending: list[_Pending] = field(default_factory=list)
+    served: list[tuple[date, np.ndarray, np.ndarray]] = field(default_factory=list)
+    retrains: int = 0
+    promotions: int = 0
+    rejected: int = 0
 
 
-def _quarantined(frame: pd.DataFrame, dataset: DatasetSettings, day: date) -> np.ndarray:
-    """What the flows would quarantine from this window, judged at the end of its day."""
-    end_of_day = datetime.combine(day + timedelta(days=1), clock.min, tzinfo=UTC)
-    return quarantine_mask(frame, dataset, now=end_of_day, source=f"window {day}")
-
-
-def _fit_version(
-    frame: pd.DataFrame, version: int, settings: Settings
-) -> tuple[_Champion, Pipeline, Split]:
-    """Fit on the frame's train split; the reference is the whole frame, metrics held-out."""
-    split = split_frame(frame, settings.dataset, settings.split)
-    model = fit_pipeline(split, settings.dataset, settings.model)
-    p_test = model.predict_proba(split.x_test)[:, 1]
-    metrics = score_metrics(split.y_test, p_test, min_precision=settings.gate.recall_at_precision)
-    scored = frame.assign(
-        **{SCORE: model.predict_proba(model_input(frame, settings.dataset))[:, 1]}
+def curate(window: Window, dataset: DatasetSettings) -> Curated:
+    """What ingest would make of this day, judged at the end of its day: the rows it
+    quarantines, and whether the batch fails (no valid row, or more quarantined rows than
+    `dataset.max_quarantine_fraction`): a failed day is neither curated nor scored."""
+    end_of_day = datetime.combine(window.day + timedelta(days=1), clock.min, tzinfo=UTC)
+    source = f"window {window.source} ({window.day})"
+    bad = quarantine_mask(window.frame, dataset, now=end_of_day, source=source)
+    valid = window.frame[~bad].reset_index(drop=True)
+    blocking = batch_verdict(
+        [], dataset, source=source, rows_in=len(window.frame), rows_valid=len(valid)
     )
-    reference = ReferenceStats(
-        model_name=settings.registry.model_name,
-        version=str(version),
-        snapshot_uri=f"backtest:v{version}",
-        stats=_stats(scored, settings),
-        metrics=metrics,
+    return Curated(
+        day=window.day,
+        source=window.source,
+        valid=valid.iloc[:0] if blocking else valid,
+        received=len(window.frame),
+        quarantined=int(bad.sum()),
+        failed="; ".join(blocking),
     )
-    return _Champion(version=version, model=model, reference=reference), model, split
 
 
-def _stats(frame: pd.DataFrame, settings: Settings) -> WindowStats:
-    return settings_stats(frame, settings, SCORE)
+def checked_at(day: date) -> datetime:
+    """The synthetic, timezone-aware time of a day's drift check."""
+    return datetime.combine(day, CHECK_TIME, tzinfo=UTC)
 
 
-def _gate(candidate: Pipeline, champion: _Champion, split: Split, settings: Settings) -> str:
-    """The gate's pure decision on the candidate vs the champion on the same held-out rows
-    (no serving smoke check and no baseline model offline). Returns '' if passed."""
+def replay_settings(settings: Settings, options: BacktestOptions) -> Settings:
+    """The settings every fit of the replay uses: with `max_iter`, fewer and larger boosting
+    steps (the learning rate grows by the factor the iterations shrink, so their product and
+    the model's kind stay the configured ones)."""
+    params = settings.model.params
+    if options.max_iter is None or "max_iter" not in params:
+        return settings
+    configured = int(params["max_iter"])
+    if options.max_iter >= configured:
+        return settings
+    update: dict[str, object] = {"max_iter": options.max_iter}
+    if "learning_rate" in params:
+        scaled = float(params["learning_rate"]) * configured / options.max_iter
+        update["learning_rate"] = min(scaled, 1.0)
+    model = settings.model.model_copy(update={"params": {**params, **update}})
+    return settings.model_copy(update={"model": model})
+
+
+def _train(
+    frame: pd.DataFrame,
+    champion: _Version | None,
+    number: int,
+    window: tuple[date, date],
+    settings: Settings,
+    gate: bool,
+) -> tuple[_Version, bool, str]:
+    """The `train` flow without its I/O: split, fit, evidence, gate; the version it registers.
+
+    Returns (version, passed, gate reason); without a champion (v1) or without `gate` the
+    candidate passes.
+    """
+    dataset = settings.dataset
+    champion_end = None if champion is None else champion.window[1]
+    split = split_frame(frame, dataset, settings.split, champion_end=champion_end)
+    model = fit_pipeline(split, dataset, settings.model)
     evidence = measure_evidence(
-        candidate,
-        champion.model,
+        model,
+        None if champion is None else champion.model,
         split,
         settings,
-        champion_version=str(champion.version),
+        champion_version=None if champion is None else str(champion.number),
         baseline=False,
     )
-    decision = decide_gate(evidence, settings.gate.model_copy(update={"baseline": None}))
-    return "" if decision.passed else decision.reason
+    passed, reason = True, "not judged"
+    if gate and champion is not None:
+        decision = decide_gate(evidence, settings.gate.model_copy(update={"baseline": None}))
+        passed, reason = decision.passed, decision.reason
+    version = _Version(
+        number=number, model=model, window=window, metrics=evidence.candidate, snapshot=frame
+    )
+    return version, passed, reason
 
 
 def run_backtest(
@@ -194,178 +323,400 @@ def run_backtest(
     settings: Settings,
     options: BacktestOptions | None = None,
 ) -> BacktestResult:
-    """Replay the windows; the first `options.warmup` train the first champion (v1)."""
+    """Replay the windows (one day each, in day order); the first `options.warmup` train v1."""
+    options = options or BacktestOptions()
+    dataset = settings.dataset
+    return replay_curated((curate(w, dataset) for w in windows), settings, options)
+
+
+def replay_curated(
+    days: Iterable[Curated], settings: Settings, options: BacktestOptions
+) -> BacktestResult:
+    """`run_backtest` on days already through the contract."""
     from threadpoolctl import threadpool_limits
 
-    options = options or BacktestOptions()
     # One native thread per model: on a shared host OpenMP's default (all cores) makes gradient
-    # boosting far slower through oversubscription (its threads wait at every barrier), and
-    # windows are small anyway.
+    # boosting far slower through oversubscription, and daily windows are small anyway.
     with threadpool_limits(limits=options.threads):
-        return _replay(windows, settings, options)
+        return _Replay(replay_settings(settings, options), options).run(days)
 
 
-def _replay(
-    windows: Iterable[Window], settings: Settings, options: BacktestOptions
-) -> BacktestResult:
-    started = time.perf_counter()
-    dataset = settings.dataset
-    it = iter(windows)
-    warm = [w for _, w in zip(range(options.warmup), it, strict=False)]
-    if len(warm) < max(options.warmup, 1):
-        raise BacktestError(f"need at least {max(options.warmup, 1)} window(s) to train v1")
-    warm_frame = pd.concat([w.frame for w in warm], ignore_index=True)
-    warm_frame = warm_frame[~_quarantined(warm_frame, dataset, warm[-1].day)]
-    first, _, _ = _fit_version(warm_frame, 1, settings)
-    state = _State(champion=first)
-    keep = max(settings.policy.consecutive_windows, 1)
-    state.recent = deque(maxlen=max(keep, 8))
-    rows: list[TimelineRow] = []
-    retrains = promotions = rejected = 0
-    features = dataset.feature_columns
-    for index, window in enumerate(it):
-        event = ""
-        if state.pending is not None and index >= state.pending.ready_at:
-            pending, state.pending = state.pending, None
-            if pending.champion is not None:
-                state.champion = pending.champion
-                promotions += 1
-                event = f"v{pending.champion.version} promoted"
-            else:
-                rejected += 1
-                event = f"candidate rejected by the gate: {pending.gate_reason[:80]}"
-        champion = state.champion
-        frame = window.frame
-        bad = _quarantined(frame, dataset, window.day)
-        valid = frame[~bad].reset_index(drop=True)
-        scores = champion.model.predict_proba(model_input(valid, dataset))[:, 1]
-        scored = valid.assign(**{SCORE: scores})
-        current = _stats(scored, settings)
-        keep_cols = [dataset.id_column, SCORE, *settings.gate.slices.columns]
-        state.scored.append(
-            _Scored(
-                day=window.day,
-                version=champion.version,
-                predictions=scored[keep_cols],
-                labels=valid[[dataset.id_column, dataset.target]],
-            )
-        )
-        realised = _arrived_labels(state, options, settings)
-        assessment = assess(
-            champion.reference,
-            current,
-            previous=state.previous,
-            realised=realised,
-            quality=Quality(rows_received=len(frame), rows_quarantined=int(bad.sum())),
-            settings=settings.drift,
-            features=features,
-        )
-        in_flight = []
-        if state.pending is not None:
-            in_flight = [
-                InFlightRun(
-                    id=f"bt-{state.pending.started_at}",
-                    name=f"train-backtest-w{state.pending.started_at}",
-                    state="RUNNING",
+class _Replay:
+    def __init__(self, settings: Settings, options: BacktestOptions) -> None:
+        self.settings = settings
+        self.options = options
+        self.dataset = settings.dataset
+        keep = [settings.dataset.id_column, *settings.dataset.feature_columns]
+        self.keep = list(dict.fromkeys([*keep, *settings.gate.slices.columns]))
+
+    # -------------------------------------------------------------------------- the loop
+
+    def run(self, days: Iterable[Curated]) -> BacktestResult:
+        started = time.perf_counter()
+        it = iter(days)
+        warm = [d for _, d in zip(range(self.options.warmup), it, strict=False)]
+        if len(warm) < self.options.warmup:
+            raise BacktestError(f"need at least {self.options.warmup} window(s) to train v1")
+        self._check_order(warm)
+        window = (warm[0].day, warm[-1].day)
+        frame = pd.concat([d.valid for d in warm], ignore_index=True)
+        first, _, _ = _train(frame, None, 1, window, self.settings, gate=False)
+        state = _State(champion=first, curated={d.day: d for d in warm})
+        rows: list[TimelineRow] = []
+        last = warm[-1].day
+        for index, curated in enumerate(it):
+            if curated.day <= last:
+                raise BacktestError(
+                    f"window {curated.source} ({curated.day}) is not after {last}: replay days "
+                    "in day order, one window per day"
                 )
-            ]
+            last = curated.day
+            rows.append(self._day(index, curated, state))
+        metric, labelled = self._pooled(state, last)
+        return BacktestResult(
+            rows=rows,
+            retrains=state.retrains,
+            promotions=state.promotions,
+            rejected=state.rejected,
+            seconds=time.perf_counter() - started,
+            options=self.options,
+            metric_name=self.settings.gate.primary_metric,
+            metric=metric,
+            labelled=labelled,
+        )
+
+    @staticmethod
+    def _check_order(days: Sequence[Curated]) -> None:
+        for a, b in itertools.pairwise(days):
+            if b.day <= a.day:
+                raise BacktestError(
+                    f"window {b.source} ({b.day}) is not after {a.source} ({a.day}): replay "
+                    "days in day order, one window per day"
+                )
+
+    def _day(self, index: int, curated: Curated, state: _State) -> TimelineRow:
+        day = curated.day
+        events = self._resolve_due(state, day)
+        state.curated[day] = curated
+        champion = state.champion
+        metric = None
+        if curated.failed:
+            events.append(f"ingest failed: {curated.failed[:100]}")
+        else:
+            scored = self._score(curated, champion)
+            state.scored[day] = scored
+            state.served.append((day, scored.y, scored.p))
+            metric = self._metric(scored.y, scored.p)
+        checked = self._check(day, state)
+        if checked is None:  # the check_drift flow fails: no day of its window was scored
+            self._forget(day, state)
+            return TimelineRow(
+                index=index,
+                day=day,
+                source=curated.source,
+                rows=curated.received,
+                champion=f"v{champion.number}",
+                breached=[],
+                feature_share=math.nan,
+                prediction_drift=math.nan,
+                decay=math.nan,
+                rule="no-data",
+                retrain=False,
+                reason="No day of the check's window has predictions: the check fails.",
+                event="; ".join(events),
+            )
+        decision, assessment = checked
+        if decision.retrain:
+            events.append(self._retrain(day, state))
+        self._forget(day, state)
+        sig = assessment.signals
+        return TimelineRow(
+            index=index,
+            day=day,
+            source=curated.source,
+            rows=curated.received,
+            champion=f"v{champion.number}",
+            breached=assessment.breached(),
+            feature_share=sig["feature_drift"].value,
+            prediction_drift=sig["prediction_drift"].value,
+            decay=sig["performance_decay"].value,
+            rule=decision.rule,
+            retrain=decision.retrain,
+            reason=decision.reason,
+            event="; ".join(events),
+            metric=metric,
+        )
+
+    def _score(self, curated: Curated, champion: _Version) -> _Scored:
+        """The score flow: the champion's predictions of the curated rows, with its version."""
+        valid = curated.valid
+        p = champion.model.predict_proba(model_input(valid, self.dataset))[:, 1]
+        predictions = valid[self.keep].assign(**{SCORE: p, VERSION: str(champion.number)})
+        target = self.dataset.target
+        labels = valid[[self.dataset.id_column, target]]
+        y = (valid[target].to_numpy() == self.dataset.positive_label).astype(int)
+        return _Scored(predictions=predictions, labels=labels, y=y, p=p)
+
+    # -------------------------------------------------------------------------- the check
+
+    def _check(self, day: date, state: _State) -> tuple[PolicyDecision, Assessment] | None:
+        """The `check_drift` flow on the window ending `day` (None: nothing scored in it)."""
+        settings, drift = self.settings, self.settings.drift
+        days = [day - timedelta(days=i) for i in range(drift.window_days - 1, -1, -1)]
+        before = [d - timedelta(days=drift.window_days) for d in days]
+        scored = [state.scored[d].predictions for d in days if d in state.scored]
+        if not scored:
+            return None
+        current = pd.concat(scored)
+        stats = state.stats[day] = settings_stats(current, settings, SCORE)
+        # The previous window is the one checked `window_days` ago: same days, same stats.
+        previous = state.stats.get(before[-1])
+        earlier = [state.scored[d].predictions for d in before if d in state.scored]
+        if previous is None and earlier:
+            previous = settings_stats(pd.concat(earlier), settings, SCORE)
+        champion = state.champion
+        arrived = [
+            state.scored[d].labels
+            for d in days
+            if d in state.scored and d + timedelta(days=self.options.label_delay) <= day
+        ]
+        realised = self._realised(current, pd.concat(arrived), champion) if arrived else None
+        quarantined = sum(state.curated[d].quarantined for d in days if d in state.curated)
+        assessment = assess(
+            champion.reference(settings),
+            stats,
+            previous=previous,
+            realised=realised,
+            quality=Quality(rows_received=stats.rows + quarantined, rows_quarantined=quarantined),
+            settings=drift,
+            features=self.dataset.feature_columns,
+        )
+        in_flight = [
+            InFlightRun(id=f"bt-{p.started}", name=f"train-backtest-{p.started}", state="RUNNING")
+            for p in state.pending
+            if settings.policy.dedupe_in_flight
+        ]
+        now = checked_at(day)
         decision = decide_retrain(
-            check_id=f"w{index}",
+            check_id=f"bt-{day}",
             model_name=settings.registry.model_name,
-            window_start=window.day,
-            window_end=window.day,
-            baseline_version=str(champion.version),
+            window_start=days[0],
+            window_end=day,
+            baseline_version=str(champion.number),
             signals=assessment.signals,
             history=state.history,
             in_flight=in_flight,
-            new_rows=len(valid),
+            new_rows=assessment.current_rows,
             policy=settings.policy,
+            outcomes=state.outcomes,
+            now=now,
         )
-        state.history.append(decision.record())
-        state.recent.append(valid)
-        state.previous = current
-        if decision.retrain:
-            retrains += 1
-            streak = list(state.recent)[-max(decision.streak, 1) :]
-            state.versions += 1
-            candidate, model, split = _fit_version(
-                pd.concat(streak, ignore_index=True), state.versions, settings
-            )
-            reason = _gate(model, champion, split, settings) if options.train else ""
-            state.pending = _Pending(
-                ready_at=index + max(options.train_latency, 0),
-                champion=None if reason else candidate,
-                started_at=index,
-                gate_reason=reason,
-            )
-            event = (event + "; " if event else "") + f"retrain -> v{state.versions}"
-            if options.train_latency == 0:
-                pending, state.pending = state.pending, None
-                if pending.champion is not None:
-                    state.champion = pending.champion
-                    promotions += 1
-                    event += " promoted"
-                else:
-                    rejected += 1
-                    event += f" rejected by the gate: {pending.gate_reason[:80]}"
-        sig = assessment.signals
-        rows.append(
-            TimelineRow(
-                index=index,
-                day=window.day,
-                source=window.source,
-                rows=len(frame),
-                champion=f"v{champion.version}",
-                breached=assessment.breached(),
-                feature_share=sig["feature_drift"].value,
-                prediction_drift=sig["prediction_drift"].value,
-                decay=sig["performance_decay"].value,
-                rule=decision.rule,
-                retrain=decision.retrain,
-                reason=decision.reason,
-                event=event,
-            )
+        decision = self._regime(decision, in_flight)
+        state.history.append(decision.record(now))
+        return decision, assessment
+
+    def _realised(
+        self, current: pd.DataFrame, labels: pd.DataFrame, champion: _Version
+    ) -> Realised:
+        gate = self.settings.gate
+        return realised_performance(
+            current,
+            labels,
+            dataset=self.dataset,
+            score_column=SCORE,
+            slice_columns=gate.slices.columns,
+            min_slice_rows=gate.slices.min_rows,
+            min_precision=gate.recall_at_precision,
+            only_version=str(champion.number),
         )
-    return BacktestResult(
-        rows=rows,
-        retrains=retrains,
-        promotions=promotions,
-        rejected=rejected,
-        seconds=time.perf_counter() - started,
-        options=options,
-    )
+
+    def _regime(self, decision: PolicyDecision, in_flight: list[InFlightRun]) -> PolicyDecision:
+        """The policy's decision, or what the `never` / `force` regime makes of it."""
+        if self.options.never and decision.retrain:
+            return decision.model_copy(
+                update={"retrain": False, "rule": "never", "reason": f"Never: {decision.reason}"}
+            )
+        if self.options.force and not decision.retrain and not in_flight:
+            # every window retrains, one training at a time
+            return decision.model_copy(
+                update={
+                    "retrain": True,
+                    "rule": "forced",
+                    "reason": f"Retrain forced (every window); the policy said: {decision.reason}",
+                }
+            )
+        return decision
+
+    # -------------------------------------------------------------------------- retrains
+
+    def _retrain(self, day: date, state: _State) -> str:
+        """The `train` flow on the training window ending `day`; resolved now or later."""
+        settings = self.settings
+        champion = state.champion
+        start, end = training_window(settings.training, end=day, champion_window=champion.window)
+        frames = [c.valid for d, c in sorted(state.curated.items()) if start <= d <= end]
+        state.versions += 1
+        state.retrains += 1
+        version, passed, reason = _train(
+            pd.concat(frames, ignore_index=True),
+            champion,
+            state.versions,
+            (start, end),
+            settings,
+            gate=self.options.train,
+        )
+        ready = day + timedelta(days=self.options.train_latency)
+        pending = _Pending(ready=ready, started=day, version=version, passed=passed, reason=reason)
+        what = f"retrain -> v{version.number}"
+        trained = f"; trained on {start}..{end}"
+        if self.options.train_latency == 0:
+            outcome = self._resolve(state, pending, checked_at(day) + timedelta(minutes=1))
+            return f"{what}{outcome}{trained}"
+        state.pending.append(pending)
+        return f"{what} (ready {ready}){trained}"
+
+    def _resolve_due(self, state: _State, day: date) -> list[str]:
+        """Retrains in flight whose outcome is due today: decided before today's scoring."""
+        due = [p for p in state.pending if p.ready <= day]
+        state.pending = [p for p in state.pending if p.ready > day]
+        at = datetime.combine(day, clock.min, tzinfo=UTC)
+        return [f"v{p.version.number}{self._resolve(state, p, at)}" for p in due]
+
+    def _resolve(self, state: _State, pending: _Pending, at: datetime) -> str:
+        """The outcome, recorded as the promotion ledger would (the policy reads it)."""
+        version = pending.version
+        state.outcomes.append(
+            RetrainOutcome(at=at, version=str(version.number), promoted=pending.passed)
+        )
+        if pending.passed:
+            state.champion = version
+            state.promotions += 1
+            return " promoted"
+        state.rejected += 1
+        return f" rejected by the gate: {pending.reason[:80]}"
+
+    def _forget(self, day: date, state: _State) -> None:
+        """Drop what no later check or retrain can read, so a long replay stays small."""
+        settings = self.settings
+        window = settings.drift.window_days
+        for old in [d for d in state.scored if (day - d).days >= 2 * window]:
+            del state.scored[old]
+        for old in [d for d in state.stats if (day - d).days >= window]:
+            del state.stats[old]
+        start, _ = training_window(
+            settings.training, end=day, champion_window=state.champion.window
+        )
+        cut = min(start, day - timedelta(days=window))
+        for old in [d for d in state.curated if d < cut]:
+            del state.curated[old]
+
+    # -------------------------------------------------------------------------- the metric
+
+    def _metric(self, y: np.ndarray, p: np.ndarray) -> float | None:
+        if len(y) == 0 or len(np.unique(y)) < 2:
+            return None
+        gate = self.settings.gate
+        return metric_value(gate.primary_metric, y, p, gate.recall_at_precision)
+
+    def _pooled(self, state: _State, last: date) -> tuple[float | None, int]:
+        """The primary metric over every replayed day's rows whose labels have arrived by the
+        last day, as scored by the model in service that day (one pool, not a mean of days)."""
+        delay = timedelta(days=self.options.label_delay)
+        served = [(y, p) for d, y, p in state.served if d + delay <= last]
+        if not served:
+            return None, 0
+        y = np.concatenate([y for y, _ in served])
+        p = np.concatenate([p for _, p in served])
+        return self._metric(y, p), len(y)
 
 
-def _arrived_labels(state: _State, options: BacktestOptions, settings: Settings) -> Realised | None:
-    """Labels of the window `label_delay` back, if the current champion scored it."""
-    delay = max(options.label_delay, 0)
-    while len(state.scored) > delay + 1:
-        state.scored.popleft()
-    if len(state.scored) < delay + 1:
-        return None
-    old = state.scored[0]
-    if old.version != state.champion.version:
-        return None
-    return realised_performance(
-        old.predictions,
-        old.labels,
-        dataset=settings.dataset,
-        score_column=SCORE,
-        slice_columns=settings.gate.slices.columns,
-        min_slice_rows=settings.gate.slices.min_rows,
-        min_precision=settings.gate.recall_at_precision,
+# ------------------------------------------------------------------------------ loop lift
+
+
+class RegimeResult(BaseModel):
+    """One regime of the lift: its realised metric and what it cost."""
+
+    regime: str
+    metric: float | None
+    labelled: int
+    retrains: int
+    promotions: int
+    rejected: int
+    seconds: float
+
+
+class LiftResult(BaseModel):
+    """The same days under the policy, never retraining and retraining every window."""
+
+    metric_name: str
+    days: int
+    regimes: dict[str, RegimeResult]
+
+    def lift(self, regime: str) -> float:
+        """metric(regime) - metric(never): what retraining bought."""
+        value, never = self.regimes[regime].metric, self.regimes["never"].metric
+        return math.nan if value is None or never is None else value - never
+
+    @property
+    def captured(self) -> float:
+        """The policy's lift as a share of retraining every window's lift."""
+        always = self.lift("always")
+        return self.lift("policy") / always if always > 0 else math.nan
+
+    @property
+    def retrain_share(self) -> float:
+        """The policy's retrains as a share of retraining every window's."""
+        always = self.regimes["always"].retrains
+        return self.regimes["policy"].retrains / always if always else math.nan
+
+
+def loop_lift(
+    windows: Iterable[Window],
+    settings: Settings,
+    options: BacktestOptions | None = None,
+    regimes: Sequence[str] = REGIMES,
+) -> tuple[LiftResult, dict[str, BacktestResult]]:
+    """Replay the same days under each regime (the gate judging every candidate) and measure
+    each one's realised primary metric; the days are quarantined once for all regimes."""
+    options = (options or BacktestOptions()).model_copy(
+        update={"train": True, "force": False, "never": False}
     )
+    unknown = [r for r in regimes if r not in REGIMES]
+    if unknown or "never" not in regimes:
+        raise BacktestError(f"regimes must include 'never' and be among {', '.join(REGIMES)}")
+    days = [curate(w, settings.dataset) for w in windows]
+    results: dict[str, BacktestResult] = {}
+    for regime in regimes:
+        update = {"never": regime == "never", "force": regime == "always"}
+        results[regime] = replay_curated(days, settings, options.model_copy(update=update))
+    lift = LiftResult(
+        metric_name=settings.gate.primary_metric,
+        days=len(days) - options.warmup,
+        regimes={
+            name: RegimeResult(
+                regime=name,
+                metric=r.metric,
+                labelled=r.labelled,
+                retrains=r.retrains,
+                promotions=r.promotions,
+                rejected=r.rejected,
+                seconds=r.seconds,
+            )
+            for name, r in results.items()
+        },
+    )
+    return lift, results
 
 
 # ------------------------------------------------------------------------------ printing
 
 
-def _num(value: float, digits: int = 2) -> str:
+def _num(value: float | None, digits: int = 2) -> str:
     return "-" if value is None or math.isnan(value) else f"{value:.{digits}f}"
 
 
 def timeline_table(result: BacktestResult) -> str:
-    """The replay as a fixed-width table: one line per window, then the totals."""
+    """The replay as a fixed-width table: one line per day, then the totals."""
     head = (
         f"{'#':>3} {'day':<10} {'data':<16} {'rows':>7} {'champ':<5} {'share':>5} {'pred':>5} "
         f"{'decay':>6} {'rule':<10} signals / event"
@@ -382,7 +733,28 @@ def timeline_table(result: BacktestResult) -> str:
     lines.append(
         f"{len(result.rows)} windows: {result.retrains} retrain(s), {result.promotions} "
         f"promotion(s), {result.rejected} rejected by the gate; label delay {o.label_delay}, "
-        f"train latency {o.train_latency}, gate {'on' if o.train else 'off'}; "
+        f"train latency {o.train_latency}, gate {'on' if o.train else 'off'}, regime "
+        f"{o.regime}; realised {result.metric_name} {_num(result.metric, 4)}; "
         f"{result.seconds:.1f} s"
     )
+    return "\n".join(lines)
+
+
+def lift_table(results: Sequence[tuple[str, LiftResult]]) -> str:
+    """One line per (label, regime): realised metric, lift over never, retrains, promotions."""
+    if not results:
+        return ""
+    metric = results[0][1].metric_name
+    head = (
+        f"{'replay':<24} {'regime':<7} {metric:>8} {'lift':>7} {'retr':>5} {'prom':>5} "
+        f"{'rej':>4} {'secs':>6}"
+    )
+    lines = [head, "-" * len(head)]
+    for label, lift in results:
+        for name, r in lift.regimes.items():
+            lines.append(
+                f"{label[:24]:<24} {name:<7} {_num(r.metric, 4):>8} "
+                f"{_num(lift.lift(name), 4) if name != 'never' else '-':>7} {r.retrains:>5} "
+                f"{r.promotions:>5} {r.rejected:>4} {r.seconds:>6.1f}"
+            )
     return "\n".join(lines)

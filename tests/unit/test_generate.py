@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -25,10 +26,13 @@ from threadpoolctl import threadpool_limits
 from driftloop.configs.settings import DatasetSettings, load_settings
 from driftloop.data.generate import (
     SCENARIOS,
+    SEASONAL,
     UNKNOWN_CATEGORY,
+    Seasonal,
     generate_day,
     generate_days,
     main,
+    season_of,
     write_batches,
 )
 from driftloop.tasks.adapters import storage
@@ -370,6 +374,115 @@ def test_corrupt_breaks_about_8_percent_of_rows_in_every_way(
     assert (bad.dtypes == clean.dtypes).all()
     uri = storage.write_frame(bad, str(tmp_path / "bad.parquet"))
     pd.testing.assert_frame_equal(storage.read_frame(uri), bad)
+
+
+# ---------------------------------------------------------------- the seasonal scenario
+
+WINTER, SUMMER = date(2026, 1, 15), date(2026, 7, 16)
+
+
+def seasonal(day: date, rows: int = 1000, days: int = 1, seed: int = 0) -> pd.DataFrame:
+    frames = generate_days(day, days, rows, scenario="seasonal", seed=seed)
+    return pd.concat([f for _, f in frames], ignore_index=True)
+
+
+def test_the_seasonal_parameters_are_the_documented_ones() -> None:
+    """The policy defaults were tuned on exactly these: change them and retune (docs too)."""
+    documented = Seasonal(
+        period_days=365.25,
+        trough_day=15,
+        concept_amplitude=0.7,
+        income_amplitude=0.12,
+        credit_amplitude=15.0,
+        rate_amplitude=0.8,
+        rent_amplitude=0.4,
+        purpose_amplitude=0.8,
+        weekend_risk=0.25,
+        weekend_rent=0.3,
+        weekend_purpose=1.0,
+        label_noise=0.1,
+    )
+    assert documented == SEASONAL
+    assert season_of(WINTER) < 0.01 and season_of(SUMMER) > 0.99
+    assert abs(season_of(date(2026, 4, 16)) - 0.5) < 0.03
+    # a year later the season is back where it was
+    assert abs(season_of(date(2027, 4, 16)) - season_of(date(2026, 4, 16))) < 0.01
+
+
+def test_seasonal_applicants_move_with_the_day_of_the_year(contract: DatasetSettings) -> None:
+    winter, summer = seasonal(WINTER, 2000, 2), seasonal(SUMMER, 2000, 2)
+    assert violations(winter, contract) == [] and violations(summer, contract) == []
+    assert summer["income"].median() < 0.92 * winter["income"].median()
+    assert summer["credit_score"].mean() < winter["credit_score"].mean() - 8
+    assert summer["interest_rate"].mean() > winter["interest_rate"].mean() + 0.3
+    for purpose in ("home_improvement", "car"):
+        assert (summer["purpose"] == purpose).mean() > (winter["purpose"] == purpose).mean()
+    scores = drift_scores(winter, summer, contract)
+    assert scores["income"] > 0.1, scores
+    # Neighbouring weeks look alike: the change is gradual.
+    week_later = seasonal(WINTER + timedelta(days=7), 2000, 2)
+    assert drift_scores(winter, week_later, contract)["income"] < 0.06
+
+
+def test_weekends_differ_from_weekdays() -> None:
+    """A weekly cycle: Saturdays and Sundays default more, and rent more."""
+    monday = date(2026, 3, 2)
+    weekdays = seasonal(monday, 2000, 5)
+    weekend = seasonal(monday + timedelta(days=5), 2000, 2)
+    assert weekend["default"].mean() > weekdays["default"].mean() + 0.02
+    rent = "home_ownership"
+    assert (weekend[rent] == "RENT").mean() > (weekdays[rent] == "RENT").mean() + 0.03
+
+
+def test_a_fixed_share_of_seasonal_labels_is_flipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Label noise has its own random stream: without it, the same rows and labels but
+    those flipped."""
+    import driftloop.data.generate as generate
+
+    noisy = seasonal(SUMMER, 20_000)
+    monkeypatch.setattr(generate, "SEASONAL", replace(SEASONAL, label_noise=0.0))
+    clean = seasonal(SUMMER, 20_000)
+    features = [c for c in noisy.columns if c != "default"]
+    pd.testing.assert_frame_equal(noisy[features], clean[features])
+    assert abs((noisy["default"] != clean["default"]).mean() - 0.1) < 0.01
+
+
+def test_weeks_of_data_beat_an_old_champion_but_a_week_does_not_beat_months(
+    contract: DatasetSettings,
+) -> None:
+    """What makes the scenario a test of the loop: the season moves enough that a champion
+    trained in winter loses by summer to a retrain on the last six weeks, while a retrain on
+    the drift window (a few days) or a week loses to a model trained on the last two months."""
+    from driftloop.tasks.core.training import Split, features_and_target, fit_pipeline
+
+    model = load_settings(
+        "local", {"model.params.max_iter": 60, "model.params.learning_rate": 0.15}
+    ).model
+    start = date(2025, 11, 1)
+    days = {d: f for d, f in generate_days(start, 300, 1000, scenario="seasonal", seed=3)}
+
+    def frame(end: date, count: int) -> pd.DataFrame:
+        return pd.concat([days[end - timedelta(days=i)] for i in range(count)], ignore_index=True)
+
+    def fit(end: date, count: int) -> Pipeline:
+        x, y = features_and_target(frame(end, count), contract)
+        return fit_pipeline(Split(x, y, x[:0], y[:0]), contract, model)
+
+    def score(model: Pipeline, end: date) -> float:
+        x, y = features_and_target(frame(end + timedelta(days=7), 7), contract)
+        return float(roc_auc_score(y, model.predict_proba(x)[:, 1]))
+
+    with threadpool_limits(limits=1):
+        winter = fit(date(2026, 1, 31), 60)
+        june = date(2026, 6, 10)
+        assert score(fit(june, 42), june) > score(winter, june) + 0.03
+        gaps: dict[int, list[float]] = {3: [], 7: []}
+        for end in (date(2026, 3, 1), date(2026, 5, 1), june, date(2026, 8, 1)):
+            months = score(fit(end, 60), end)
+            for count, found in gaps.items():
+                found.append(months - score(fit(end, count), end))
+        # the drift window (3 days) loses clearly, a week still loses on average
+        assert np.mean(gaps[3]) > 0.008 and np.mean(gaps[7]) > 0.002, gaps
 
 
 # ---------------------------------------------------------------- writing files
