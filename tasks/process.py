@@ -3,7 +3,7 @@ the record of each day's stages."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
@@ -70,6 +70,8 @@ def curated_days(lake: storage.Lake, until: date) -> list[date]:
 
 
 @task(name="find-earlier-process-run", **IO_RETRIES)
-def earlier_run() -> str | None:
+def earlier_run(stale_minutes: float) -> str | None:
     """Another `process` run already working: this one leaves the days to it."""
-    return earlier_running_run("process", current_run_id())
+    return earlier_running_run(
+        "process", current_run_id(), stale_after=timedelta(minutes=stale_minutes)
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     FlowFilter,
@@ -47,8 +49,11 @@ def in_flight_runs(flow_name: str, model_tag: str, *, exclude: str) -> list[InFl
     return out
 
 
-def earlier_running_run(flow_name: str, me: str) -> str | None:
+def earlier_running_run(flow_name: str, me: str, *, stale_after: timedelta) -> str | None:
     """The name and id of a Running run of `flow_name` that started before run `me`, if any.
+
+    A run Running for longer than `stale_after` is presumed dead (its process killed with its
+    worker, so nothing marked it Crashed) and does not hold the others back.
 
     Why not a deployment concurrency limit: on a busy SQLite-backed server a slot whose release
     was lost stays taken until its lease expires, and every run is cancelled until then. Asking
@@ -66,6 +71,8 @@ def earlier_running_run(flow_name: str, me: str) -> str | None:
         return None
     for run in runs:
         started = run.start_time
+        if started is not None and mine.start_time - started > stale_after:
+            continue
         if (
             str(run.id) != me
             and started is not None

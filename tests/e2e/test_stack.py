@@ -45,6 +45,8 @@ UNATTENDED = {  # the loop's settings on this stack (everything else is the prod
     "drift.window_days": 3,
     "drift.min_rows": 500,
     "policy.min_new_rows": 1000,
+    # the outage kills a process run with its worker, and nothing marks it Crashed
+    "process.stale_after_minutes": 1,
 }
 PG = "postgresql+{driver}://postgres@127.0.0.1:5432/{name}"
 Wait = Callable[..., Any]  # tests/conftest.py's wait_for fixture
