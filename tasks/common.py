@@ -123,13 +123,7 @@ def locate_curated(lake: storage.Lake, days: list[date]) -> list[str]:
 
 @task(name="read-window", cache_policy=NONE, **IO_RETRIES)
 def read_window(uris: list[str]) -> pd.DataFrame:
-    """Concatenate daily files; every missing day is named in one error."""
-    missing = [uri for uri in uris if not storage.exists(uri)]
-    if missing:
-        raise MissingDataError(
-            "these days have no data yet: " + ", ".join(missing) + ". Ingest them first, or "
-            "choose a window that has data."
-        )
+    """Concatenate the daily files `locate_curated` found (it has checked that they exist)."""
     return pd.concat([storage.read_frame(uri) for uri in uris], ignore_index=True)
 
 
