@@ -486,12 +486,6 @@ class ProcessSettings(Strict):
         description="with no champion yet, train v1 once this many days are curated; days "
         "before that are ingested but not scored",
     )
-    stale_after_minutes: float = Field(
-        120,
-        gt=0,
-        description="a process run Running longer than this is presumed dead (killed with its "
-        "worker) and no longer makes new runs wait",
-    )
 
 
 class StorageSettings(Strict):

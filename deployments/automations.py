@@ -7,6 +7,10 @@
 - `driftloop-stuck-runs`: a pipeline run entered Late or Pending and did not start Running within
   the limit -> the server itself posts to the webhook (likely no worker is alive to do it).
 - `driftloop-drift-storm`: several drift events for one model within a day -> the server posts.
+- `driftloop-unresponsive-runs`: a flow run stopped sending heartbeats while Running (its
+  process died with its worker or machine) -> the server marks it Crashed, which pages on-call
+  through `driftloop-on-call` and lets the next `process` run take its days. Heartbeats come
+  every $PREFECT_FLOWS_HEARTBEAT_FREQUENCY seconds (the stack sets it for every process).
 
 The webhook URL comes from $DRIFTLOOP_WEBHOOK_URL at `make up` and is stored in the Prefect
 Secret block `driftloop-oncall-webhook` (read by `notify`) and the Webhook block
@@ -39,6 +43,19 @@ DRIFT_STORM_COUNT = 3
 ON_CALL = "driftloop-on-call"
 STUCK = "driftloop-stuck-runs"
 DRIFT_STORM = "driftloop-drift-storm"
+UNRESPONSIVE = "driftloop-unresponsive-runs"
+MISSED_HEARTBEATS = 3
+HEARTBEAT_SLACK = timedelta(minutes=2)  # a busy SQLite server can stall event intake a minute
+
+
+def unresponsive_after(heartbeat_seconds: float) -> timedelta:
+    """How long without a heartbeat before a Running run is declared dead.
+
+    Three missed beats, and never under beat + two minutes: a false alarm would crash a live
+    run (and page someone), a late one only delays the next `process` run.
+    """
+    beat = timedelta(seconds=heartbeat_seconds)
+    return max(MISSED_HEARTBEATS * beat, beat + HEARTBEAT_SLACK)
 
 
 def _pipeline_runs() -> dict[str, Any]:
@@ -51,12 +68,15 @@ def build_automations(
     webhook_block_id: UUID | None,
     stuck_after: timedelta,
     runbook_base: str,
+    heartbeat_seconds: float = 180,
 ) -> list[Any]:
     """The automation objects; the server-side ones need the webhook block."""
-    from prefect.events.actions import CallWebhook, RunDeployment
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import CallWebhook, ChangeFlowRunState, RunDeployment
     from prefect.events.schemas.automations import AutomationCore as Automation
     from prefect.events.schemas.automations import EventTrigger, Posture
 
+    silence = unresponsive_after(heartbeat_seconds)
     automations = [
         Automation(
             name=ON_CALL,
@@ -80,7 +100,35 @@ def build_automations(
                     parameters={"flow_run": "{{ event.resource.id }}"},
                 )
             ],
-        )
+        ),
+        Automation(
+            name=UNRESPONSIVE,
+            description="Running flow run sent no heartbeat: mark it Crashed.",
+            trigger=EventTrigger(
+                match={"prefect.resource.id": "prefect.flow-run.*"},
+                after={"prefect.flow-run.heartbeat"},
+                expect={
+                    "prefect.flow-run.heartbeat",
+                    "prefect.flow-run.Completed",
+                    "prefect.flow-run.Failed",
+                    "prefect.flow-run.Cancelled",
+                    "prefect.flow-run.Crashed",
+                    "prefect.flow-run.TimedOut",
+                },
+                for_each={"prefect.resource.id"},
+                posture=Posture.Proactive,
+                threshold=1,
+                within=silence,
+            ),
+            actions=[
+                ChangeFlowRunState(
+                    state=StateType.CRASHED,
+                    message=f"No heartbeat for {silence.total_seconds() / 60:g} min: its "
+                    "process is gone (worker or machine stopped). Rerun it if it was started "
+                    "by hand; `process` runs take over its days by themselves.",
+                )
+            ],
+        ),
     ]
     if webhook_block_id is None:
         return automations
@@ -160,14 +208,28 @@ async def store_webhook(url: str) -> UUID:
     return await webhook.save(WEBHOOK_BLOCK, overwrite=True)
 
 
+async def stored_webhook() -> UUID | None:
+    """The Webhook block an earlier `make up` stored: a later run without
+    $DRIFTLOOP_WEBHOOK_URL in its shell keeps it (and the alerts that use it)."""
+    from prefect.blocks.webhook import Webhook
+
+    try:
+        block = await Webhook.aload(WEBHOOK_BLOCK)
+    except ValueError:  # no such block
+        return None
+    return block._block_document_id
+
+
 async def apply(webhook_url: str | None, stuck_after: timedelta, runbook_base: str) -> list[str]:
     """Create or update the automations by name; returns their names."""
     from prefect.client.orchestration import get_client
+    from prefect.settings import get_current_settings
 
-    webhook_block_id = await store_webhook(webhook_url) if webhook_url else None
+    webhook_block_id = await store_webhook(webhook_url) if webhook_url else await stored_webhook()
     async with get_client() as client:
         notify = await client.read_deployment_by_name("notify/notify")
-        wanted = build_automations(notify.id, webhook_block_id, stuck_after, runbook_base)
+        beat = get_current_settings().flows.heartbeat_frequency or 180
+        wanted = build_automations(notify.id, webhook_block_id, stuck_after, runbook_base, beat)
         for automation in wanted:
             existing = await client.read_automations_by_name(automation.name)
             for extra in existing[1:]:
@@ -176,7 +238,7 @@ async def apply(webhook_url: str | None, stuck_after: timedelta, runbook_base: s
                 await client.update_automation(existing[0].id, automation)
             else:
                 await client.create_automation(automation)
-        if webhook_block_id is None:  # a webhook removed since the last `make up`
+        if webhook_block_id is None:  # the Webhook block was deleted: the alerts go with it
             for name in (STUCK, DRIFT_STORM):
                 for stale in await client.read_automations_by_name(name):
                     await client.delete_automation(stale.id)
@@ -213,7 +275,13 @@ def main() -> None:
     runbook = os.environ.get(RUNBOOK_ENV, "").strip() or notifications.DEFAULT_RUNBOOK_URL
     names = asyncio.run(apply(url, stuck_after, runbook))
     print(f"automations applied: {', '.join(names)}")
-    if not url:
+    if not url and STUCK in names:
+        print(
+            f"note: ${WEBHOOK_ENV} was not set: kept the webhook stored by an earlier run "
+            f"(blocks {WEBHOOK_SECRET_BLOCK!r} and {WEBHOOK_BLOCK!r}); delete them in the UI to "
+            "stop alerts"
+        )
+    elif not url:
         print(
             f"note: ${WEBHOOK_ENV} was not set: failures run `notify`, which sends only if the "
             f"Secret block {WEBHOOK_SECRET_BLOCK!r} exists; stuck-run and drift-storm alerts "

@@ -66,6 +66,7 @@ class StackConfig:
     overrides: Mapping[str, Any] = field(default_factory=dict)  # more DRIFTLOOP_OVERRIDES
     worker_poll_seconds: float = 10.0
     process_interval: float = 900.0  # how often `process` looks for new files (seconds)
+    heartbeat_seconds: int = 60  # flow-run heartbeats: a dead run is Crashed ~3 beats later
     webhook_url: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)  # extra env for every process
     start_timeout: float = 120.0
@@ -89,6 +90,7 @@ class StackConfig:
             profile=pick("profile", "DRIFTLOOP_PROFILE") or "local",
             webhook_url=env.get("DRIFTLOOP_WEBHOOK_URL") or None,
             process_interval=float(env.get("DRIFTLOOP_PROCESS_INTERVAL") or 900),
+            heartbeat_seconds=int(env.get("DRIFTLOOP_HEARTBEAT_SECONDS") or 60),
         )
 
     @property
@@ -120,6 +122,7 @@ class StackConfig:
             "PREFECT_HOME": str(self.home / "prefect"),
             "PREFECT_API_URL": self.api_url,
             "PREFECT_UI_URL": self.prefect_url,
+            "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(self.heartbeat_seconds),
         }
 
 

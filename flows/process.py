@@ -68,7 +68,7 @@ def process(
     settings = load_settings(profile, overrides)
     lake = Lake(settings.storage.root, settings.dataset.name)
     log = get_run_logger()
-    busy = steps.earlier_run(settings.process.stale_after_minutes)
+    busy = steps.earlier_run()
     if busy:
         log.info("another process run is working (%s): leaving the days to it", busy)
         return ProcessSummary(days=[], failed_days=[], missing_days=[], unmatched_files=[])

@@ -3,7 +3,7 @@ the record of each day's stages."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
@@ -57,21 +57,10 @@ def record_day(lake: storage.Lake, state: DayState) -> str:
 
 @task(name="list-curated-days", cache_policy=NONE, **IO_RETRIES)
 def curated_days(lake: storage.Lake, until: date) -> list[date]:
-    """The days up to `until` that have curated rows, oldest first."""
-    days = []
-    for uri in storage.list_uris(lake.curated_folder(), ".parquet"):
-        try:
-            day = date.fromisoformat(uri.rsplit("/", 1)[-1].removesuffix(".parquet"))
-        except ValueError:
-            continue
-        if day <= until:
-            days.append(day)
-    return sorted(days)
+    return day_states.curated_days(lake, until)
 
 
 @task(name="find-earlier-process-run", **IO_RETRIES)
-def earlier_run(stale_minutes: float) -> str | None:
+def earlier_run() -> str | None:
     """Another `process` run already working: this one leaves the days to it."""
-    return earlier_running_run(
-        "process", current_run_id(), stale_after=timedelta(minutes=stale_minutes)
-    )
+    return earlier_running_run("process", current_run_id())

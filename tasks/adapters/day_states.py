@@ -32,6 +32,19 @@ def landed_days(lake: storage.Lake) -> tuple[dict[date, str], list[str]]:
     return days, unmatched
 
 
+def curated_days(lake: storage.Lake, until: date) -> list[date]:
+    """The days up to `until` that have curated rows, oldest first."""
+    days = []
+    for uri in storage.list_uris(lake.curated_folder(), ".parquet"):
+        try:
+            day = date.fromisoformat(PurePosixPath(uri).name.removesuffix(".parquet"))
+        except ValueError:
+            continue
+        if day <= until:
+            days.append(day)
+    return sorted(days)
+
+
 def read_states(lake: storage.Lake) -> dict[date, DayState]:
     states = {}
     for uri in storage.list_uris(lake.day_states(), ".json"):

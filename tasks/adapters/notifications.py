@@ -33,6 +33,7 @@ class FailureKind(StrEnum):
     INPUT_MISSING = "input-did-not-arrive"
     RETRAINS_FAILING = "retrains-keep-failing"
     STUCK_RUN = "stuck-run"
+    RUN_UNRESPONSIVE = "run-stopped-responding"
     FLOW_FAILED = "flow-failed"
 
 
@@ -85,6 +86,8 @@ def classify(report: FailureReport) -> FailureKind:
         return FailureKind.STUCK_RUN
     exc = (report.exception_type or "").lower()
     text = " ".join(s.lower() for s in (report.exception_message or "", report.state_message) if s)
+    if state == "crashed" and "no heartbeat" in text:  # driftloop-unresponsive-runs
+        return FailureKind.RUN_UNRESPONSIVE
     if exc == "inputmissingerror" or "input did not arrive" in text:
         return FailureKind.INPUT_MISSING
     if exc == "retrainskeepfailing" or "retrains keep failing" in text:

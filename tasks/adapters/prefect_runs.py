@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     FlowFilter,
@@ -49,11 +47,12 @@ def in_flight_runs(flow_name: str, model_tag: str, *, exclude: str) -> list[InFl
     return out
 
 
-def earlier_running_run(flow_name: str, me: str, *, stale_after: timedelta) -> str | None:
+def earlier_running_run(flow_name: str, me: str) -> str | None:
     """The name and id of a Running run of `flow_name` that started before run `me`, if any.
 
-    A run Running for longer than `stale_after` is presumed dead (its process killed with its
-    worker, so nothing marked it Crashed) and does not hold the others back.
+    A run whose process died with its worker stays Running until the server's
+    `driftloop-unresponsive-runs` automation marks it Crashed for missing heartbeats
+    (deployments/automations.py); from then on it holds nobody back.
 
     Why not a deployment concurrency limit: on a busy SQLite-backed server a slot whose release
     was lost stays taken until its lease expires, and every run is cancelled until then. Asking
@@ -69,18 +68,8 @@ def earlier_running_run(flow_name: str, me: str, *, stale_after: timedelta) -> s
     mine = next((r for r in runs if str(r.id) == me), None)
     if mine is None or mine.start_time is None:
         return None
+    key = (mine.start_time, me)
     for run in runs:
-        started = run.start_time
-        if started is not None and mine.start_time - started > stale_after:
-            continue
-        if (
-            str(run.id) != me
-            and started is not None
-            and (started, str(run.id))
-            < (
-                mine.start_time,
-                me,
-            )
-        ):
+        if run.start_time is not None and (run.start_time, str(run.id)) < key:
             return f"{run.name} ({run.id})"
     return None

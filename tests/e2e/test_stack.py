@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import date, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +46,6 @@ UNATTENDED = {  # the loop's settings on this stack (everything else is the prod
     "drift.window_days": 3,
     "drift.min_rows": 500,
     "policy.min_new_rows": 1000,
-    # the outage kills a process run with its worker, and nothing marks it Crashed
-    "process.stale_after_minutes": 1,
 }
 PG = "postgresql+{driver}://postgres@127.0.0.1:5432/{name}"
 Wait = Callable[..., Any]  # tests/conftest.py's wait_for fixture
@@ -115,6 +114,7 @@ def stack(
         },
         worker_poll_seconds=1,
         process_interval=30,
+        heartbeat_seconds=30,  # the outage's dead process run is Crashed ~2.5 min later
         webhook_url=shared_webhook[0],
     )
     try:
@@ -233,11 +233,15 @@ def test_the_loop_runs_unattended_and_alerts_on_failure(
     automations_before = api(stack, _automation_names)
     assert "driftloop-on-call" in automations_before
     assert "driftloop-drift-storm" in automations_before
+    assert "driftloop-unresponsive-runs" in automations_before
     if cfg.prefect_db_url is None:  # once is enough: this is about prefect.yaml, not the DB
         stack.deploy()
         assert {n: d.id for n, d in api(stack, _deployments).items()} == {
             n: d.id for n, d in deployments.items()
         }
+        assert api(stack, _automation_names) == automations_before
+        # ... and from a shell without $DRIFTLOOP_WEBHOOK_URL, the stored webhook's alerts stay
+        Stack(replace(cfg, webhook_url=None)).apply_automations()
         assert api(stack, _automation_names) == automations_before
 
     # Unattended: files land, the scheduler's `process` runs do every day once, v1 is trained
@@ -279,15 +283,26 @@ def test_the_loop_runs_unattended_and_alerts_on_failure(
     # An outage: the worker is down while two days land; back up, they are caught up in order,
     # each once, and scored by the new champion.
     stack.worker.stop()
+    stopped = datetime.now(UTC)
     land(lake_root, OUTAGE)
     stack.start_worker()
     wait_for(
         lambda: all(day_stages(lake_root).get(d) == done for d in OUTAGE),
-        240,
+        480,
         interval=2,
         what="the outage days caught up",
         detail=progress,
     )
+    # A process run the outage killed mid-day is Crashed for its missing heartbeats, not left
+    # Running for ever.
+    process_id = deployments["process"].id
+    before_outage = [
+        r
+        for r in api(stack, _deployment_runs, process_id)
+        if r.start_time is not None and r.start_time < stopped
+    ]
+    left_running = [r.name for r in before_outage if not r.state.is_final()]
+    assert not left_running, f"runs the outage killed are still Running: {left_running}"
     stages = day_stages(lake_root)
     assert (
         stages[DAYS[0]]

@@ -82,6 +82,16 @@ def report(**changes: Any) -> FailureReport:
             },
             FailureKind.FLOW_FAILED,
         ),
+        (
+            {
+                "state": "Crashed",
+                "exception_type": None,
+                "exception_message": None,
+                "state_message": "No heartbeat for 3 min: its process is gone (worker or "
+                "machine stopped).",
+            },
+            FailureKind.RUN_UNRESPONSIVE,
+        ),
     ],
 )
 def test_each_failure_maps_to_its_runbook_entry(changes: dict[str, Any], kind: FailureKind) -> None:
