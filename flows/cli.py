@@ -3,17 +3,19 @@
 The environment defaults are set here, before Prefect is imported, because Prefect reads its
 settings at import time: telemetry off, Prefect's home inside the project, and a patient start
 for the temporary local server on a busy 2-core machine. Flow-run heartbeats are switched off
-for the embedded runs: nothing watches them on a temporary server, and each sync flow run
-otherwise waits up to a second for its heartbeat thread on exit.
+for runs on a temporary server: nothing watches them there, and each sync flow run otherwise
+waits up to a second for its heartbeat thread on exit. Against a stack (PREFECT_API_URL set)
+they stay on, so a killed `driftloop backfill` is marked Crashed and holds no `process` run back.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import date
 from typing import Any
 
@@ -49,6 +51,11 @@ def embedded_runs() -> Iterator[None]:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="driftloop", description=__doc__.split("\n")[0])
     parser.add_argument("--profile", default=None, help="config profile (default: local)")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="print tracebacks (by default an error you can fix is one line naming the cause)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run the whole loop on generated data")
     demo.add_argument("--rows-per-day", type=int, default=2000)
@@ -340,17 +347,84 @@ def main(argv: list[str] | None = None) -> int:
             print(f"driftloop: {err}", file=sys.stderr)
             return 2
     try:
-        with embedded_runs():
+        on_a_stack = bool(os.environ.get("PREFECT_API_URL"))
+        with nullcontext() if on_a_stack else embedded_runs():
+            if not args.verbose:
+                _console_without_tracebacks()
             return _run(args, profile)
     except ConfigError as err:
         print(f"driftloop: {err}", file=sys.stderr)
         return 2
+    except Exception as err:
+        if args.verbose or not isinstance(err, _fixable_errors()):
+            raise
+        print(f"driftloop {args.command}: {type(err).__name__}: {err}", file=sys.stderr)
+        print("(--verbose prints the traceback)", file=sys.stderr)
+        return 1
+
+
+def _fixable_errors() -> tuple[type[Exception], ...]:
+    """Errors whose message names the file, key or server at fault and what to do: the
+    traceback around them is noise to the person who has to act."""
+    from driftloop.tasks.adapters.registry import RegistryError
+    from driftloop.tasks.adapters.storage import StorageError
+    from driftloop.tasks.common import MissingDataError
+    from driftloop.tasks.core.contract import DataContractError
+    from driftloop.tasks.core.days import InputMissingError
+    from driftloop.tasks.core.monitoring import MonitoringError
+    from driftloop.tasks.core.policy import RetrainsKeepFailing
+    from driftloop.tasks.core.search import SearchConfigError
+    from driftloop.tasks.core.training import ModelConfigError
+    from driftloop.tasks.rollback import RollbackError
+
+    return (
+        DataContractError,
+        InputMissingError,
+        MissingDataError,
+        ModelConfigError,
+        MonitoringError,
+        RegistryError,
+        RetrainsKeepFailing,
+        RollbackError,
+        SearchConfigError,
+        StorageError,
+    )
+
+
+class _WithoutTraceback(logging.Formatter):
+    """The console keeps each log line but not the traceback Prefect attaches to a failed
+    run's lines; the Prefect UI (API log handler) still gets it."""
+
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        plain = logging.makeLogRecord(record.__dict__)
+        plain.exc_info = None
+        plain.exc_text = None
+        return self.inner.format(plain)
+
+
+def _console_without_tracebacks() -> None:
+    from prefect.logging.configuration import ensure_logging_setup
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    ensure_logging_setup()
+
+    loggers = [logging.getLogger()] + [
+        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
+    ]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, PrefectConsoleHandler) and not isinstance(
+                handler.formatter, _WithoutTraceback
+            ):
+                handler.setFormatter(_WithoutTraceback(handler.formatter))
 
 
 def _run(args: argparse.Namespace, profile: str) -> int:
     if args.command == "demo":
-        import logging
-
         from driftloop.flows.demo import DemoPlan, run_demo
 
         logging.getLogger("mlflow").setLevel(logging.WARNING)
