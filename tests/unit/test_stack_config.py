@@ -1,8 +1,11 @@
-"""Stack settings: embedded by default, PostgreSQL + S3 with DRIFTLOOP_STACK=prod."""
+"""Stack settings: embedded by default (its own PostgreSQL), PostgreSQL + S3 with
+DRIFTLOOP_STACK=prod."""
 
 from __future__ import annotations
 
-from driftloop.deployments.stack import StackConfig
+import pytest
+
+from driftloop.deployments.stack import StackConfig, StackError
 from driftloop.flows.params import merged_overrides
 
 
@@ -14,6 +17,14 @@ def test_default_stack_is_embedded() -> None:
     assert cfg.flow_overrides()["drift.retrain_inline"] is False
     assert cfg.process_interval == 900
     assert StackConfig.from_env({"DRIFTLOOP_PROCESS_INTERVAL": "20"}).process_interval == 20
+    assert cfg.database == "postgres", "its own embedded PostgreSQL: SQLite loses events"
+    assert StackConfig.from_env({"DRIFTLOOP_STACK_DB": "SQLite"}).database == "sqlite"
+    assert cfg.client_env()["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] == "60"
+
+
+def test_an_unknown_stack_database_is_refused_by_name() -> None:
+    with pytest.raises(StackError, match="DRIFTLOOP_STACK_DB='mysql'"):
+        StackConfig.from_env({"DRIFTLOOP_STACK_DB": "mysql"})
 
 
 def test_prod_stack_uses_postgres_and_s3_and_each_setting_can_change() -> None:
