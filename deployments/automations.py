@@ -261,14 +261,59 @@ async def set_process_interval(seconds: float) -> str:
     return f"process: every {seconds:g} s"
 
 
+async def paused_state() -> dict[str, dict[str, Any]]:
+    """What an operator paused: per deployment, the deployment itself and which schedules (by
+    position). `prefect deploy` re-applies prefect.yaml (`active: true`), so `make up` reads
+    this first and puts it back after."""
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        deployments = await client.read_deployments()
+    return {
+        d.name: {
+            "paused": bool(d.paused),
+            "inactive": [i for i, s in enumerate(d.schedules) if not s.active],
+        }
+        for d in deployments
+    }
+
+
+async def restore_paused(state: dict[str, dict[str, Any]]) -> list[str]:
+    """Pause again what was paused before the deploy; returns what it paused."""
+    from prefect.client.orchestration import get_client
+
+    restored = []
+    async with get_client() as client:
+        for deployment in await client.read_deployments():
+            was = state.get(deployment.name)
+            if not was:
+                continue
+            for index in was["inactive"]:
+                if index < len(deployment.schedules) and deployment.schedules[index].active:
+                    schedule = deployment.schedules[index]
+                    await client.update_deployment_schedule(
+                        deployment.id, schedule.id, active=False
+                    )
+                    restored.append(f"{deployment.name} schedule {index + 1}")
+            if was["paused"] and not deployment.paused:
+                await client.pause_deployment(deployment.id)
+                restored.append(deployment.name)
+    return restored
+
+
 def main() -> None:
+    import json
     import sys
 
-    if sys.argv[1:] == ["work-pool"]:
+    if sys.argv[1:] == ["work-pool"]:  # before `prefect deploy`: prints what is paused
         asyncio.run(ensure_work_pool())
+        print(json.dumps(asyncio.run(paused_state())))
         return
-    if sys.argv[1:2] == ["process-interval"]:
+    if sys.argv[1:2] == ["process-interval"]:  # after it: the interval, then re-pause
         print(asyncio.run(set_process_interval(float(sys.argv[2]))))
+        if sys.argv[3:]:
+            restored = asyncio.run(restore_paused(json.loads(sys.argv[3])))
+            print(f"kept paused: {', '.join(restored)}" if restored else "nothing was paused")
         return
     url = os.environ.get(WEBHOOK_ENV, "").strip() or None
     stuck_after = timedelta(minutes=float(os.environ.get(STUCK_AFTER_ENV, "30")))

@@ -461,14 +461,16 @@ class Stack:
         return done.stdout
 
     def deploy(self) -> None:
-        """Work pool, then every deployment in prefect.yaml (upserted: twice changes nothing)."""
-        self._cli("-m", "driftloop.deployments.automations", "work-pool")
+        """Work pool, then every deployment in prefect.yaml (upserted: twice changes nothing);
+        what an operator paused stays paused."""
+        out = self._cli("-m", "driftloop.deployments.automations", "work-pool")
+        paused = out.strip().splitlines()[-1]
         self._cli(
             "-m", "prefect", "--no-prompt", "deploy", "--all",
             "--prefect-file", str(PREFECT_YAML),
         )  # fmt: skip
         interval = f"{self.config.process_interval:g}"
-        self._cli("-m", "driftloop.deployments.automations", "process-interval", interval)
+        self._cli("-m", "driftloop.deployments.automations", "process-interval", interval, paused)
 
     def apply_automations(self) -> str:
         return self._cli("-m", "driftloop.deployments.automations").strip()

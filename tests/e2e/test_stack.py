@@ -165,6 +165,13 @@ async def _deployment_runs(client: Any, deployment_id: Any) -> list[Any]:
     )
 
 
+async def _pause(client: Any, deployment_id: Any, scheduled_id: Any, pause: bool) -> None:
+    """Pause (or resume) one deployment, and the first schedule of another, as the UI does."""
+    await (client.pause_deployment if pause else client.resume_deployment)(deployment_id)
+    (schedule, *_) = (await client.read_deployment(scheduled_id)).schedules
+    await client.update_deployment_schedule(scheduled_id, schedule.id, active=not pause)
+
+
 async def _automation_names(client: Any) -> list[str]:
     return sorted(a.name for a in await client.read_automations())
 
@@ -239,10 +246,15 @@ def test_the_loop_runs_unattended_and_alerts_on_failure(
     assert "driftloop-drift-storm" in automations_before
     assert "driftloop-unresponsive-runs" in automations_before
     if cfg.prefect_db_url is None:  # once is enough: this is about prefect.yaml, not the DB
+        # An operator paused `score` (a deployment) and `process`'s schedule: deploying again
+        # keeps both paused (then they are resumed for the rest of the test).
+        api(stack, _pause, deployments["score"].id, deployments["process"].id, True)
         stack.deploy()
-        assert {n: d.id for n, d in api(stack, _deployments).items()} == {
-            n: d.id for n, d in deployments.items()
-        }
+        again = api(stack, _deployments)
+        assert again["score"].paused, "a paused deployment stays paused"
+        assert not again["process"].schedules[0].active, "a paused schedule stays paused"
+        api(stack, _pause, deployments["score"].id, deployments["process"].id, False)
+        assert {n: d.id for n, d in again.items()} == {n: d.id for n, d in deployments.items()}
         assert api(stack, _automation_names) == automations_before
         # ... and from a shell without $DRIFTLOOP_WEBHOOK_URL, the stored webhook's alerts stay
         Stack(replace(cfg, webhook_url=None)).apply_automations()
