@@ -30,6 +30,68 @@ PROJECT_ROOT = CONFIG_DIR.parent
 
 DType = Literal["string", "int", "float", "category", "datetime", "bool"]
 Severity = Literal["error", "warning"]
+TaskType = Literal["binary", "multiclass", "regression"]
+
+MetricName = Literal[
+    "roc_auc", "average_precision", "log_loss", "brier", "accuracy", "f1", "recall_at_precision",
+    "f1_macro", "rmse", "mae", "r2",
+]  # fmt: skip
+
+#: The metrics each task type can compute; a config naming another fails at load.
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "binary": (
+        "roc_auc", "average_precision", "log_loss", "brier", "accuracy", "f1",
+        "recall_at_precision",
+    ),
+    "multiclass": ("log_loss", "f1_macro", "accuracy"),
+    "regression": ("rmse", "mae", "r2"),
+}  # fmt: skip
+
+#: Per task type, what a config that leaves them out gets (docs/data-scientist.md, "Task
+#: types"). Multi-class is judged on log loss: it scores every class probability (the drift
+#: check and the bootstrap see a calibrated model degrade before its argmax flips), it is
+#: defined on any slice, and a prior-only dummy gives it a meaningful baseline (the class
+#: entropy); macro F1 is kept as a second rule so a small class is not sacrificed.
+#: Regression is judged on RMSE, relative to the champion's (units differ per dataset).
+TASK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "binary": {
+        "estimator": "sklearn.ensemble.HistGradientBoostingClassifier",
+        "primary_metric": "roc_auc",
+        "metrics": {"roc_auc": {"threshold": 0.6, "min_absolute_change": -0.01}},
+        "baseline": {
+            "estimator": "sklearn.dummy.DummyClassifier",
+            "params": {"strategy": "prior"},
+            "min_absolute_change": 0.1,
+        },
+        "slice_rule": {"threshold": 0.55, "min_absolute_change": -0.05},
+    },
+    "multiclass": {
+        "estimator": "sklearn.ensemble.HistGradientBoostingClassifier",
+        "primary_metric": "log_loss",
+        "metrics": {
+            "log_loss": {"min_absolute_change": -0.02},
+            "f1_macro": {"min_absolute_change": -0.03},
+        },
+        "baseline": {
+            "estimator": "sklearn.dummy.DummyClassifier",
+            "params": {"strategy": "prior"},
+            "min_absolute_change": 0.1,
+        },
+        "slice_rule": {"min_absolute_change": -0.1},
+    },
+    "regression": {
+        "estimator": "sklearn.ensemble.HistGradientBoostingRegressor",
+        "primary_metric": "rmse",
+        "metrics": {"rmse": {"min_relative_change": -0.02}, "mae": {"min_relative_change": -0.03}},
+        "baseline": {
+            "estimator": "sklearn.dummy.DummyRegressor",
+            "params": {"strategy": "mean"},
+            "min_absolute_change": None,
+            "min_relative_change": 0.05,
+        },
+        "slice_rule": {"min_relative_change": -0.1},
+    },
+}
 
 
 class Strict(BaseModel):
@@ -48,9 +110,17 @@ class ColumnSpec(Strict):
     unique: bool = False
     severity: Severity = "error"
     description: str = ""
+    format: str | None = Field(
+        None,
+        description="datetime columns only: the strftime format of text values (e.g. "
+        "'%d/%m/%Y %H:%M'); unset means ISO 8601. Values that do not match are quarantined, "
+        "never guessed",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ColumnSpec:
+        if self.format is not None and self.dtype != "datetime":
+            raise ValueError("format is only allowed on dtype 'datetime'")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
         if self.categories is not None and self.dtype not in ("category", "string"):
@@ -92,7 +162,14 @@ class DatasetSettings(Strict):
     id_column: str
     timestamp_column: str
     target: str
-    positive_label: int = 1
+    task: TaskType = Field(
+        "binary",
+        description="binary (target == positive_label), multiclass (one class per value of the "
+        "target, compared as text) or regression (a numeric target)",
+    )
+    positive_label: bool | int | str = Field(
+        1, description="binary only: the target value counted as positive (int, bool or text)"
+    )
     columns: dict[str, ColumnSpec]
     min_rows: int = Field(1, ge=1)
     max_rows: int | None = None
@@ -101,6 +178,23 @@ class DatasetSettings(Strict):
         60, ge=0, description="timestamps later than now + this are quarantined"
     )
     extra_columns: Literal["error", "drop"] = "drop"
+    time_zone: str = Field(
+        "UTC",
+        description="the IANA time zone a batch's day is counted in (e.g. 'Europe/Paris'); "
+        "naive timestamps in the data are read as UTC",
+    )
+    event_time_tolerance_hours: float = Field(
+        6.0,
+        ge=0.0,
+        description="rows whose timestamp_column falls outside the batch's day by more than "
+        "this are quarantined",
+    )
+    id_lookback_days: int = Field(
+        7,
+        ge=0,
+        description="an id curated on one of this many earlier days is quarantined as a repeat, "
+        "and a file identical to one of those days' input is refused (0: off)",
+    )
     rules: list[CrossColumnRule] = Field(
         default_factory=list, description="row-level rules over pairs of columns"
     )
@@ -119,6 +213,66 @@ class DatasetSettings(Strict):
         if self.columns[self.timestamp_column].dtype != "datetime":
             raise ValueError(f"timestamp_column {self.timestamp_column!r} must have dtype datetime")
         return self
+
+    @model_validator(mode="after")
+    def _target_fits_task(self) -> DatasetSettings:
+        """The target's dtype must suit `task`; a binary positive_label takes the target's type."""
+        spec = self.columns[self.target]
+        if self.task == "regression" and spec.dtype not in ("int", "float"):
+            raise ValueError(
+                f"'dataset.target' {self.target!r} has dtype {spec.dtype} but 'dataset.task' is "
+                "regression: a regression target must be int or float"
+            )
+        if self.task != "binary":
+            if "positive_label" in self.model_fields_set:
+                raise ValueError(
+                    f"'dataset.positive_label' only applies to task binary, not {self.task}: "
+                    "remove it"
+                )
+            return self
+        label = self.positive_label
+        if spec.dtype in ("string", "category"):
+            label = str(label).lower() if isinstance(label, bool) else str(label)
+            if spec.categories is not None and label not in spec.categories:
+                raise ValueError(
+                    f"'dataset.positive_label' {label!r} is not one of the target's categories "
+                    f"{spec.categories}"
+                )
+        elif spec.dtype == "bool":
+            text = str(label).strip().lower()
+            if text not in ("true", "false", "1", "0"):
+                raise ValueError(
+                    f"'dataset.positive_label' {label!r} does not fit the bool target "
+                    f"{self.target!r}: use true or false"
+                )
+            label = text in ("true", "1")
+        elif spec.dtype in ("int", "float"):
+            try:
+                number = float(label)
+            except ValueError as err:
+                raise ValueError(
+                    f"'dataset.positive_label' {label!r} does not fit the {spec.dtype} target "
+                    f"{self.target!r}: use a number, or declare the target as string/category"
+                ) from err
+            label = int(number) if spec.dtype == "int" and number.is_integer() else number
+        else:
+            raise ValueError(
+                f"'dataset.target' {self.target!r} has dtype {spec.dtype}, which cannot hold "
+                "class labels"
+            )
+        object.__setattr__(self, "positive_label", label)
+        return self
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_time_zone(cls, zone: str) -> str:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"unknown time zone {zone!r}; use an IANA name like 'UTC'") from err
+        return zone
 
     @field_validator("rules")
     @classmethod
@@ -200,10 +354,9 @@ class SearchSettings(Strict):
     trials: int | None = Field(
         None, ge=1, description="random: how many distinct combinations; grid: an upper bound"
     )
-    metric: Literal[
-        "roc_auc", "average_precision", "log_loss", "brier", "accuracy", "f1",
-        "recall_at_precision",
-    ] = "roc_auc"  # fmt: skip
+    metric: MetricName = Field(
+        "roc_auc", description="any gate metric of the task (default: gate.primary_metric)"
+    )
     validation_size: float = Field(0.2, gt=0.0, lt=1.0)
     seed: int = 0
 
@@ -285,11 +438,6 @@ class TrainingSettings(Strict):
         return self
 
 
-MetricName = Literal[
-    "roc_auc", "average_precision", "log_loss", "brier", "accuracy", "f1", "recall_at_precision"
-]
-
-
 class MetricRule(Strict):
     """MLflow `MetricThreshold` semantics, signed so that a positive change is an improvement.
 
@@ -335,7 +483,12 @@ class BaselineSettings(Strict):
 
     estimator: str = "sklearn.dummy.DummyClassifier"
     params: dict[str, Any] = Field(default_factory=lambda: {"strategy": "prior"})
-    min_absolute_change: float = Field(0.1, description="required gain on the primary metric")
+    min_absolute_change: float | None = Field(
+        0.1, description="required gain on the primary metric"
+    )
+    min_relative_change: float | None = Field(
+        None, description="required gain as a fraction of the baseline's value (regression)"
+    )
 
     @field_validator("estimator")
     @classmethod
@@ -418,11 +571,14 @@ class DriftSettings(Strict):
     max_quarantine_rate: float = Field(
         0.1, ge=0.0, le=1.0, description="rows quarantined by the contract / rows received"
     )
-    decay_metric: Literal["roc_auc", "average_precision", "log_loss", "brier", "accuracy", "f1"] = (
-        "roc_auc"
+    decay_metric: MetricName = Field(
+        "roc_auc", description="default per task: roc_auc, log_loss (multiclass), rmse"
     )
     max_decay: float = Field(
-        0.05, ge=0.0, description="realised metric worse than at registration by more than this"
+        0.05,
+        ge=0.0,
+        description="realised metric worse than at registration by more than this (rmse and "
+        "mae: as a fraction of the value at registration)",
     )
     min_labelled_rows: int = Field(500, ge=1, description="fewer labelled rows: decay not judged")
 
@@ -569,6 +725,88 @@ class Settings(Strict):
     policy: PolicySettings = PolicySettings()
     scoring: ScoringSettings = ScoringSettings()
     process: ProcessSettings = ProcessSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _task_defaults(cls, data: Any) -> Any:
+        """Fill what the task type decides (estimator, gate metrics, baseline, slice rule,
+        decay and search metric) where the config leaves it out; explicit values are kept
+        and judged by `_task_consistent`."""
+        if not isinstance(data, dict) or not isinstance(data.get("dataset"), dict):
+            return data
+        task = data["dataset"].get("task", "binary")
+        if task not in TASK_DEFAULTS:
+            return data  # the field's own validation names the bad value
+        defaults = TASK_DEFAULTS[task]
+        data = dict(data)
+        sections: dict[str, Any] = {}
+        for name in ("model", "gate", "drift"):
+            value = data.get(name, {})
+            if not isinstance(value, dict):
+                return data  # already a model (or garbage the field validation reports)
+            sections[name] = dict(value)
+        model, gate, drift = sections["model"], sections["gate"], sections["drift"]
+        model.setdefault("estimator", defaults["estimator"])
+        gate.setdefault("primary_metric", defaults["primary_metric"])
+        primary = gate["primary_metric"]
+        gate.setdefault("metrics", defaults["metrics"])
+        gate.setdefault("baseline", defaults["baseline"])
+        if isinstance(gate.get("slices"), dict) or "slices" not in gate:
+            slices = dict(gate.get("slices") or {})
+            slices.setdefault("metric", primary)
+            slices.setdefault("rule", defaults["slice_rule"])
+            gate["slices"] = slices
+        drift.setdefault("decay_metric", primary)
+        if isinstance(model.get("search"), dict):
+            model["search"] = {"metric": primary, **model["search"]}
+        data.update(model=model, gate=gate, drift=drift)
+        return data
+
+    @model_validator(mode="after")
+    def _task_consistent(self) -> Settings:
+        """A metric or estimator of another task type fails at load, naming the key."""
+        task = self.dataset.task
+        allowed = TASK_METRICS[task]
+        named: list[tuple[str, str]] = [
+            ("gate.primary_metric", self.gate.primary_metric),
+            *((f"gate.metrics.{m}", m) for m in self.gate.metrics),
+            ("gate.slices.metric", self.gate.slices.metric),
+            ("drift.decay_metric", self.drift.decay_metric),
+        ]
+        if self.model.search is not None:
+            named.append(("model.search.metric", self.model.search.metric))
+        for key, metric in named:
+            if metric not in allowed:
+                raise ValueError(
+                    f"'{key}' is {metric!r}, which does not apply to dataset.task {task!r}: "
+                    f"use one of {', '.join(allowed)}"
+                )
+        for key, path in (
+            ("model.estimator", self.model.estimator),
+            ("gate.baseline.estimator", self.gate.baseline and self.gate.baseline.estimator),
+        ):
+            if not path:
+                continue
+            name = path.rsplit(".", 1)[-1]
+            regressor = (
+                name.endswith("Regressor")
+                or (name.endswith("Regression") and name != "LogisticRegression")
+                or name in ("Ridge", "Lasso", "ElasticNet", "SVR", "LinearSVR")
+            )
+            classifier = name.endswith("Classifier") or name in (
+                "LogisticRegression", "SVC", "LinearSVC", "GaussianNB",
+            )  # fmt: skip
+            if task == "regression" and classifier:
+                raise ValueError(
+                    f"'{key}' {path!r} is a classifier but dataset.task is regression: use a "
+                    f"regressor, e.g. {TASK_DEFAULTS['regression']['estimator']}"
+                )
+            if task != "regression" and regressor:
+                raise ValueError(
+                    f"'{key}' {path!r} is a regressor but dataset.task is {task}: use a "
+                    f"classifier, e.g. {TASK_DEFAULTS[task]['estimator']}"
+                )
+        return self
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
@@ -721,6 +959,22 @@ def _dataset_layer(config_dir: Path, name: Any, chosen_in: str) -> tuple[dict[st
     return data, label
 
 
+def _drop_other_task_sections(
+    data: dict[str, Any], base: Mapping[str, Any], dataset_data: Mapping[str, Any]
+) -> None:
+    """A dataset file of another task type than base.yaml's does not inherit base.yaml's
+    task-bound choices (its classifier, its gate on ROC AUC, its decay metric): the ones it
+    leaves out take the task's defaults (TASK_DEFAULTS) instead of failing as a mix."""
+    task = (dataset_data.get("dataset") or {}).get("task", "binary")
+    if task == (base.get("dataset") or {}).get("task", "binary"):
+        return
+    for section in ("model", "gate"):
+        if section not in dataset_data:
+            data.pop(section, None)
+    if "drift" not in dataset_data and isinstance(data.get("drift"), dict):
+        data["drift"] = {k: v for k, v in data["drift"].items() if k != "decay_metric"}
+
+
 def load_settings(
     profile: str | None = None,
     overrides: Mapping[str, Any] | None = None,
@@ -768,6 +1022,7 @@ def load_settings(
     if chosen is not None:
         dataset_data, label = _dataset_layer(config_dir, *chosen)
         data.update(dataset_data)
+        _drop_other_task_sections(data, base, dataset_data)
         data["dataset_config"] = chosen[0]
         layers.append(label)
     data = deep_merge(data, profile_data)

@@ -60,6 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the whole loop on generated data")
     demo.add_argument("--rows-per-day", type=int, default=2000)
     demo.add_argument("--scenario", default="covariate_shift")
+    demo.add_argument(
+        "--dataset",
+        choices=["loans", "breast_cancer", "wine", "diabetes"],
+        default="loans",
+        help="loans: the generated loan data (binary); breast_cancer (binary, text labels), "
+        "wine (multi-class), diabetes (regression): built from scikit-learn's datasets",
+    )
     for name in ("ingest", "score"):
         cmd = sub.add_parser(name, help=f"run the {name} flow for one day")
         cmd.add_argument("day", type=date.fromisoformat)
@@ -429,6 +436,11 @@ def _run(args: argparse.Namespace, profile: str) -> int:
 
         logging.getLogger("mlflow").setLevel(logging.WARNING)
 
+        if args.dataset != "loans":
+            from driftloop.flows.demo import run_sklearn_demo
+
+            run_sklearn_demo(args.dataset, rows_per_day=args.rows_per_day)
+            return 0
         run_demo(DemoPlan(rows_per_day=args.rows_per_day, scenario=args.scenario))
         return 0
     if args.command == "ingest":

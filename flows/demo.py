@@ -61,6 +61,7 @@ class Timeline:
     lines: list[str] = field(default_factory=list)
     trainings: list[TrainSummary] = field(default_factory=list)
     drift_checks: list[DriftSummary] = field(default_factory=list)
+    metric: str = "roc_auc"  # the primary metric each training line shows
 
     def add(self, when: str, what: str, detail: str) -> None:
         line = f"  {when:<22} {what:<12} {detail}"
@@ -69,11 +70,12 @@ class Timeline:
 
     def train(self, when: str, summary: TrainSummary) -> None:
         self.trainings.append(summary)
-        metric = summary.metrics.get("roc_auc", float("nan"))
+        value = summary.metrics.get(self.metric, float("nan"))
         self.add(
             when,
             "train",
-            f"v{summary.version} -> {summary.alias} (roc_auc {metric:.3f}); {summary.gate_reason}",
+            f"v{summary.version} -> {summary.alias} ({self.metric} {value:.3f}); "
+            f"{summary.gate_reason}",
         )
 
 
@@ -145,6 +147,60 @@ def run_demo(plan: DemoPlan | None = None, home: Path = DEMO_HOME) -> Timeline:
                 f"(share {checked.share:.2f}{': ' if checked.drifted_columns else ''}"
                 f"{', '.join(checked.drifted_columns)}); signals: {', '.join(breached) or 'none'}; "
                 f"policy: {checked.rule}; report: {checked.report_uri}",
+            )
+            if checked.retrain is not None:
+                timeline.train(checked.retrain.window, checked.retrain)
+    print_versions(settings)
+    print_next_steps(home)
+    return timeline
+
+
+#: `driftloop demo --dataset NAME`: the task-type examples built from scikit-learn's datasets.
+SKLEARN_DEMOS = ("breast_cancer", "wine", "diabetes")
+
+
+def run_sklearn_demo(
+    name: str, rows_per_day: int = 2000, home: Path = DEMO_HOME, start: date = date(2026, 11, 1)
+) -> Timeline:
+    """The loop on a scikit-learn dataset (`data/sklearn_datasets.py`) of any task type.
+
+    Three clean days train v1; days 4-6 are drifted, scored and labelled; checks on days 5
+    and 6 (two-day windows) see the drift twice in a row, so the policy retrains on days 1-6
+    and the gate judges the candidate against v1 on day 6.
+    """
+    from driftloop.data.sklearn_datasets import write_days, write_labels
+
+    if home.exists():
+        shutil.rmtree(home)
+    overrides = {**demo_overrides(home), "dataset_config": name}
+    settings = load_settings("local", overrides)
+    days = [start + timedelta(days=i) for i in range(6)]
+    timeline = Timeline(metric=settings.gate.primary_metric)
+    print(
+        f"driftloop demo: {name} ({settings.dataset.task}), {rows_per_day} rows/day, drift "
+        f"from {days[3]}; state in {home}",
+        flush=True,
+    )
+    write_days(settings.storage.root, name, start, len(days), rows_per_day, drift_from=3)
+    run = {"profile": "local", "overrides": overrides}
+    for day in days[:3]:
+        got = ingest(day, **run)
+        timeline.add(str(day), "ingest", f"{got.rows_valid} valid")
+    timeline.train(f"{days[0]}..{days[2]}", train(days[0], days[2], **run))
+    for day in days[3:]:
+        ingest(day, **run)
+        scored = score(day, **run)
+        write_labels(settings.storage.root, name, day)
+        timeline.add(str(day), "ingest+score", f"champion v{scored.model_version}: "
+                     f"{scored.rows} rows -> {scored.output_uri}")  # fmt: skip
+        if day >= days[4]:
+            checked = check_drift(day, window_days=2, **run)
+            breached = [n for n, hit in checked.signals.items() if hit]
+            timeline.add(
+                checked.window,
+                "check_drift",
+                f"vs v{checked.baseline_version}: signals {', '.join(breached) or 'none'}; "
+                f"policy: {checked.rule}",
             )
             if checked.retrain is not None:
                 timeline.train(checked.retrain.window, checked.retrain)

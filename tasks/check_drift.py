@@ -38,8 +38,7 @@ from driftloop.tasks.core.monitoring import (
 )
 from driftloop.tasks.core.policy import InFlightRun, PolicyDecision, decide_retrain, model_run_tag
 from driftloop.tasks.core.reporting import policy_markdown
-from driftloop.tasks.core.scoring import SCORE_COLUMN
-from driftloop.tasks.core.training import model_input
+from driftloop.tasks.core.scoring import SCORE_COLUMN, output_columns, predict_scores
 
 
 @task(name="measure-drift", cache_policy=NONE)
@@ -126,13 +125,16 @@ def reference_statistics(settings: Settings, champion: ModelVersionInfo) -> Refe
     registry.configure_tracking(settings.tracking, settings.registry)
     snapshot = storage.read_frame(snapshot_uri)
     model = registry.load_version(champion)
-    scores = model.predict_proba(model_input(snapshot, settings.dataset))[:, 1]
-    scored = snapshot.assign(**{SCORE_COLUMN: scores})
+    outputs = predict_scores(model, snapshot, settings.dataset, max(len(snapshot), 1))
+    scored = snapshot.assign(
+        **{name: column.to_numpy(zero_copy_only=False) for name, column in
+           output_columns(outputs).items()}
+    )  # fmt: skip
     stats = ReferenceStats(
         model_name=champion.name,
         version=champion.version,
         snapshot_uri=snapshot_uri,
-        stats=settings_stats(scored, settings, SCORE_COLUMN),
+        stats=settings_stats(scored, settings),
         metrics=registry.run_metrics(champion.run_id) if champion.run_id else {},
     )
     storage.write_text(uri, stats.model_dump_json())
@@ -173,6 +175,7 @@ def realise(
         min_slice_rows=settings.gate.slices.min_rows,
         min_precision=settings.gate.recall_at_precision,
         only_version=version,
+        slice_metric=settings.gate.slices.metric,
     )
 
 

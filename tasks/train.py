@@ -39,6 +39,7 @@ from driftloop.tasks.core.search import (
     choose_best,
     score_trial,
 )
+from driftloop.tasks.core.targets import predict_output
 from driftloop.tasks.core.training import Split, fit_pipeline, split_frame
 from driftloop.tasks.core.windows import parse_window
 
@@ -112,7 +113,9 @@ def track_candidate(
     """
     experiment_id = registry.configure_tracking(settings.tracking, settings.registry)
     params, metrics = tracking_record(settings, evidence, split, lineage["window"])
-    figures = evaluation_figures(split.y_test, pipeline.predict_proba(split.x_test)[:, 1])
+    output = predict_output(pipeline, split.x_test, settings.dataset)
+    classes = getattr(output, "classes", ()) or None
+    figures = evaluation_figures(split.y_test, output, settings.dataset.task, classes)
     try:
         return registry.log_candidate(
             experiment_id=experiment_id,
@@ -129,6 +132,7 @@ def track_candidate(
             documents={"gate_evidence.json": evidence.model_dump(mode="json")},
             training_digest=lineage.get("data_digest"),
             run_id=run_id,
+            task=settings.dataset.task,
         )
     finally:
         for fig in figures.values():
@@ -187,6 +191,8 @@ def smoke_check(
         f"models:/{settings.registry.model_name}/{version}",
         split.x_test.head(settings.gate.smoke_rows),
         settings.tracking.uri,
+        task=settings.dataset.task,
+        classes=split.y_train.nunique() if settings.dataset.task == "multiclass" else None,
     )
     return evidence.model_copy(update={"smoke": result})
 

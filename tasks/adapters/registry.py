@@ -33,8 +33,12 @@ TAG_PREFIX = "driftloop."
 SKOPS_TRUSTED_TYPES: list[str] = [
     "numpy.dtype",
     "sklearn._loss.link.Interval",
+    "sklearn._loss.link.IdentityLink",
     "sklearn._loss.link.LogitLink",
+    "sklearn._loss.link.MultinomialLogit",
     "sklearn._loss.loss.HalfBinomialLoss",
+    "sklearn._loss.loss.HalfMultinomialLoss",
+    "sklearn._loss.loss.HalfSquaredError",
     "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.utils._bunch.Bunch",
@@ -205,15 +209,29 @@ def log_candidate(
     documents: Mapping[str, Any],
     training_digest: str | None = None,
     run_id: str | None = None,
+    task: str = "binary",
 ) -> tuple[str, str]:
     """One MLflow run holding everything a reviewer needs; returns (run_id, model_uri).
 
     `run_id` resumes a run opened earlier (the parent of hyperparameter-search trials).
+    What the served model returns follows `task`: P(positive) (binary), one probability
+    column per class (multiclass, named by class in the signature) or the predicted value
+    (regression, through `predict`).
     """
     import mlflow
     from mlflow.models import infer_signature
 
-    signature = infer_signature(input_example, pipeline.predict_proba(input_example)[:, 1])
+    if task == "regression":
+        output: Any = pipeline.predict(input_example)
+    elif task == "multiclass":
+        import pandas as pd
+
+        output = pd.DataFrame(
+            pipeline.predict_proba(input_example), columns=[str(c) for c in pipeline.classes_]
+        )
+    else:
+        output = pipeline.predict_proba(input_example)[:, 1]
+    signature = infer_signature(input_example, output)
     with (
         warnings.catch_warnings(),
         mlflow.start_run(
@@ -243,7 +261,7 @@ def log_candidate(
             pip_requirements=pip_requirements(),
             serialization_format="skops",
             skops_trusted_types=SKOPS_TRUSTED_TYPES,
-            pyfunc_predict_fn="predict_proba",
+            pyfunc_predict_fn="predict" if task == "regression" else "predict_proba",
         )
         return run.info.run_id, info.model_uri
 

@@ -2,7 +2,9 @@
 
 Run as `python -m driftloop.tasks.adapters.smoke MODEL_URI SAMPLE.parquet`; prints one JSON
 line. A fresh process proves the model loads from the registry alone (no objects left over in
-the trainer's memory) and pyfunc enforces the logged signature on the sample.
+the trainer's memory) and pyfunc enforces the logged signature on the sample. The output must
+have the task's shape: class probabilities that sum to 1 (two columns for binary, one per class
+for multiclass) or one finite value per row (regression).
 
 Starting that interpreter and importing MLflow is slow (see benchmarks/README.md), so the train
 flow starts it early (`prewarm`, once the fits are done, so it never competes with
@@ -74,16 +76,28 @@ def discard_warm() -> None:
 
 
 def check_in_fresh_process(
-    model_uri: str, sample: pd.DataFrame, tracking_uri: str, timeout: float = 180.0
+    model_uri: str,
+    sample: pd.DataFrame,
+    tracking_uri: str,
+    timeout: float = 180.0,
+    *,
+    task: str = "binary",
+    classes: int | None = None,
 ) -> SmokeResult:
-    """Write the sample, hand it to a fresh interpreter (pre-warmed if any), read its verdict."""
+    """Write the sample, hand it to a fresh interpreter (pre-warmed if any), read its verdict.
+
+    `task` and `classes` (multiclass: how many classes the model knows) say what shape the
+    served output must have."""
+    expect = json.dumps({"task": task, "classes": classes})
     with tempfile.TemporaryDirectory(prefix="driftloop-smoke-") as tmp:
         path = Path(tmp) / "sample.parquet"
         sample.to_parquet(path, index=False)
         proc = _WARM.pop(_key(tracking_uri), None)
-        request: str | None = json.dumps({"model_uri": model_uri, "sample": str(path)}) + "\n"
+        request: str | None = (
+            json.dumps({"model_uri": model_uri, "sample": str(path), "expect": expect}) + "\n"
+        )
         if proc is None or proc.poll() is not None:
-            proc, request = _spawn([model_uri, str(path)], tracking_uri, None), None
+            proc, request = _spawn([model_uri, str(path), expect], tracking_uri, None), None
         try:
             stdout, stderr = proc.communicate(request, timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -109,6 +123,26 @@ def check_in_fresh_process(
     return SmokeResult(ok=False, rows=0, latency_ms_per_1000=None, error="no verdict printed")
 
 
+def check_output(predictions: object, rows: int, expect: dict[str, object]) -> None:
+    """Raise ValueError unless `predictions` has the shape and values the task promises."""
+    import numpy as np
+
+    values = np.asarray(predictions, dtype=float)
+    if len(values) != rows:
+        raise ValueError(f"{len(values)} predictions for {rows} rows")
+    task = expect.get("task", "binary")
+    if task == "regression":
+        if values.ndim != 1 or not np.isfinite(values).all():
+            raise ValueError(f"a regression model must return one finite value per row, got "
+                             f"shape {values.shape}")  # fmt: skip
+        return
+    columns = 2 if task == "binary" else expect.get("classes")
+    if values.ndim != 2 or (columns is not None and values.shape[1] != columns):
+        raise ValueError(f"expected {columns} probability columns, got shape {values.shape}")
+    if rows and not np.allclose(values.sum(axis=1), 1.0, atol=1e-4):
+        raise ValueError("class probabilities do not sum to 1")
+
+
 def main(argv: list[str]) -> int:
     import mlflow
     import mlflow.pyfunc
@@ -122,16 +156,16 @@ def main(argv: list[str]) -> int:
         if not line.strip():
             return 0  # the trainer went away or had nothing to check
         request = json.loads(line)
-        argv = [request["model_uri"], request["sample"]]
-    model_uri, sample_path = argv
+        argv = [request["model_uri"], request["sample"], request.get("expect", "{}")]
+    model_uri, sample_path = argv[:2]
+    expect = json.loads(argv[2]) if len(argv) > 2 else {}
     sample = pd.read_parquet(sample_path)
     try:
         model = mlflow.pyfunc.load_model(model_uri)
         started = time.perf_counter()
         predictions = model.predict(sample)
         elapsed = time.perf_counter() - started
-        if len(predictions) != len(sample):
-            raise ValueError(f"{len(predictions)} predictions for {len(sample)} rows")
+        check_output(predictions, len(sample), expect)
         result = SmokeResult(
             ok=True,
             rows=len(sample),

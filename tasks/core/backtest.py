@@ -335,6 +335,12 @@ def replay_curated(
     """`run_backtest` on days already through the contract."""
     from threadpoolctl import threadpool_limits
 
+    if settings.dataset.task != "binary":
+        raise BacktestError(
+            f"the backtest replays binary models only; dataset {settings.dataset.name!r} is "
+            f"{settings.dataset.task} (dataset.task)"
+        )
+
     # One native thread per model: on a shared host OpenMP's default (all cores) makes gradient
     # boosting far slower through oversubscription, and daily windows are small anyway.
     with threadpool_limits(limits=options.threads):

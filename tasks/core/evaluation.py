@@ -1,7 +1,9 @@
-"""Metrics and plots for a binary classifier on held-out rows.
+"""Metrics and plots for a model on held-out rows, per task type.
 
 The gate compares candidate and champion on the *same* rows, so both go through `score_metrics`
-with the same labels.
+with the same labels. What a model's output is depends on the task (`tasks/core/targets.py`):
+binary, P(positive) per row against 0/1 labels; multiclass, a probability matrix whose columns
+are `classes` against class names; regression, the predicted value against the target.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ from sklearn.metrics import (
     f1_score,
     log_loss,
     precision_recall_curve,
+    r2_score,
     roc_auc_score,
 )
+
+from driftloop.configs.settings import TASK_METRICS
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -35,7 +40,53 @@ METRIC_DIRECTIONS: dict[str, Direction] = {
     "log_loss": "lower",
     "brier": "lower",
     "recall_at_precision": "higher",
+    "f1_macro": "higher",
+    "rmse": "lower",
+    "mae": "lower",
+    "r2": "higher",
 }
+
+#: Metrics in the target's own units: a change (bootstrap gain, decay) is read as a fraction
+#: of the reference value, so one default fits every dataset's scale.
+RELATIVE_METRICS = frozenset({"rmse", "mae"})
+
+
+def _multiclass_metric(name: str, y: np.ndarray, p: np.ndarray, classes: tuple[str, ...]) -> float:
+    """Log loss, macro F1 or accuracy of a probability matrix whose columns are `classes`.
+
+    A label outside `classes` (a class the model never saw) gets probability 0: the model is
+    charged for it rather than the row being dropped."""
+    y = np.asarray(y).astype(str)
+    if len(y) == 0:
+        return float("nan")
+    if name == "log_loss":
+        index = {c: i for i, c in enumerate(classes)}
+        cols = np.array([index.get(v, -1) for v in y])
+        known = cols >= 0
+        picked = np.zeros(len(y))
+        picked[known] = p[np.flatnonzero(known), cols[known]]
+        return float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))
+    predicted = np.asarray(classes)[np.argmax(p, axis=1)]
+    if name == "accuracy":
+        return float(np.mean(predicted == y))
+    if name == "f1_macro":
+        return float(
+            f1_score(y, predicted, labels=sorted(set(y)), average="macro", zero_division=0)
+        )
+    raise KeyError(f"metric {name!r} does not apply to multiclass: {TASK_METRICS['multiclass']}")
+
+
+def _regression_metric(name: str, y: np.ndarray, p: np.ndarray) -> float:
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    if len(y) == 0:
+        return float("nan")
+    if name == "rmse":
+        return float(np.sqrt(np.mean((y - p) ** 2)))
+    if name == "mae":
+        return float(np.mean(np.abs(y - p)))
+    if name == "r2":
+        return float(r2_score(y, p)) if len(y) > 1 else float("nan")
+    raise KeyError(f"metric {name!r} does not apply to regression: {TASK_METRICS['regression']}")
 
 
 def recall_at_precision(y: np.ndarray, p: np.ndarray, min_precision: float) -> float:
@@ -47,8 +98,20 @@ def recall_at_precision(y: np.ndarray, p: np.ndarray, min_precision: float) -> f
     return float(reachable.max()) if reachable.size else 0.0
 
 
-def metric_value(name: str, y: np.ndarray, p: np.ndarray, min_precision: float = 0.5) -> float:
-    """One metric; the bootstrap and the slice checks call it many times."""
+def metric_value(
+    name: str,
+    y: np.ndarray,
+    p: np.ndarray,
+    min_precision: float = 0.5,
+    classes: tuple[str, ...] | None = None,
+) -> float:
+    """One metric; the bootstrap and the slice checks call it many times. With `classes`, `p`
+    is a multiclass probability matrix; rmse, mae and r2 read `p` as predicted values."""
+    if classes is not None:
+        return _multiclass_metric(name, y, p, classes)
+    if name in ("rmse", "mae", "r2"):
+        return _regression_metric(name, y, p)
+    y = np.asarray(y, dtype=int)
     if name in ("roc_auc", "average_precision") and len(np.unique(y)) < 2:
         return float("nan")
     if name == "roc_auc":
@@ -74,8 +137,18 @@ def score_metrics(
     proba: np.ndarray,
     threshold: float = 0.5,
     min_precision: float = 0.5,
+    *,
+    task: str = "binary",
+    classes: tuple[str, ...] | None = None,
 ) -> dict[str, float]:
-    """All gate metrics from positive-class probabilities."""
+    """All metrics of the task: binary from positive-class probabilities, multiclass from a
+    probability matrix over `classes`, regression from predicted values."""
+    if task != "binary":
+        y_any = np.asarray(y_true)
+        return {
+            name: metric_value(name, y_any, np.asarray(proba), min_precision, classes)
+            for name in TASK_METRICS[task]
+        }
     y = np.asarray(y_true, dtype=int)
     p = np.clip(np.asarray(proba, dtype=float), 1e-7, 1 - 1e-7)
     predicted = (p >= threshold).astype(int)
@@ -112,21 +185,28 @@ def paired_bootstrap(
     confidence: float,
     seed: int,
     min_precision: float = 0.5,
+    classes: tuple[str, ...] | None = None,
 ) -> Interval:
     """Resample evaluation rows (the same rows for both models) and read the improvement's CI.
 
     Pairing matters: both models are scored on each resample, so the row-to-row noise that
     both share cancels out and the interval measures the difference, not the sampling.
+    For `RELATIVE_METRICS` (rmse, mae) the gain is a fraction of the champion's value.
     """
-    y = np.asarray(y_true, dtype=int)
+    y = (
+        np.asarray(y_true)
+        if classes is not None or metric in ("rmse", "mae", "r2")
+        else (np.asarray(y_true, dtype=int))
+    )
     sign = 1.0 if METRIC_DIRECTIONS[metric] == "higher" else -1.0
 
     def gain(rows: np.ndarray) -> float:
         ys = y[rows]
-        return sign * (
-            metric_value(metric, ys, candidate[rows], min_precision)
-            - metric_value(metric, ys, champion[rows], min_precision)
-        )
+        cand = metric_value(metric, ys, candidate[rows], min_precision, classes)
+        champ = metric_value(metric, ys, champion[rows], min_precision, classes)
+        if metric in RELATIVE_METRICS:
+            return sign * (cand - champ) / abs(champ) if champ else float("nan")
+        return sign * (cand - champ)
 
     rng = np.random.default_rng(seed)
     everything = np.arange(len(y))
@@ -198,9 +278,10 @@ def slice_scores(
     champion: np.ndarray | None,
     metric: str,
     min_precision: float = 0.5,
+    classes: tuple[str, ...] | None = None,
 ) -> list[SliceScore]:
     """Metric per value of each slice column (nulls form their own slice)."""
-    y = np.asarray(y_true, dtype=int)
+    y = np.asarray(y_true)
     out: list[SliceScore] = []
     for column in slices.columns:
         values = slices[column].astype("object").where(slices[column].notna(), "<null>")
@@ -212,23 +293,50 @@ def slice_scores(
                     value=str(value),
                     rows=len(rows),
                     metric=metric,
-                    candidate=metric_value(metric, y[rows], candidate[rows], min_precision),
+                    candidate=metric_value(
+                        metric, y[rows], candidate[rows], min_precision, classes
+                    ),
                     champion=None
                     if champion is None
-                    else metric_value(metric, y[rows], champion[rows], min_precision),
+                    else metric_value(metric, y[rows], champion[rows], min_precision, classes),
                 )
             )
     return out
 
 
-def evaluation_figures(y_true: pd.Series, proba: np.ndarray) -> dict[str, Figure]:
-    """ROC curve and confusion matrix, for people comparing runs in the MLflow UI."""
+def evaluation_figures(
+    y_true: pd.Series,
+    proba: np.ndarray,
+    task: str = "binary",
+    classes: tuple[str, ...] | None = None,
+) -> dict[str, Figure]:
+    """For people comparing runs in the MLflow UI: ROC curve and confusion matrix (binary),
+    confusion matrix (multiclass), predicted vs actual and residuals (regression)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay
 
+    if task == "multiclass" and classes is not None:
+        fig, ax = plt.subplots(figsize=(5, 5))
+        predicted = np.asarray(classes)[np.argmax(proba, axis=1)]
+        ConfusionMatrixDisplay.from_predictions(
+            np.asarray(y_true).astype(str), predicted, ax=ax, xticks_rotation="vertical"
+        )
+        fig.tight_layout()
+        return {"confusion_matrix.png": fig}
+    if task == "regression":
+        actual, predicted = np.asarray(y_true, dtype=float), np.asarray(proba, dtype=float)
+        fig, (left, right) = plt.subplots(1, 2, figsize=(9, 4))
+        left.scatter(actual, predicted, s=4, alpha=0.4)
+        lo, hi = float(np.nanmin(actual)), float(np.nanmax(actual))
+        left.plot([lo, hi], [lo, hi], linestyle="--", color="grey")
+        left.set(xlabel="actual", ylabel="predicted", title="predicted vs actual")
+        right.hist(predicted - actual, bins=40)
+        right.set(xlabel="predicted - actual", title="residuals")
+        fig.tight_layout()
+        return {"predicted_vs_actual.png": fig}
     y = np.asarray(y_true, dtype=int)
     roc_fig, roc_ax = plt.subplots(figsize=(5, 4))
     RocCurveDisplay.from_predictions(y, proba, ax=roc_ax, name="candidate")

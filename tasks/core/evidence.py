@@ -1,7 +1,9 @@
 """The gate's evidence: candidate, champion and baseline scored on the very same held-out rows.
 
 One function for every caller (the `train` flow and the backtest), so what the gate judges
-offline is what it judges in production.
+offline is what it judges in production. The task type decides what a model's output is
+(`targets.predict_output`); multiclass outputs are aligned on one class list first, so a class
+the champion never saw counts against it instead of breaking the comparison.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import TYPE_CHECKING
 from driftloop.configs.settings import ModelSettings, Settings
 from driftloop.tasks.core.evaluation import paired_bootstrap, score_metrics, slice_scores
 from driftloop.tasks.core.gate import GateEvidence, Override
+from driftloop.tasks.core.targets import compare_outputs, predict_output, unseen_classes
 from driftloop.tasks.core.training import Split, fit_pipeline
 
 if TYPE_CHECKING:
@@ -30,21 +33,38 @@ def measure_evidence(
     """Score the candidate (and the champion and the configured baseline, when there are
     any) on `split`'s test rows; `baseline=False` skips fitting the baseline model."""
     gate = settings.gate
+    dataset = settings.dataset
+    task = dataset.task
     target_precision = gate.recall_at_precision
     y = split.y_test.to_numpy()
-    p_candidate = candidate.predict_proba(split.x_test)[:, 1]
-    p_champion = None if champion is None else champion.predict_proba(split.x_test)[:, 1]
-    baseline_scores = None
+    fitted_baseline = None
     if baseline and gate.baseline is not None:
         model = ModelSettings(
             estimator=gate.baseline.estimator,
             params=gate.baseline.params,
             preprocessing=settings.model.preprocessing.model_copy(update={"scale_numeric": True}),
         )
-        fitted = fit_pipeline(split, settings.dataset, model)
-        baseline_scores = score_metrics(
-            y, fitted.predict_proba(split.x_test)[:, 1], min_precision=target_precision
-        )
+        fitted_baseline = fit_pipeline(split, dataset, model)
+    compared = compare_outputs(
+        [
+            predict_output(candidate, split.x_test, dataset),
+            None if champion is None else predict_output(champion, split.x_test, dataset),
+            None
+            if fitted_baseline is None
+            else predict_output(fitted_baseline, split.x_test, dataset),
+        ],
+        y,
+        dataset,
+    )
+    p_candidate, p_champion, p_baseline = compared.outputs
+    classes = compared.classes
+    assert p_candidate is not None
+
+    def metrics(p: object) -> dict[str, float] | None:
+        if p is None:
+            return None
+        return score_metrics(y, p, min_precision=target_precision, task=task, classes=classes)  # type: ignore[arg-type]
+
     improvement = None
     if p_champion is not None and gate.bootstrap.resamples > 0:
         improvement = paired_bootstrap(
@@ -56,6 +76,7 @@ def measure_evidence(
             confidence=gate.bootstrap.confidence,
             seed=gate.bootstrap.seed,
             min_precision=target_precision,
+            classes=classes,
         )
     slices = slice_scores(
         split.x_test[gate.slices.columns],
@@ -64,15 +85,17 @@ def measure_evidence(
         p_champion,
         gate.slices.metric,
         target_precision,
+        classes,
     )
     return GateEvidence(
-        candidate=score_metrics(y, p_candidate, min_precision=target_precision),
-        champion=None
-        if p_champion is None
-        else score_metrics(y, p_champion, min_precision=target_precision),
+        task=task,
+        candidate=metrics(p_candidate) or {},
+        champion=metrics(p_champion),
         champion_version=champion_version,
-        baseline=baseline_scores,
+        baseline=metrics(p_baseline),
         improvement=improvement,
         slices=slices,
         override=override,
+        classes=list(classes or ()),
+        unseen_classes=unseen_classes(split.y_train, split.y_test) if task == "multiclass" else [],
     )

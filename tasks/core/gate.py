@@ -13,7 +13,12 @@ import uuid
 from pydantic import BaseModel, Field
 
 from driftloop.configs.settings import GateSettings, MetricRule
-from driftloop.tasks.core.evaluation import METRIC_DIRECTIONS, Interval, SliceScore
+from driftloop.tasks.core.evaluation import (
+    METRIC_DIRECTIONS,
+    RELATIVE_METRICS,
+    Interval,
+    SliceScore,
+)
 
 
 class SmokeResult(BaseModel):
@@ -33,8 +38,15 @@ class Override(BaseModel):
 
 
 class GateEvidence(BaseModel):
-    """Everything the gate judges, measured on the same evaluation rows."""
+    """Everything the gate judges, measured on the same evaluation rows.
 
+    `classes` (multiclass) is the class list the outputs were compared over; `unseen_classes`
+    names the evaluation rows' classes that training never had (reported, not judged: the
+    metrics already charge the model for them)."""
+
+    task: str = "binary"
+    classes: list[str] = Field(default_factory=list)
+    unseen_classes: list[str] = Field(default_factory=list)
     candidate: dict[str, float]
     champion: dict[str, float] | None = None
     champion_version: str | None = None
@@ -169,6 +181,7 @@ def decide_gate(evidence: GateEvidence, rules: GateSettings) -> GateDecision:
     primary = rules.primary_metric
     interval = evidence.improvement
     if champion is not None and interval is not None and rules.bootstrap.require_lower_bound:
+        relative = " (relative to the champion's value)" if primary in RELATIVE_METRICS else ""
         checks.append(
             GateCheck(
                 name="bootstrap_lower_bound",
@@ -177,24 +190,32 @@ def decide_gate(evidence: GateEvidence, rules: GateSettings) -> GateDecision:
                 limit=rules.bootstrap.min_lower_bound,
                 passed=_at_least(interval.low, rules.bootstrap.min_lower_bound),
                 detail=f"{interval.confidence:.0%} CI of the gain over {who}: "
-                f"[{interval.low:+.4f}, {interval.high:+.4f}] from {interval.resamples} "
-                "paired resamples",
+                f"[{interval.low:+.4f}, {interval.high:+.4f}]{relative} from "
+                f"{interval.resamples} paired resamples",
             )
         )
     if rules.baseline is not None and evidence.baseline is not None:
         base = evidence.baseline.get(primary, math.nan)
         value = evidence.candidate.get(primary, math.nan)
-        checks.append(
-            GateCheck(
-                name="beats_baseline",
-                metric=primary,
-                value=_gain(primary, value, base),
-                limit=rules.baseline.min_absolute_change,
-                passed=_at_least(_gain(primary, value, base), rules.baseline.min_absolute_change),
-                detail=f"baseline {rules.baseline.estimator.rsplit('.', 1)[-1]} {base:.4f}, "
-                f"candidate {value:.4f}",
+        gain = _gain(primary, value, base)
+        name = rules.baseline.estimator.rsplit(".", 1)[-1]
+        for suffix, change, limit in (
+            ("", gain, rules.baseline.min_absolute_change),
+            ("_relative", gain / abs(base) if base else math.nan,
+             rules.baseline.min_relative_change),
+        ):  # fmt: skip
+            if limit is None:
+                continue
+            checks.append(
+                GateCheck(
+                    name=f"beats_baseline{suffix}",
+                    metric=primary,
+                    value=change,
+                    limit=limit,
+                    passed=_at_least(change, limit),
+                    detail=f"baseline {name} {base:.4f}, candidate {value:.4f}",
+                )
             )
-        )
     for score in evidence.slices:
         if score.rows < rules.slices.min_rows:
             continue
@@ -239,6 +260,11 @@ def decide_gate(evidence: GateEvidence, rules: GateSettings) -> GateDecision:
             f"passed: {primary} {evidence.candidate.get(primary, math.nan):.4f} vs {who} "
             f"{champion.get(primary, math.nan):.4f} on the same rows; all {len(checks)} "
             "checks pass"
+        )
+    if evidence.unseen_classes:
+        reason += (
+            f"; note: class(es) {', '.join(repr(c) for c in evidence.unseen_classes)} appear in "
+            "the evaluation rows but never in training"
         )
     return GateDecision(
         passed=not failed or overridden,

@@ -62,7 +62,10 @@ def tracking_record(
         "rows_train": len(split.x_train),
         "rows_test": len(split.x_test),
         "split": settings.split.strategy,
+        "task": settings.dataset.task,
     }
+    if evidence.classes:
+        params["classes"] = ",".join(evidence.classes)
     return params, metrics
 
 
@@ -82,13 +85,22 @@ def model_card(
         f"- window {summary.window}, {summary.rows} rows; {lineage['validation']}",
         f"- data digest `{lineage['data_digest'][:16]}`, location `{lineage['data_location']}`",
         f"- target `{dataset.target}`; features: {', '.join(dataset.feature_columns)}",
+        f"- task: {_task_line(settings)}",
+        *(
+            [
+                f"- **classes never seen in training** (in the evaluation rows): "
+                f"{', '.join(repr(c) for c in decision.evidence.unseen_classes)}"
+            ]
+            if decision.evidence.unseen_classes
+            else []
+        ),
         "",
         "## Model",
         f"- `{settings.model.estimator}` with {settings.model.params}",
         f"- config digest `{lineage['config_digest']}`, code `{lineage['code_version'][:12]}`, "
         f"Prefect flow run `{lineage['flow_run_id']}`, MLflow run `{summary.run_id}`",
         "",
-        "## Metrics on the held-out rows",
+        f"## Metrics on the held-out rows (primary: {settings.gate.primary_metric})",
         "| metric | candidate | champion | baseline |",
         "|---|---|---|---|",
     ]
@@ -107,3 +119,15 @@ def model_card(
             lines.append(f"| {sc.column}={sc.value} | {sc.rows} | {sc.candidate:.4f} | {champ} |")
     lines += ["", "## Gate", decision.markdown()]
     return "\n".join(lines)
+
+
+def _task_line(settings: Settings) -> str:
+    """What the model predicts, in the words of the task type."""
+    dataset = settings.dataset
+    if dataset.task == "binary":
+        return (
+            f"binary: P({dataset.target} = {dataset.positive_label!r}), predicted positive at 0.5"
+        )
+    if dataset.task == "multiclass":
+        return f"multiclass: the probability of each class of `{dataset.target}`"
+    return f"regression: the value of `{dataset.target}`"

@@ -26,10 +26,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from driftloop.configs.settings import DatasetSettings, DriftSettings, Settings, SignalName
 from driftloop.tasks.core.evaluation import (
     METRIC_DIRECTIONS,
+    RELATIVE_METRICS,
     SliceScore,
     score_metrics,
     slice_scores,
 )
+from driftloop.tasks.core.scoring import PREDICTION_COLUMN, SCORE_COLUMN
+from driftloop.tasks.core.targets import CLASS_PREFIX, class_names, encode_target
 
 Kind = Literal["numeric", "categorical"]
 Comparison = Literal["skew", "production", "prediction"]
@@ -123,6 +126,9 @@ class Realised(BaseModel):
     pending: int = Field(description="predictions whose label has not arrived")
     unmatched_labels: int = Field(description="labels with no stored prediction (wrong id?)")
     unmatched_examples: list[str] = Field(default_factory=list)
+    unseen_classes: list[str] = Field(
+        default_factory=list, description="multiclass: label classes the model does not know"
+    )
     metrics: dict[str, float] = Field(default_factory=dict)
     slices: list[SliceScore] = Field(default_factory=list)
 
@@ -197,8 +203,11 @@ def window_stats(
     categorical: Sequence[str],
     quantiles: int,
     score_column: str | None = None,
+    score_kind: Kind = "numeric",
 ) -> WindowStats:
-    """Summarise a window once; columns it lacks are simply absent (reported when compared)."""
+    """Summarise a window once; columns it lacks are simply absent (reported when compared).
+    The model's output (`score_column`) is summarised as `score_kind`: a distribution of
+    scores or values (numeric), or the shares of predicted classes (categorical)."""
     features: dict[str, FeatureStats] = {}
     for kind, names in (("numeric", numeric), ("categorical", categorical)):
         for name in names:
@@ -206,7 +215,7 @@ def window_stats(
                 features[name] = column_stats(frame[name], kind, quantiles)  # type: ignore[arg-type]
     score = None
     if score_column and score_column in frame.columns:
-        score = column_stats(frame[score_column], "numeric", quantiles)
+        score = column_stats(frame[score_column], score_kind, quantiles)
     return WindowStats(rows=len(frame), features=features, score=score)
 
 
@@ -307,6 +316,7 @@ def realised_performance(
     min_slice_rows: int,
     min_precision: float,
     only_version: str | None = None,
+    slice_metric: str | None = None,
 ) -> Realised:
     """Join labels to predictions by id; realised metrics overall and per slice.
 
@@ -316,9 +326,18 @@ def realised_performance(
     own registration metrics); labels of rows another version scored are still matched.
     """
     id_col, target = dataset.id_column, dataset.target
+    task = dataset.task
+    classes: tuple[str, ...] | None = None
+    if task == "multiclass":
+        output_cols = [c for c in predictions.columns if str(c).startswith(CLASS_PREFIX)]
+        classes = tuple(str(c)[len(CLASS_PREFIX) :] for c in output_cols)
+        if not output_cols:
+            output_cols = [f"{CLASS_PREFIX}<class>"]  # reported as missing below
+    else:
+        output_cols = [PREDICTION_COLUMN if task == "regression" else score_column]
     for name, frame, need in (
         ("labels", labels, [id_col, target]),
-        ("predictions", predictions, [id_col, score_column]),
+        ("predictions", predictions, [id_col, *output_cols]),
     ):
         missing = [c for c in need if c not in frame.columns]
         if missing:
@@ -327,7 +346,7 @@ def realised_performance(
                 f"labels need '{id_col}' and '{target}' (dataset.id_column and dataset.target)"
             )
     lab = labels[[id_col, target]].dropna(subset=[target]).drop_duplicates(id_col, keep="last")
-    pred_cols = [id_col, score_column, *[c for c in slice_columns if c in predictions.columns]]
+    pred_cols = [id_col, *output_cols, *[c for c in slice_columns if c in predictions.columns]]
     joined = predictions[pred_cols].merge(lab, on=id_col, how="inner", validate="many_to_one")
     known = set(predictions[id_col].astype(str))
     unmatched = lab.loc[~lab[id_col].astype(str).isin(known), id_col].astype(str)
@@ -344,24 +363,34 @@ def realised_performance(
     )
     if joined.empty:
         return realised
-    y = (joined[target].to_numpy() == dataset.positive_label).astype(int)
-    p = joined[score_column].to_numpy(dtype=float)
-    realised.metrics = score_metrics(y, p, min_precision=min_precision)
+    y = encode_target(joined[target], dataset).to_numpy()
+    p = joined[output_cols].to_numpy(dtype=float)
+    if task != "multiclass":
+        p = p[:, 0]
+    else:
+        realised.unseen_classes = sorted(set(class_names(joined[target]).dropna()) - set(classes))
+    realised.metrics = score_metrics(y, p, min_precision=min_precision, task=task, classes=classes)
     present = [c for c in slice_columns if c in joined.columns]
     if present:
+        metric = slice_metric or ("roc_auc" if task == "binary" else next(iter(realised.metrics)))
         realised.slices = [
             s
-            for s in slice_scores(joined[present], y, p, None, "roc_auc", min_precision)
+            for s in slice_scores(joined[present], y, p, None, metric, min_precision, classes)
             if s.rows >= min_slice_rows
         ]
     return realised
 
 
 def decay(reference_value: float, realised_value: float, metric: str) -> float:
-    """How much worse realised is than at registration (positive = worse), either direction."""
+    """How much worse realised is than at registration (positive = worse), either direction;
+    for metrics in the target's units (rmse, mae) as a fraction of the registration value."""
     if METRIC_DIRECTIONS[metric] == "higher":
-        return reference_value - realised_value
-    return realised_value - reference_value
+        worse = reference_value - realised_value
+    else:
+        worse = realised_value - reference_value
+    if metric in RELATIVE_METRICS:
+        return worse / abs(reference_value) if reference_value else math.nan
+    return worse
 
 
 # ------------------------------------------------------------------------------ signals
@@ -402,13 +431,16 @@ def assess(
         + (f"; key feature(s) {', '.join(keys)}" if keys else ""),
     )
 
-    if ref.score is not None and current.score is not None:
-        value = distance(ref.score, current.score, settings.numeric_method)
+    if ref.score is not None and current.score is not None and not ref.score.empty:
+        classes = ref.score.kind == "categorical"
+        method = settings.categorical_method if classes else settings.numeric_method
+        what = "predicted class shares" if classes else "score distribution"
+        value = distance(ref.score, current.score, method)
         scores.append(
             FeatureScore(
-                feature="score",
+                feature="prediction" if classes else "score",
                 comparison="prediction",
-                method=settings.numeric_method,
+                method=method,
                 score=value,
                 threshold=settings.prediction_threshold,
                 drifted=value >= settings.prediction_threshold,
@@ -420,10 +452,7 @@ def assess(
             value=value,
             threshold=settings.prediction_threshold,
             judged=enough,
-            detail=too_few
-            if not enough
-            else f"score distribution {settings.numeric_method} {value:.3f} vs the reference's "
-            "scores",
+            detail=too_few if not enough else f"{what} {method} {value:.3f} vs the reference's",
         )
     else:
         signals["prediction_drift"] = _unjudged(
@@ -516,23 +545,49 @@ def _decay_signal(
             f"{metric} unknown at registration of v{reference.version} or on the labelled rows",
         )
     worse = decay(at_registration, now, metric)
+    unseen = (
+        f"; label class(es) the model never learnt: {', '.join(map(repr, realised.unseen_classes))}"
+        if realised.unseen_classes
+        else ""
+    )
+    relative = " of its value" if metric in RELATIVE_METRICS else ""
     return Signal(
         name="performance_decay",
         breached=worse > settings.max_decay,
         value=worse,
         threshold=settings.max_decay,
         detail=f"realised {metric} {now:.3f} on {realised.labelled:,} labelled rows vs "
-        f"{at_registration:.3f} at registration of v{reference.version} (decay {worse:+.3f})",
+        f"{at_registration:.3f} at registration of v{reference.version} (decay {worse:+.3f}"
+        f"{relative}){unseen}",
     )
 
 
-def settings_stats(frame: pd.DataFrame, settings: Settings, score_column: str) -> WindowStats:
+def monitored_output(task: str) -> tuple[str, Kind]:
+    """The prediction column whose drift is watched, and how: the score's distribution
+    (binary), the predicted classes' shares (multiclass), the predicted values' distribution
+    (regression)."""
+    if task == "multiclass":
+        return PREDICTION_COLUMN, "categorical"
+    if task == "regression":
+        return PREDICTION_COLUMN, "numeric"
+    return SCORE_COLUMN, "numeric"
+
+
+def settings_stats(
+    frame: pd.DataFrame, settings: Settings, score_column: str | None = None
+) -> WindowStats:
     """`window_stats` with the dataset's features and the configured quantiles: what every
-    window and every baseline is summarised with, so they always compare like with like."""
+    window and every baseline is summarised with, so they always compare like with like.
+    The model's output is the task's `monitored_output` (`score_column` overrides it for
+    binary models)."""
+    column, kind = monitored_output(settings.dataset.task)
+    if score_column is not None and settings.dataset.task == "binary":
+        column = score_column
     return window_stats(
         frame,
         numeric=settings.dataset.numeric_features,
         categorical=settings.dataset.categorical_features,
         quantiles=settings.drift.quantiles,
-        score_column=score_column,
+        score_column=column,
+        score_kind=kind,
     )

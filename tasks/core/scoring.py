@@ -2,6 +2,15 @@
 
 Every prediction row carries the model name, version, MLflow run id, the digest of the input
 file and the scoring time, so any output can be traced back to a model and its data.
+
+What a row predicts depends on the task type (`dataset.task`):
+
+| task | columns |
+|---|---|
+| binary | `score` (P(positive)), `prediction` (1 if score >= 0.5, else 0) |
+| multiclass | `prediction` (the likeliest class, as text), `score` (its probability), |
+| | `proba_<class>` (one column per class the model knows) |
+| regression | `prediction` (the predicted value) |
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import pyarrow as pa
 from pydantic import BaseModel
 
 from driftloop.configs.settings import DatasetSettings
+from driftloop.tasks.core.targets import CLASS_PREFIX, joined, predict_output
 from driftloop.tasks.core.training import model_input
 
 if TYPE_CHECKING:
@@ -45,14 +55,46 @@ def chunks(frame: pd.DataFrame, rows: int) -> Iterator[pd.DataFrame]:
 def predict_scores(
     model: Pipeline, frame: pd.DataFrame, dataset: DatasetSettings, chunk_rows: int
 ) -> np.ndarray:
-    """P(positive) per row, chunk by chunk so the model's working memory stays bounded."""
+    """The model's output per row (`targets.predict_output`: P(positive), class
+    probabilities or predicted values), chunk by chunk so its working memory stays bounded."""
     if frame.empty:
         return np.empty(0, dtype="float64")
-    parts = [
-        model.predict_proba(model_input(part, dataset))[:, 1].astype("float64")
-        for part in chunks(frame, chunk_rows)
-    ]
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+    return joined(
+        [
+            predict_output(model, model_input(part, dataset), dataset)
+            for part in chunks(frame, chunk_rows)
+        ]
+    )
+
+
+def output_columns(
+    outputs: np.ndarray, threshold: float = DECISION_THRESHOLD
+) -> dict[str, pa.Array]:
+    """The prediction columns of the task `outputs` came from (see the module docstring)."""
+    task = getattr(outputs, "task", "binary")
+    values = np.asarray(outputs)
+    if task == "regression":
+        return {PREDICTION_COLUMN: pa.array(values, type=pa.float64())}
+    if task == "multiclass":
+        classes = np.asarray(getattr(outputs, "classes", ()), dtype=object)
+        if values.size == 0:
+            best = np.empty(0, dtype="int64")
+            top = np.empty(0, dtype="float64")
+        else:
+            best = np.argmax(values, axis=1)
+            top = values[np.arange(len(values)), best]
+        columns = {
+            PREDICTION_COLUMN: pa.array(classes[best] if len(classes) else [], type=pa.string()),
+            SCORE_COLUMN: pa.array(top, type=pa.float64()),
+        }
+        for j, name in enumerate(classes):
+            columns[f"{CLASS_PREFIX}{name}"] = pa.array(values[:, j], type=pa.float64())
+        return columns
+    labels = (values >= threshold).astype("int64")
+    return {
+        SCORE_COLUMN: pa.array(values, type=pa.float64()),
+        PREDICTION_COLUMN: pa.array(labels, type=pa.int64()),
+    }
 
 
 def prediction_table(
@@ -61,7 +103,7 @@ def prediction_table(
     meta: PredictionMeta,
     threshold: float = DECISION_THRESHOLD,
 ) -> pa.Table:
-    """The input columns, the score, the label and the lineage columns, as one arrow table.
+    """The input columns, the task's prediction columns and the lineage, as one arrow table.
 
     Built in arrow, not pandas: a lineage value repeated on every row is one C-level fill
     (`pa.repeat`) instead of a column of Python objects converted back, which would be most
@@ -79,9 +121,8 @@ def append_predictions(
 ) -> pa.Table:
     """`prediction_table` for input rows already in arrow."""
     n = table.num_rows
-    table = table.append_column(SCORE_COLUMN, pa.array(scores, type=pa.float64()))
-    labels = (scores >= threshold).astype("int64")
-    table = table.append_column(PREDICTION_COLUMN, pa.array(labels, type=pa.int64()))
+    for name, column in output_columns(scores, threshold).items():
+        table = table.append_column(name, column)
     for key, value in meta.model_dump().items():
         table = table.append_column(key, pa.repeat(pa.scalar(value), n))
     return table

@@ -24,6 +24,7 @@ from driftloop.configs.settings import (
     Settings,
 )
 from driftloop.tasks.core.evaluation import METRIC_DIRECTIONS, metric_value
+from driftloop.tasks.core.targets import compare_outputs, predict_output
 from driftloop.tasks.core.training import Split, _estimator_class, fit_pipeline
 
 
@@ -131,9 +132,13 @@ def score_trial(
     trial_model = model.model_copy(update={"params": {**model.params, **params}, "search": None})
     fit_split = Split(data.x_fit, data.y_fit, data.x_val, data.y_val)
     pipeline = fit_pipeline(fit_split, dataset, trial_model)
-    proba = pipeline.predict_proba(data.x_val)[:, 1]
     y = data.y_val.to_numpy()
-    value = metric_value(metric, y, np.clip(proba, 1e-7, 1 - 1e-7), min_precision)
+    compared = compare_outputs([predict_output(pipeline, data.x_val, dataset)], y, dataset)
+    output = compared.outputs[0]
+    assert output is not None
+    if dataset.task == "binary":
+        output = np.clip(output, 1e-7, 1 - 1e-7)
+    value = metric_value(metric, y, output, min_precision, compared.classes)
     return TrialResult(
         index=index,
         params=params,

@@ -21,6 +21,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from driftloop.configs.settings import DatasetSettings, ModelSettings, SplitSettings
+from driftloop.tasks.core.targets import class_names, encode_target
 from driftloop.tasks.core.windows import holdout_start
 
 
@@ -41,9 +42,10 @@ class Split:
 def features_and_target(
     frame: pd.DataFrame, dataset: DatasetSettings
 ) -> tuple[pd.DataFrame, pd.Series]:
-    """Select the model's inputs in contract order; the label as int (0/1)."""
+    """Select the model's inputs in contract order; the label as the task encodes it (0/1,
+    class name, or number: `targets.encode_target`)."""
     x = frame[dataset.feature_columns].copy()
-    y = (frame[dataset.target] == dataset.positive_label).astype("int64")
+    y = encode_target(frame[dataset.target], dataset)
     return model_input(x, dataset), y
 
 
@@ -81,6 +83,7 @@ def split_frame(
     hold-out rows; `champion_end`, the last day the champion trained on, keeps out-of-time
     rows out of the champion's window too."""
     x, y = features_and_target(frame, dataset)
+    check_target(y, dataset, frame[dataset.target], spread=False)
     if split.strategy == "out_of_time":
         days = event_days(frame, dataset)
         start = holdout_start(sorted(set(days)), split, champion_end=champion_end)
@@ -121,7 +124,7 @@ def event_days(frame: pd.DataFrame, dataset: DatasetSettings) -> list[date]:
     return list(stamps.dt.date)
 
 
-def _estimator_class(path: str) -> type[ClassifierMixin]:
+def _estimator_class(path: str, task: str = "binary") -> type[ClassifierMixin]:
     module_name, _, class_name = path.rpartition(".")
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
@@ -130,7 +133,14 @@ def _estimator_class(path: str) -> type[ClassifierMixin]:
             f"model.estimator {path!r} cannot be imported: check the class path "
             "(e.g. sklearn.ensemble.HistGradientBoostingClassifier)"
         ) from err
-    if not hasattr(cls, "predict_proba"):
+    from sklearn.base import RegressorMixin
+
+    if task == "regression":
+        if not issubclass(cls, RegressorMixin):
+            raise ModelConfigError(
+                f"model.estimator {path!r} is not a regressor but dataset.task is regression"
+            )
+    elif not hasattr(cls, "predict_proba"):
         raise ModelConfigError(f"model.estimator {path!r} has no predict_proba: use a classifier")
     return cls
 
@@ -162,7 +172,7 @@ def build_pipeline(dataset: DatasetSettings, model: ModelSettings) -> Pipeline:
         transformers.append(("num", Pipeline(numeric_steps), dataset.numeric_features))
     if dataset.categorical_features:
         transformers.append(("cat", Pipeline(categorical_steps), dataset.categorical_features))
-    cls = _estimator_class(model.estimator)
+    cls = _estimator_class(model.estimator, dataset.task)
     try:
         estimator = cls(**model.params)
     except TypeError as err:
@@ -173,13 +183,50 @@ def build_pipeline(dataset: DatasetSettings, model: ModelSettings) -> Pipeline:
 
 
 def fit_pipeline(split: Split, dataset: DatasetSettings, model: ModelSettings) -> Pipeline:
-    """Fit a fresh pipeline; refuses single-class training data with a clear message."""
-    if split.y_train.nunique() < 2:
-        raise ValueError(
-            f"training data has only one class of {dataset.target!r} "
-            f"({split.y_train.iloc[0] if len(split.y_train) else 'no rows'}): "
-            "widen the training window"
-        )
+    """Fit a fresh pipeline; refuses a target it cannot learn from, saying why."""
+    check_target(split.y_train, dataset)
     pipeline = build_pipeline(dataset, model)
     pipeline.fit(split.x_train, split.y_train)
     return pipeline
+
+
+class TargetError(ValueError):
+    """The training rows' target cannot train the configured task; the message says why."""
+
+
+def check_target(
+    y: pd.Series, dataset: DatasetSettings, raw: pd.Series | None = None, spread: bool = True
+) -> None:
+    """No rows, no spread, or a target that belongs to another task type: the message names
+    the config key to change rather than blaming the window. `spread=False` checks only that
+    the target fits the task (a whole window, before it is split)."""
+    target = dataset.target
+    if not spread and (dataset.task != "binary" or raw is None):
+        return
+    if len(y) == 0 or y.isna().all():
+        raise TargetError(f"no training rows with a value of {target!r}: check the window")
+    if dataset.task == "regression":
+        if y.nunique() < 2:
+            raise TargetError(f"{target!r} is constant ({y.dropna().iloc[0]}) in the training rows")
+        return
+    if dataset.task == "binary" and raw is not None:
+        values = sorted(class_names(raw).dropna().unique(), key=str)
+        if len(values) > 2:
+            raise TargetError(
+                f"{target!r} has {len(values)} distinct values ({', '.join(values[:10])}) but "
+                "dataset.task is binary: set dataset.task: multiclass, or derive a two-valued "
+                "target"
+            )
+        if y.nunique() < 2 and len(values) == 2:
+            raise TargetError(
+                f"dataset.positive_label {dataset.positive_label!r} is not one of the values of "
+                f"{target!r} ({', '.join(values)}): set it to the positive class"
+            )
+    if not spread:
+        return
+    if y.nunique() < 2:
+        seen = class_names(raw).dropna().iloc[0] if raw is not None and len(raw) else y.iloc[0]
+        raise TargetError(
+            f"training data has only one class of {target!r} ({seen}): the window holds no "
+            "example of any other class; widen the training window or check the labels"
+        )
