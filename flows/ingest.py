@@ -8,6 +8,7 @@ from typing import Any
 from prefect import flow
 
 from driftloop.configs.settings import load_settings
+from driftloop.flows.params import Day
 from driftloop.tasks import common
 from driftloop.tasks import ingest as steps
 from driftloop.tasks.adapters.oncall import on_failure_hook
@@ -23,12 +24,16 @@ from driftloop.tasks.core.results import IngestSummary
     on_crashed=[on_failure_hook],
 )
 def ingest(
-    day: date,
+    day: Day,
     source: str | None = None,
     profile: str | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> IngestSummary:
     """Validate one day's raw batch against the data contract and store the valid rows.
+
+    Rows whose time is not on `day` (dataset.event_time_tolerance_hours) or whose id was
+    curated on an earlier day (dataset.id_lookback_days) are quarantined; a file identical to
+    an earlier day's is refused.
 
     Args:
         day: the day of the raw batch (YYYY-MM-DD).
@@ -41,9 +46,14 @@ def ingest(
     settings = load_settings(profile, overrides)
     lake = Lake(settings.storage.root, settings.dataset.name)
     uri = source or common.locate_raw(settings.storage.root, settings.dataset.name, day)
+    digest = steps.digest_input(uri)
+    earlier = steps.recall_earlier_days(lake, day, settings.dataset)
+    steps.refuse_repeated_batch(uri, digest, earlier, lake, day)
     raw = common.read_frame(uri)
-    batch = steps.validate_batch(raw, settings.dataset, source=uri, with_target=True)
-    summary = steps.store_validated(batch, lake, day, curated=True)
+    batch = steps.validate_batch(
+        raw, settings.dataset, source=uri, with_target=True, day=day, known_ids=earlier.ids
+    )
+    summary = steps.store_validated(batch, lake, day, curated=True, input_digest=digest)
     common.publish_validation(
         batch, settings.dataset.name, summary.quarantine_uri, summary.data_docs_uri
     )

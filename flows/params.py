@@ -8,7 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
+
+#: YYYY-MM-DD with a month 01-12 and a day 01-31.
+DAY_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+
+#: A day parameter the server itself checks when a run is created (UI form, API, trigger):
+#: Prefect's schema says `format: date`, but its server-side validation ignores formats, so a
+#: run for "2026-13-45" was created, failed on the worker and paged on-call. A `pattern` is
+#: enforced; an impossible date that matches it (2026-02-31) still fails at the run's start.
+Day = Annotated[date, Field(json_schema_extra={"pattern": DAY_PATTERN})]
 
 
 def merged_overrides(

@@ -7,9 +7,11 @@ inside the task bodies, never passed in.
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 
 import pandas as pd
 from prefect import task
@@ -19,18 +21,112 @@ from driftloop.configs.settings import DatasetSettings
 from driftloop.tasks.adapters import storage
 from driftloop.tasks.adapters.validation import validate_frame
 from driftloop.tasks.common import IO_RETRIES, current_run_id
-from driftloop.tasks.core.contract import ValidatedBatch
+from driftloop.tasks.core.contract import DataContractError, ValidatedBatch
 from driftloop.tasks.core.results import IngestSummary
+
+# the sha256 of the raw input a curated file was made from, in the curated file's footer
+INPUT_DIGEST_KEY = "driftloop.input_digest"
+
+_RAW_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})\.(?:parquet|csv)$")
+
+
+@dataclass(frozen=True)
+class EarlierDays:
+    """What the days before a batch left in the lake, to catch a batch delivered twice."""
+
+    days: list[date] = field(default_factory=list)  # the days looked at, oldest first
+    ids: pd.Series | None = None  # id -> the (earliest) day it was curated, ISO text
+    digests: dict[str, str] = field(default_factory=dict)  # input sha256 -> its day
+
+
+@task(name="digest-input", task_run_name="digest-{uri}", **IO_RETRIES)
+def digest_input(uri: str) -> str:
+    return storage.sha256_of(uri)
+
+
+@task(
+    name="recall-earlier-days",
+    task_run_name="recall-before-{day}",
+    cache_policy=NONE,
+    **IO_RETRIES,
+)
+def recall_earlier_days(lake: storage.Lake, day: date, dataset: DatasetSettings) -> EarlierDays:
+    """The ids curated on the `dataset.id_lookback_days` days before `day`, and the input
+    digests those days were curated from (a day not curated is skipped)."""
+    days = [day - timedelta(days=i) for i in range(dataset.id_lookback_days, 0, -1)]
+    if not days:
+        return EarlierDays()
+    found: list[pd.Series] = []
+    digests: dict[str, str] = {}
+    for earlier in days:
+        uri = lake.curated(earlier)
+        if not storage.exists(uri):
+            continue
+        ids = storage.read_frame(uri, columns=[dataset.id_column])[dataset.id_column].dropna()
+        found.append(pd.Series(str(earlier), index=ids.to_numpy(), dtype=object))
+        digest = storage.parquet_key_value(uri, INPUT_DIGEST_KEY)
+        if digest:
+            digests.setdefault(digest, str(earlier))
+    known = pd.concat(found) if found else pd.Series(dtype=object)
+    known = known[~known.index.duplicated(keep="first")]  # oldest first: the first sighting
+    return EarlierDays(days=days, ids=known, digests=digests)
+
+
+@task(
+    name="refuse-repeated-batch",
+    task_run_name="refuse-repeated-{day}",
+    cache_policy=NONE,
+    **IO_RETRIES,
+)
+def refuse_repeated_batch(
+    uri: str, digest: str, earlier: EarlierDays, lake: storage.Lake, day: date
+) -> None:
+    """Fail when the input is byte for byte the batch of an earlier day (curated from it, or
+    its raw file): the producer delivered that day again instead of this one."""
+    if not earlier.days:
+        return
+    seen = earlier.digests.get(digest)
+    what = "the input curated for that day"
+    if seen is None:
+        size = storage.size_of(uri)
+        wanted = {str(d) for d in earlier.days}
+        for raw in storage.list_uris(lake.raw_folder()):
+            match = _RAW_NAME.search(raw)
+            if not match or match.group(1) not in wanted or raw == uri:
+                continue
+            if storage.size_of(raw) == size and storage.sha256_of(raw) == digest:
+                seen, what = match.group(1), f"its raw file {raw}"
+                break
+    if seen is None:
+        return
+    raise DataContractError(
+        f"{uri} is the same file as {seen}: its content (sha256 {digest[:12]}...) equals {what}, "
+        f"so the batch for {day} was not delivered; {seen}'s was delivered again. Deliver the "
+        f"batch for {day} (a corrected delivery is a new file); nothing was stored for {day} "
+        "and the raw file was not changed",
+        source=uri,
+    )
 
 
 @task(name="validate-batch", task_run_name="validate-{source}", cache_policy=NONE)
 def validate_batch(
-    raw: pd.DataFrame, dataset: DatasetSettings, source: str, with_target: bool
+    raw: pd.DataFrame,
+    dataset: DatasetSettings,
+    source: str,
+    with_target: bool,
+    day: date | None = None,
+    known_ids: pd.Series | None = None,
 ) -> ValidatedBatch:
     docs_dir = tempfile.mkdtemp(prefix="driftloop-data-docs-") if dataset.data_docs else None
     try:
         return validate_frame(
-            raw, dataset, with_target=with_target, source=source, docs_dir=docs_dir
+            raw,
+            dataset,
+            with_target=with_target,
+            source=source,
+            docs_dir=docs_dir,
+            day=day,
+            known_ids=known_ids,
         )
     except BaseException:
         if docs_dir:
@@ -45,21 +141,32 @@ def validate_batch(
     **IO_RETRIES,
 )
 def store_validated(
-    batch: ValidatedBatch, lake: storage.Lake, day: date, curated: bool
+    batch: ValidatedBatch,
+    lake: storage.Lake,
+    day: date,
+    curated: bool,
+    input_digest: str | None = None,
 ) -> IngestSummary:
     """Quarantine is always written (nothing is lost); curated only when the batch passed.
 
-    The validation's Data Docs site, if one was built, is published under the lake's
-    reports/data-docs/ and its local build folder removed.
+    With `input_digest`, the quarantine file is named after the input (`input-<sha256>`), so
+    ingesting the same file for the same day again replaces it instead of adding one per run,
+    and the curated file records the digest in its footer (a later day that is the same file
+    is refused by it). The validation's Data Docs site, if one was built, is published under
+    the lake's reports/data-docs/ and its local build folder removed.
     """
     run_id = current_run_id()
     quarantine_uri = None
+    name = f"input-{input_digest[:16]}" if input_digest else run_id
     if len(batch.quarantine):
         quarantine = batch.quarantine.assign(_dq_run_id=run_id)
-        quarantine_uri = storage.write_frame(quarantine, lake.quarantine(day, run_id))
+        quarantine_uri = storage.write_frame(quarantine, lake.quarantine(day, name))
+    elif input_digest:
+        storage.delete(lake.quarantine(day, name))  # a re-run with a changed contract
     curated_uri = lake.curated(day)
     if curated and batch.result.success:
-        storage.write_frame(batch.valid, curated_uri)
+        footer = {INPUT_DIGEST_KEY: input_digest} if input_digest else None
+        storage.write_frame(batch.valid, curated_uri, metadata=footer)
     data_docs_uri = None
     if batch.docs_dir:
         site = lake.data_docs(day, run_id)

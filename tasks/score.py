@@ -124,6 +124,7 @@ def score_stream(
         prefetch_batches=settings.scoring.prefetch_batches,
         docs_dir=docs_dir,
         run_id=run_id,
+        day=day,
     )
     docs_uri = _publish_docs(outcome.data_docs_dir, lake, day, run_id)
     return outcome.model_copy(update={"data_docs_dir": docs_uri})
@@ -174,6 +175,7 @@ def score_partition(
         quarantine_uri=part.quarantine_uri(lake, day, run_id),
         meta=prediction_meta(champion, part.uri, keys.digest),
         run_id=run_id,
+        day=day,
     )
 
 

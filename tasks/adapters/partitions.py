@@ -178,6 +178,7 @@ def score_one(
     quarantine_uri: str,
     meta: PredictionMeta,
     run_id: str | None = None,
+    day: date | None = None,
 ) -> PartitionOutcome:
     """Score one partition, or keep its finished part when nothing that shapes it changed."""
     stamp = partition_fingerprint(part, keys, prior, champion, settings)
@@ -202,6 +203,7 @@ def score_one(
         row_offset=part.row_offset,
         prior=prior,
         metadata={METADATA_KEY: stamp},
+        day=day,
         write_when_blocked=True,  # judged with the other partitions; `settle` removes it then
         run_id=run_id,
     )

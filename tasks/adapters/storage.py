@@ -11,6 +11,7 @@ retry mode. Writes are all-or-nothing: a reader never sees a half-written file o
 from __future__ import annotations
 
 import contextlib
+import csv
 import datetime
 import functools
 import hashlib
@@ -333,6 +334,20 @@ def upload_folder(folder: str | Path, prefix: str) -> list[str]:
     return uris
 
 
+def size_of(uri: str) -> int:
+    """Bytes stored at the URI (a NotFoundError when there is nothing)."""
+    if is_s3(uri):
+        bucket, key = _split_s3(uri)
+        head = _s3_call(uri, lambda: _s3().head_object(Bucket=bucket, Key=key))
+        return int(head["ContentLength"])
+    try:
+        return os.path.getsize(uri)
+    except FileNotFoundError as err:
+        raise NotFoundError(f"{uri} does not exist") from err
+    except OSError as err:
+        raise StorageError(f"cannot read {uri}: {err}") from err
+
+
 def sha256_of(uri: str) -> str:
     """Hex SHA-256 of the stored bytes, streamed in 1 MiB chunks."""
     digest = hashlib.sha256()
@@ -371,10 +386,105 @@ def _frame_suffix(uri: str) -> str:
 
 
 def _not_parquet(uri: str, err: Exception) -> StorageError:
+    """A parquet reader's failure, with what the file really holds when that can be told."""
+    kind = _sniff(_head(uri))
+    if kind is None and _looks_like_csv(_head(uri)):
+        return StorageError(
+            f"{uri} is not a readable parquet file: this is a CSV file named .parquet (its first "
+            "line is comma-separated text). Rename it to .csv, or write it as parquet, and "
+            "deliver it again; the raw file was not changed"
+        )
+    if kind is not None and kind[0] != "a parquet file":
+        return StorageError(
+            f"{uri} is not a readable parquet file: it holds {kind[0]}. {kind[1]}; the raw file "
+            "was not changed"
+        )
     return StorageError(
         f"{uri} is not a readable parquet file (corrupt, truncated or another format): {err}; "
         "write it again"
     )
+
+
+def _head(uri: str, size: int = 4096) -> bytes:
+    """The first bytes of a file, to name what it holds; empty when they cannot be read."""
+    try:
+        if is_s3(uri):
+            bucket, key = _split_s3(uri)
+            resp = _s3().get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{size - 1}")
+            return bytes(resp["Body"].read())
+        with open(uri, "rb") as handle:
+            return handle.read(size)
+    except Exception:  # only a better message is at stake: never fail on it
+        return b""
+
+
+def _looks_like_csv(head: bytes) -> bool:
+    try:
+        first = head.decode("utf-8-sig").split("\n", 1)[0]
+    except UnicodeDecodeError:
+        return False
+    return "," in first and first.isprintable()
+
+
+# (what the bytes are, what to do) by their first bytes: named, never "binary data"
+_MAGIC: tuple[tuple[bytes, str, str], ...] = (
+    (
+        b"\x1f\x8b",
+        "gzip-compressed data (the file is gzip-compressed)",
+        "Decompress it (gunzip) and deliver the plain file",
+    ),
+    (
+        b"PK\x03\x04",
+        "a zip archive (e.g. an Excel .xlsx workbook)",
+        "Export the sheet as CSV (UTF-8, comma-separated) or unzip it, and deliver that",
+    ),
+    (
+        b"PAR1",
+        "a parquet file",
+        "Give it the suffix of its real format (.parquet)",
+    ),
+    (
+        b"\xff\xfe",
+        "UTF-16 text (the file is UTF-16 encoded)",
+        "Save it as UTF-8 (e.g. iconv -f UTF-16 -t UTF-8) and deliver it again",
+    ),
+    (
+        b"\xfe\xff",
+        "UTF-16 text (the file is UTF-16 encoded)",
+        "Save it as UTF-8 (e.g. iconv -f UTF-16 -t UTF-8) and deliver it again",
+    ),
+    (
+        b"\x28\xb5\x2f\xfd",
+        "zstd-compressed data (the file is zstd-compressed)",
+        "Decompress it and deliver the plain file",
+    ),
+    (
+        b"BZh",
+        "bzip2-compressed data (the file is bzip2-compressed)",
+        "Decompress it and deliver the plain file",
+    ),
+)
+
+
+def _sniff(head: bytes) -> tuple[str, str] | None:
+    """(what the file holds, what to do) when its first bytes say it is not UTF-8 text."""
+    for magic, kind, action in _MAGIC:
+        if head.startswith(magic) and (magic != b"BZh" or head[3:4].isdigit()):
+            return kind, action
+    sample = head[:512]
+    if len(sample) >= 4 and b"\x00" in sample:
+        even, odd = sample[0::2], sample[1::2]
+        if odd.count(0) > 0.4 * len(odd) and even.count(0) < 0.1 * len(even):
+            return (
+                "UTF-16 text without a byte-order mark (the file is UTF-16 encoded)",
+                "Save it as UTF-8 (e.g. iconv -f UTF-16LE -t UTF-8) and deliver it again",
+            )
+        if even.count(0) > 0.4 * len(even) and odd.count(0) < 0.1 * len(odd):
+            return (
+                "UTF-16 text without a byte-order mark (the file is UTF-16 encoded)",
+                "Save it as UTF-8 (e.g. iconv -f UTF-16BE -t UTF-8) and deliver it again",
+            )
+    return None
 
 
 def _open_parquet(uri: str, source: Any) -> pq.ParquetFile:
@@ -401,15 +511,33 @@ def _read_parquet(uri: str, source: Any, columns: list[str] | None) -> pd.DataFr
     return table.to_pandas()
 
 
+def _not_text(uri: str, head: bytes) -> StorageError | None:
+    """Name a file that is not CSV text by what it holds (gzip, UTF-16, parquet...)."""
+    found = _sniff(head)
+    if found is None:
+        if b"\x00" not in head or _text_with_nuls(head):
+            return None  # text: `_CheckedCsv` names the NUL bytes by line and column
+        found = ("binary data", "Check that the path names the right file")
+    kind, action = found
+    return StorageError(
+        f"{uri} is not CSV text: it holds {kind}. {action}, or give it the suffix of its real "
+        "format; the raw file was not changed"
+    )
+
+
+def _text_with_nuls(head: bytes) -> bool:
+    """UTF-8 text with a few NUL bytes in it (a damaged CSV), not a binary file."""
+    try:
+        head[:-4].replace(b"\x00", b"").decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return head.count(0) < 0.05 * len(head)
+
+
 def _read_csv(uri: str, data: bytes, columns: list[str] | None) -> pd.DataFrame:
-    head = data[:4096]
-    if b"\x00" in head:
-        kind = "a parquet file" if head.startswith(b"PAR1") else "binary data"
-        raise StorageError(
-            f"{uri} is not CSV text: it holds {kind} (NUL bytes in the first "
-            f"{len(head)} bytes). Check that the path names the right file, or give it the "
-            "suffix of its real format"
-        )
+    fault = _not_text(uri, data[:4096])
+    if fault is not None:
+        raise fault
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -419,15 +547,155 @@ def _read_csv(uri: str, data: bytes, columns: list[str] | None) -> pd.DataFrame:
         ) from err
     if not text.strip():
         raise StorageError(f"{uri} is empty (no header row): write the file again")
+    checked = _CheckedCsv(uri, io.StringIO(text))
     try:
         # Only empty fields are missing: a category such as "NA" or "null" stays a string.
-        return pd.read_csv(
-            io.StringIO(text), usecols=columns, keep_default_na=False, na_values=[""]
-        )
+        return pd.read_csv(checked, usecols=columns, keep_default_na=False, na_values=[""])
     except pd.errors.ParserError as err:
-        raise StorageError(f"{uri} is not a well-formed CSV: {err}") from err
+        raise _malformed(uri, err) from err
     except ValueError as err:
+        if isinstance(err, StorageError):
+            raise
         raise StorageError(f"{uri}: requested columns {columns} not all present: {err}") from err
+
+
+def _malformed(uri: str, err: Exception) -> StorageError:
+    return StorageError(
+        f"{uri} is not a well-formed CSV: {str(err).strip()}. A value holding a comma, quote or "
+        "line break must be quoted: fix the producer's export and deliver the file again; the "
+        "raw file was not changed"
+    )
+
+
+class _CheckedCsv:
+    """A text stream pandas reads CSV from, checked as it passes (whole file or streamed):
+
+    - the header's names must be unique (pandas would rename a repeat to `age.1`);
+    - NUL bytes are named by line and column (pandas may turn the value into a null);
+    - a file whose last line has no newline and too few fields is named as cut off.
+    Each fault raises `StorageError` from inside the read, so no batch of it goes on.
+    """
+
+    def __init__(self, uri: str, handle: Any) -> None:
+        self._uri = uri
+        self._handle = handle
+        self._lines = 0  # complete lines before the current tail
+        self._tail = ""  # text after the last line break (bounded: see read)
+        self._header: list[str] | None = None
+        self._start = ""  # the text up to the first data row, until both are checked
+        self._started = False
+        self._ended = False
+
+    def __iter__(self) -> Iterator[str]:  # pandas wants a file-like object to be iterable
+        return self
+
+    def __next__(self) -> str:
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+    def readline(self) -> str:  # pragma: no cover - the C parser reads blocks
+        return self.read(1 << 16)
+
+    def read(self, size: int = -1) -> str:
+        data = self._handle.read(size)
+        if not isinstance(data, str):  # pragma: no cover - a binary handle is a bug
+            raise TypeError("_CheckedCsv reads text")
+        if not data:
+            if not self._ended:
+                self._ended = True
+                self._check_end()
+            return data
+        if not self._started:
+            self._check_start(data)
+        nul = data.find("\x00")
+        if nul >= 0:
+            raise self._nul(data, nul)
+        breaks = data.count("\n")
+        if breaks:
+            self._lines += breaks
+            self._tail = data[data.rfind("\n") + 1 :]
+        else:
+            self._tail = (self._tail + data)[-(1 << 20) :]
+        return data
+
+    def _check_start(self, data: str) -> None:
+        """The header, then the first data row: with more fields than the header, pandas
+        would silently take the leading values as an index and shift the others."""
+        self._start = (self._start + data)[: 1 << 20]
+        lines = self._start.split("\n", 2)
+        if self._header is None and len(lines) > 1:
+            self._read_header(lines[0].rstrip("\r"))
+        if self._header is None or (len(lines) < 3 and len(self._start) < 1 << 20):
+            return
+        self._started = True
+        row = lines[1].rstrip("\r")
+        if '"' in row or "\x00" in row:
+            return  # quoted values may span lines; pandas' tokenizer judges them
+        fields = next(csv.reader([row]), [])
+        if len(fields) > len(self._header):
+            raise _malformed(
+                self._uri,
+                ValueError(
+                    f"line 2 has {len(fields)} fields but the header has {len(self._header)} "
+                    f"(pandas would silently use the first {len(fields) - len(self._header)} "
+                    "values as an index)"
+                ),
+            )
+
+    def _read_header(self, first: str) -> None:
+        self._header = next(csv.reader([first]), [])
+        repeated = sorted({n for n in self._header if self._header.count(n) > 1})
+        if repeated:
+            where = {n: [i + 1 for i, h in enumerate(self._header) if h == n] for n in repeated}
+            listed = ", ".join(f"'{n}' (columns {where[n]})" for n in repeated)
+            raise StorageError(
+                f"{self._uri}: the header names {listed} more than once, so which values belong "
+                "to the contract's column is ambiguous (pandas would silently rename the copy). "
+                "Fix the producer so every column name is unique and deliver the file again; "
+                "the raw file was not changed"
+            )
+
+    def _nul(self, data: str, at: int) -> StorageError:
+        line = self._lines + data.count("\n", 0, at) + 1
+        start = data.rfind("\n", 0, at) + 1
+        before = (self._tail if start == 0 else "") + data[start:at]
+        field = len(next(csv.reader([before]), [""])) - 1 if before else 0
+        column = ""
+        if self._header is not None and 0 <= field < len(self._header):
+            column = f", column '{self._header[field]}'"
+        elif field >= 0:
+            column = f", field {field + 1}"
+        more = data.count("\x00") - 1
+        also = f" (and {more} more nearby)" if more else ""
+        return StorageError(
+            f"{self._uri} holds NUL bytes (\\x00), first at line {line} (data row "
+            f"{line - 1}){column}{also}. CSV text never holds NUL bytes: the "
+            "file was corrupted in transfer or by its writer. Deliver it again from the source "
+            "(or strip the NUL bytes if they are known padding); the raw file was not changed"
+        )
+
+    def _check_end(self) -> None:
+        """No final newline and a short or unparsable last line: the file was cut off."""
+        tail = self._tail.rstrip("\r")
+        if not tail or self._header is None or self._lines == 0:
+            return
+        try:
+            fields = next(csv.reader([tail], strict=True), [])
+        except csv.Error:
+            fields = []
+        quotes_open = tail.count('"') % 2 == 1
+        if len(fields) >= len(self._header) and not quotes_open:
+            return
+        line = self._lines + 1
+        raise StorageError(
+            f"{self._uri} looks cut off at line {line}: it does not end with a line break and "
+            f"its last line has {len(fields)} of {len(self._header)} fields"
+            f"{' and an open quote' if quotes_open else ''} ({tail[:60]!r}). The file is "
+            f"truncated (an interrupted upload or export): deliver it again, whole; the raw "
+            "file was not changed"
+        )
 
 
 def read_frame(uri: str, columns: list[str] | None = None) -> pd.DataFrame:
@@ -452,22 +720,30 @@ def read_frame(uri: str, columns: list[str] | None = None) -> pd.DataFrame:
     return _read_csv(uri, data, columns)
 
 
-def _parquet_table(df: pd.DataFrame, uri: str) -> pa.Table:
+def _parquet_table(df: pd.DataFrame, uri: str, metadata: dict[str, str] | None = None) -> pa.Table:
     try:
-        return pa.Table.from_pandas(df, preserve_index=False)
+        table = pa.Table.from_pandas(df, preserve_index=False)
     except (pa.ArrowException, ValueError, TypeError) as err:
         raise StorageError(
             f"cannot write {uri} as parquet: {err}; make each column a single type"
         ) from err
+    if metadata:
+        extra = {k.encode(): v.encode() for k, v in metadata.items()}
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **extra})
+    return table
 
 
-def write_frame(df: pd.DataFrame, uri: str) -> str:
-    """Write a frame as .parquet (pyarrow, no index) or .csv by suffix, atomically."""
+def write_frame(df: pd.DataFrame, uri: str, metadata: dict[str, str] | None = None) -> str:
+    """Write a frame as .parquet (pyarrow, no index) or .csv by suffix, atomically.
+
+    `metadata` goes into a parquet file's footer (read back with `parquet_key_value`)."""
     suffix = _frame_suffix(uri)
+    if metadata and suffix != ".parquet":
+        raise ValueError(f"{uri}: footer metadata needs a .parquet file")
     if is_s3(uri):
         buffer = io.BytesIO()
         if suffix == ".parquet":
-            pq.write_table(_parquet_table(df, uri), buffer)
+            pq.write_table(_parquet_table(df, uri, metadata), buffer)
         else:
             df.to_csv(buffer, index=False, encoding="utf-8")
         size = buffer.tell()
@@ -477,7 +753,7 @@ def write_frame(df: pd.DataFrame, uri: str) -> str:
     try:
         with _atomic_local(uri) as tmp:
             if suffix == ".parquet":
-                pq.write_table(_parquet_table(df, uri), tmp)
+                pq.write_table(_parquet_table(df, uri, metadata), tmp)
             else:
                 df.to_csv(tmp, index=False, encoding="utf-8")
     except StorageError:
@@ -606,24 +882,32 @@ def iter_csv_batches(uri: str, batch_rows: int) -> Iterator[pd.DataFrame]:
         raise ValueError(f"batch_rows must be >= 1, got {batch_rows}")
     if _frame_suffix(uri) != ".csv":
         raise StorageError(f"{uri} is not a .csv file")
-    handle: Any
+    binary: Any
     if is_s3(uri):
         bucket, key = _split_s3(uri)
         resp = _s3_call(uri, lambda: _s3().get_object(Bucket=bucket, Key=key))
-        handle = io.TextIOWrapper(io.BufferedReader(resp["Body"]), encoding="utf-8-sig")
+        binary = io.BufferedReader(resp["Body"], buffer_size=1 << 16)
     else:
         try:
-            handle = open(uri, encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed below
+            binary = open(uri, "rb", buffering=1 << 16)  # noqa: SIM115 - closed below
         except FileNotFoundError as err:
             raise NotFoundError(f"{uri} does not exist") from err
         except OSError as err:
             raise StorageError(f"cannot read {uri}: {err}") from err
+    head = binary.peek(4096)[:4096]
+    fault = _not_text(uri, head)
+    if fault is not None or not head:
+        binary.close()
+        raise fault or StorageError(f"{uri} is empty (0 bytes): write the file again")
+    handle = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
     return _csv_batches(uri, handle, batch_rows)
 
 
 def _csv_batches(uri: str, handle: Any, batch_rows: int) -> Iterator[pd.DataFrame]:
     try:
-        reader = pd.read_csv(handle, chunksize=batch_rows, keep_default_na=False, na_values=[""])
+        reader = pd.read_csv(
+            _CheckedCsv(uri, handle), chunksize=batch_rows, keep_default_na=False, na_values=[""]
+        )
         yield from reader
     except UnicodeDecodeError as err:
         raise StorageError(
@@ -633,7 +917,7 @@ def _csv_batches(uri: str, handle: Any, batch_rows: int) -> Iterator[pd.DataFram
     except pd.errors.EmptyDataError as err:
         raise StorageError(f"{uri} is empty (no header row): write the file again") from err
     except pd.errors.ParserError as err:
-        raise StorageError(f"{uri} is not a well-formed CSV: {err}") from err
+        raise _malformed(uri, err) from err
     finally:
         handle.close()
 

@@ -42,7 +42,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -215,10 +215,12 @@ class ContractStream:
         row_offset: int = 0,
         prior: dict[str, np.ndarray] | None = None,
         docs_dir: str | None = None,
+        day: date | None = None,
     ) -> None:
         self.dataset = dataset
         self.source = source
         self.now = now
+        self.day = day  # the batch's day: timestamps must fall on it, as at ingest
         self.offset = row_offset
         self.docs_dir = docs_dir
         self.columns = unique_columns(dataset)
@@ -238,6 +240,7 @@ class ContractStream:
             source=self.source,
             now=self.now,
             docs_dir=docs,
+            day=self.day,
         )
         batch = self._flag_earlier_repeats(raw, batch)
         self.results.append(batch.result)
@@ -253,7 +256,12 @@ class ContractStream:
         clean = None
         if self.docs_dir is None or self.results:  # GE builds Data Docs from the first batch
             clean = validate_table(
-                table, self.dataset, with_target=False, source=self.source, now=self.now
+                table,
+                self.dataset,
+                with_target=False,
+                source=self.source,
+                now=self.now,
+                day=self.day,
             )
         if clean is None or self._repeats_earlier(clean):
             return self.check(storage.table_to_frame(table, self.offset))
@@ -511,6 +519,7 @@ def score_stream(
     metadata: dict[str, str] | None = None,
     write_when_blocked: bool = False,
     run_id: str | None = None,
+    day: date | None = None,
 ) -> StreamOutcome:
     """Validate, predict and write `source` batch by batch; returns the file's verdict.
 
@@ -521,7 +530,13 @@ def score_stream(
     """
     timer = _Timer()
     stream = ContractStream(
-        dataset, source=source, now=now, row_offset=row_offset, prior=prior, docs_dir=docs_dir
+        dataset,
+        source=source,
+        now=now,
+        row_offset=row_offset,
+        prior=prior,
+        docs_dir=docs_dir,
+        day=day,
     )
 
     def validated() -> Iterator[ValidatedBatch | CleanTable]:

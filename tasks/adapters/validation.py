@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,7 @@ from driftloop.tasks.core.contract import (
     coerce_batch,
     collect_findings,
     derived_columns,
+    flag_known_ids,
     narrow,
     quarantine_frame,
     screen_checks,
@@ -243,18 +244,22 @@ def validate_frame(
     source: str,
     now: datetime | None = None,
     docs_dir: str | None = None,
+    day: date | None = None,
+    known_ids: pd.Series | None = None,
 ) -> ValidatedBatch:
     """Split a raw batch into typed valid rows and raw quarantined rows, with the verdict.
 
     Never mutates `raw`. Raises DataContractError only for structural problems; blocking
     row-level findings are in `result` (call `raise_for_result` once the quarantine is saved).
     With `docs_dir` (an existing local folder), a Data Docs site is built there as well.
+    With `day`, timestamps must fall on the batch's day (`dataset.event_time_tolerance_hours`);
+    with `known_ids` (id -> the earlier day it was curated), those ids are quarantined.
     """
     now = as_utc(now or datetime.now(UTC))
     coerced = coerce_batch(raw, dataset, with_target=with_target, source=source)
     typed, contract = coerced.frame, coerced.contract
     n = len(typed)
-    checks = build_checks(contract, dataset, now)
+    checks = build_checks(contract, dataset, now, day)
     categorical = [name for name, spec in contract.items() if spec.dtype == "category"]
     columns = NotNull(typed)
     gx_outcomes = run_gx(
@@ -268,6 +273,7 @@ def validate_frame(
     )
 
     found = collect_findings(contract, coerced.parse, coerced.extras, gx_outcomes, typed, rows=n)
+    flag_known_ids(found, typed, dataset, known_ids)
     q_positions = np.flatnonzero(found.quarantined)
     valid_positions = np.flatnonzero(~found.quarantined)
     rows_quarantined, rows_valid = len(q_positions), len(valid_positions)

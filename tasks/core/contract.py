@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import warnings
+import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
@@ -207,7 +207,7 @@ def coerce_batch(
     positions = pd.RangeIndex(len(raw))
     for name, spec in contract.items():
         col = raw[name].set_axis(positions, copy=False)  # a view; the frame below copies
-        typed, failures = _COERCERS[spec.dtype](col, name)
+        typed, failures = _coerce(col, spec, name)
         columns[name] = typed
         parse[name] = failures
     # Every coercer returns new memory, so the typed (and so the valid) frame never shares
@@ -324,7 +324,8 @@ def _present(col: pd.Series, missing: np.ndarray) -> np.ndarray:
 
 def _coerce_number(col: pd.Series, name: str, *, integer: bool) -> tuple[pd.Series, _RowFailures]:
     if ptypes.is_numeric_dtype(col) and not ptypes.is_bool_dtype(col):
-        if integer and ptypes.is_integer_dtype(col) and not col.hasnans:
+        fits = col.dtype != np.uint64 or not len(col) or int(col.max()) < _INT64_LIMIT
+        if integer and ptypes.is_integer_dtype(col) and not col.hasnans and fits:
             return col.astype("int64"), _merge()
         parsed = col
     else:
@@ -334,9 +335,11 @@ def _coerce_number(col: pd.Series, name: str, *, integer: bool) -> tuple[pd.Seri
         parsed = pd.to_numeric(values, errors="coerce")
     num = parsed.astype("float64").to_numpy(copy=True)
     unparsable = _present(col, np.isnan(num))
+    grouped = _thousands(col, unparsable)
     nonfinite = np.isinf(num)
     parts = [
-        _failures(col, unparsable, name, "is not a number"),
+        _failures(col, unparsable & ~grouped, name, "is not a number"),
+        _failures(col, grouped, name, _GROUPED),
         _failures(col, nonfinite, name, "is not a finite number"),
     ]
     num[nonfinite] = np.nan
@@ -344,10 +347,34 @@ def _coerce_number(col: pd.Series, name: str, *, integer: bool) -> tuple[pd.Seri
         fractional = np.isfinite(num) & (np.mod(num, 1.0) != 0.0)
         parts.append(_failures(col, fractional, name, "is not a whole number"))
         num[fractional] = np.nan
+        # beyond int64 a cast wraps round (1e20 became -9.2e18): name it, never wrap
+        huge = np.isfinite(num) & (np.abs(num) >= _INT64_LIMIT)
+        parts.append(_failures(col, huge, name, "is too large for a 64-bit integer"))
+        num[huge] = np.nan
         series = pd.Series(num)
         typed = series.astype("Int64") if series.hasnans else series.astype("int64")
         return typed, _merge(*parts)
     return pd.Series(num), _merge(*parts)
+
+
+_INT64_LIMIT = 2**63
+
+
+_GROUPED = "is not a number: it uses ',' as a thousands separator (write 73500.0, not 73,500.0)"
+
+
+# 73,500 / 1,234,567.89: digits grouped by commas in threes, as spreadsheets export them
+_THOUSANDS = r"\s*[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?\s*"
+
+
+def _thousands(col: pd.Series, unparsable: np.ndarray) -> np.ndarray:
+    """Of the unparsable values, those written with thousands separators (named as such)."""
+    grouped = np.zeros(len(col), dtype=bool)
+    if unparsable.any() and col.dtype == object:
+        idx = np.flatnonzero(unparsable)
+        text = col.iloc[idx].astype(str)
+        grouped[idx[text.str.fullmatch(_THOUSANDS).to_numpy(dtype=bool)]] = True
+    return grouped
 
 
 def _coerce_int(col: pd.Series, name: str) -> tuple[pd.Series, _RowFailures]:
@@ -358,7 +385,22 @@ def _coerce_float(col: pd.Series, name: str) -> tuple[pd.Series, _RowFailures]:
     return _coerce_number(col, name, integer=False)
 
 
-def _coerce_datetime(col: pd.Series, name: str) -> tuple[pd.Series, _RowFailures]:
+def _coerce(col: pd.Series, spec: ColumnSpec, name: str) -> tuple[pd.Series, _RowFailures]:
+    if spec.dtype == "datetime":
+        return _coerce_datetime(col, name, spec.format)
+    return _COERCERS[spec.dtype](col, name)
+
+
+def expected_format(fmt: str | None) -> str:
+    """A column's timestamp format in words, for messages."""
+    return "ISO 8601 (e.g. 2026-11-01T09:30:00Z)" if fmt is None else f"'{fmt}'"
+
+
+def _coerce_datetime(
+    col: pd.Series, name: str, fmt: str | None = None
+) -> tuple[pd.Series, _RowFailures]:
+    """Text is parsed with the column's one format (ISO 8601 unless configured), never
+    guessed: pandas would read 01/11/2026 month-first without a word."""
     if ptypes.is_datetime64_any_dtype(col):
         ts = col.dt.tz_localize("UTC") if col.dt.tz is None else col.dt.tz_convert("UTC")
         ts = ts.copy()  # tz_convert may return a view of the caller's data
@@ -371,17 +413,9 @@ def _coerce_datetime(col: pd.Series, name: str) -> tuple[pd.Series, _RowFailures
         )
     else:
         values = col.astype(object)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "could not infer format"
-            ts = pd.to_datetime(values, utc=True, errors="coerce")
-            retry = _present(values, ts.isna().to_numpy())
-            if retry.any():  # the first value fixed the format; parse the others one by one
-                idx = np.flatnonzero(retry)
-                again = pd.to_datetime(values.iloc[idx], utc=True, errors="coerce", format="mixed")
-                ts = ts.fillna(again)
-        failures = _failures(
-            values, _present(values, ts.isna().to_numpy()), name, "is not a timestamp"
-        )
+        ts = pd.to_datetime(values, utc=True, errors="coerce", format=fmt or "ISO8601")
+        problem = f"is not a timestamp in the expected format {expected_format(fmt)}"
+        failures = _failures(values, _present(values, ts.isna().to_numpy()), name, problem)
     with contextlib.suppress(OverflowError, pd.errors.OutOfBoundsDatetime):
         ts = ts.dt.as_unit("ns")  # one unit for every batch; far-off dates keep theirs
     return ts, failures
@@ -461,8 +495,12 @@ def _column_check(
 
 
 def build_checks(
-    contract: dict[str, ColumnSpec], dataset: DatasetSettings, now: datetime
+    contract: dict[str, ColumnSpec],
+    dataset: DatasetSettings,
+    now: datetime,
+    day: date | None = None,
 ) -> list[Check]:
+    """The suite for a batch; with `day`, its timestamps must also fall on that day."""
     checks: list[Check] = []
     for name, spec in contract.items():
         check = functools.partial(_column_check, name, spec)
@@ -494,6 +532,13 @@ def build_checks(
             skew = f"now + {dataset.max_future_minutes} min"
             between = "ExpectColumnValuesToBeBetween"
             checks.append(check("not_future", between, max_value=latest, allowed=skew))
+            if day is not None:
+                low, high = day_bounds(dataset, day)
+                hours = _num(dataset.event_time_tolerance_hours)
+                on_day = f"{day} ({dataset.time_zone}, with {hours} h tolerance)"
+                checks.append(
+                    check("in_day", between, min_value=low, max_value=high, allowed=on_day)
+                )
     for rule in dataset.rules:
         if rule.column_a in contract and rule.column_b in contract:
             checks.append(_rule_check(rule))
@@ -502,6 +547,19 @@ def build_checks(
         Check("row_count", None, "error", False, "ExpectTableRowCountToBeBetween", row_bounds)
     )
     return checks
+
+
+def day_bounds(dataset: DatasetSettings, day: date) -> tuple[datetime, datetime]:
+    """The first and last instant (UTC) a row of the batch of `day` may carry: the day in the
+    dataset's time zone, widened by the tolerance for late or early events."""
+    zone = zoneinfo.ZoneInfo(dataset.time_zone)
+    tolerance = timedelta(hours=dataset.event_time_tolerance_hours)
+    start = datetime(day.year, day.month, day.day, tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    return (start - tolerance).astimezone(UTC), (end + tolerance).astimezone(UTC)
+
+
+IN_DAY = "expect_column_values_to_fall_on_the_batch_day"
 
 
 _NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!="}
@@ -638,7 +696,7 @@ def _passes(check: Check, frame: pd.DataFrame, notna: NotNull) -> bool:
     col = frame[name]
     if not present.any():
         return True  # nothing to judge
-    if check.kind in ("range", "not_future"):
+    if check.kind in ("range", "not_future", "in_day"):
         return _within(np.asarray([col.min(), col.max()]), kwargs)  # both skip nulls
     if check.kind == "in_set":
         found = pd.unique(col)  # a handful of values: no copy of the column
@@ -653,7 +711,12 @@ def _passes(check: Check, frame: pd.DataFrame, notna: NotNull) -> bool:
 
 
 def quarantine_mask(
-    raw: pd.DataFrame, dataset: DatasetSettings, *, now: datetime, source: str = "batch"
+    raw: pd.DataFrame,
+    dataset: DatasetSettings,
+    *,
+    now: datetime,
+    source: str = "batch",
+    day: date | None = None,
 ) -> np.ndarray:
     """The rows the contract sends to quarantine (unparsable, or failing a row-level check of
     severity error), judged by the same checks without Great Expectations.
@@ -668,7 +731,7 @@ def quarantine_mask(
         if spec.severity == "error":
             bad[coerced.parse[name].positions] = True
     notna = NotNull(typed)
-    for check in build_checks(coerced.contract, dataset, now):
+    for check in build_checks(coerced.contract, dataset, now, day):
         if check.row_level and check.severity == "error":
             bad |= _failing_rows(check, typed, notna)
     return bad
@@ -703,7 +766,7 @@ def _failing_rows(check: Check, frame: pd.DataFrame, notna: NotNull) -> np.ndarr
     if check.kind == "not_null":
         return ~present
     failing = np.zeros(len(frame), dtype=bool)
-    if check.kind in ("range", "not_future"):
+    if check.kind in ("range", "not_future", "in_day"):
         low, high = check.kwargs.get("min_value"), check.kwargs.get("max_value")
         values = col[present]
         out = np.zeros(len(values), dtype=bool)
@@ -885,6 +948,7 @@ def validate_table(
     with_target: bool = True,
     source: str,
     now: datetime | None = None,
+    day: date | None = None,
 ) -> CleanTable | None:
     """`validate_frame`'s verdict on a batch that passes every check; None: ask it instead.
 
@@ -904,7 +968,7 @@ def validate_table(
     typed = _typed_table(table, contract)
     if typed is None:
         return None
-    checks = build_checks(contract, dataset, now)
+    checks = build_checks(contract, dataset, now, day)
     hashes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for check in checks:
         try:
@@ -1015,7 +1079,7 @@ def _table_passes(
         return _within(np.asarray([(n - nulls) / n]), kwargs)
     if nulls == n:
         return True  # nothing to judge
-    if check.kind in ("range", "not_future"):
+    if check.kind in ("range", "not_future", "in_day"):
         extremes = pc.min_max(col)
         values = [extremes["min"], extremes["max"]]
         if pa.types.is_timestamp(col.type):  # typed as ns: compare as pandas Timestamps
@@ -1087,6 +1151,9 @@ def _row_failures(o: CheckOutcome, col: pd.Series, unparsable: np.ndarray) -> _R
         latest = check.kwargs["max_value"]
         shown = values.dt.strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy(dtype=object)
         messages = f"{name}: " + shown + f" is later than {_iso(latest)} ({check.allowed})"
+    elif check.kind == "in_day":
+        shown = values.dt.strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy(dtype=object)
+        messages = f"{name}: " + shown + f" is not on the batch's day {check.allowed}"
     else:  # pragma: no cover - every row-level kind is handled above
         raise ValueError(f"unknown row-level check {check.kind!r}")
     return _RowFailures(positions, np.asarray(messages, dtype=object))
@@ -1120,7 +1187,8 @@ def _outcome(o: CheckOutcome, failures: _RowFailures | None, n: int) -> Expectat
         count = len(failures.positions) if failures is not None else 0
     rule = check.rule
     return ExpectationOutcome(
-        expectation=_snake(check.gx_type),
+        # not_future and in_day are both GE's "between" on one column: keep them apart
+        expectation=IN_DAY if check.kind == "in_day" else _snake(check.gx_type),
         column=check.column if rule is None else f"{rule.column_a}, {rule.column_b}",
         severity=check.severity,
         row_level=check.row_level,
@@ -1169,6 +1237,12 @@ def _observed(o: CheckOutcome, failures: _RowFailures | None) -> str:
     if check.kind == "rule":
         name = check.rule.name if check.rule is not None else "rule"
         return f"{o.unexpected_count:,} rows break {name} ({check.allowed}){examples}"
+    if check.kind == "in_day":
+        low, high = _iso(check.kwargs["min_value"]), _iso(check.kwargs["max_value"])
+        return (
+            f"{o.unexpected_count:,} timestamps not on the batch's day {check.allowed} "
+            f"({low} to {high}){examples}"
+        )
     if check.kind == "not_future":
         latest = _iso(check.kwargs["max_value"])
         return f"{o.unexpected_count:,} timestamps after {latest} ({check.allowed}){examples}"
@@ -1225,6 +1299,15 @@ def batch_verdict(
         elif o.expectation == NON_NULL_SHARE and o.column in dataset.columns:
             share = 1.0 - (o.observed_value if o.observed_value is not None else 0.0)
             allowed = dataset.columns[o.column].max_null_fraction
+            unparsable = _unparsable(outcomes, o.column)
+            if unparsable is not None:  # the values are there: say why they did not parse
+                blocking.append(
+                    f"{source}: column '{o.column}' is {share:.1%} null because its values do "
+                    f"not parse: {unparsable.observed}. The contract allows at most "
+                    f"{allowed:.1%} null (dataset.columns.{o.column}.max_null_fraction). Fix "
+                    f"how the producer writes '{o.column}' and deliver the file again."
+                )
+                continue
             blocking.append(
                 f"{source}: column '{o.column}' is {share:.1%} null; the contract allows at "
                 f"most {allowed:.1%} (dataset.columns.{o.column}.max_null_fraction). Fix the "
@@ -1248,6 +1331,71 @@ def batch_verdict(
             "limit only if this share of bad rows is expected."
         )
     return blocking
+
+
+def _unparsable(outcomes: list[ExpectationOutcome], column: str) -> ExpectationOutcome | None:
+    for o in outcomes:
+        if o.column == column and o.expectation.startswith(_PARSE) and o.unexpected_count:
+            return o
+    return None
+
+
+_PARSE = "expect_column_values_to_parse_as_"
+
+
+KNOWN_IDS = "expect_column_values_to_be_new_across_days"
+
+
+def flag_known_ids(
+    found: Findings,
+    typed: pd.DataFrame,
+    dataset: DatasetSettings,
+    known: pd.Series | None,
+) -> None:
+    """Quarantine rows whose id was curated on an earlier day (`known`: id -> that day).
+
+    Why: a batch delivered again under another day would otherwise be trained on twice.
+    """
+    if known is None or dataset.id_column not in typed.columns:
+        return
+    name = dataset.id_column
+    ids = typed[name]
+    hit = (ids.isin(known.index) & ids.notna()).to_numpy() if len(known) else None
+    positions = np.flatnonzero(hit) if hit is not None else np.empty(0, dtype=np.int64)
+    spec = dataset.columns[name]
+    count = len(positions)
+    if count:
+        days = ids.iloc[positions].map(known).astype(str).to_numpy(dtype=object)
+        messages = (
+            f"{name}: "
+            + _show_strings(ids.iloc[positions])
+            + " was already curated on "
+            + days
+            + f" (ids are checked over dataset.id_lookback_days={dataset.id_lookback_days})"
+        )
+        failures = _RowFailures(positions, np.asarray(messages, dtype=object))
+        if spec.severity == "error":
+            found.reasons.add(positions, failures.messages)
+            found.quarantined[positions] = True
+        else:
+            found.reasons.add(positions, failures.messages + " (warning)")
+        shown = pd.unique(pd.Series(messages[: 50 * _EXAMPLES]))[:_EXAMPLES]
+        observed = f"{count:,} ids seen on earlier days; e.g. " + " | ".join(map(str, shown))
+    else:
+        observed = f"no id seen in the last {dataset.id_lookback_days} days"
+    n = len(typed)
+    found.outcomes.append(
+        ExpectationOutcome(
+            expectation=KNOWN_IDS,
+            column=name,
+            severity=spec.severity,
+            row_level=True,
+            success=count == 0,
+            unexpected_count=count,
+            unexpected_percent=100.0 * count / n if n else 0.0,
+            observed=observed,
+        )
+    )
 
 
 def row_bounds(dataset: DatasetSettings) -> str:
@@ -1351,7 +1499,7 @@ def coerce_column(col: pd.Series, spec: ColumnSpec, name: str) -> pd.Series:
 
     Why: uniqueness across the batches of a file is judged on the typed values, like GE does.
     """
-    typed, _failures = _COERCERS[spec.dtype](col.reset_index(drop=True), name)
+    typed, _failures = _coerce(col.reset_index(drop=True), spec, name)
     return typed
 
 
@@ -1410,9 +1558,17 @@ def _merge_outcome(
         failing = [i for i, o in enumerate(group) if not o.success]
         observed = first.observed if not failing else group[failing[0]].observed
         if failing and len(group) > 1:
+            # the examples of every failing batch, not only the first: a value first seen in
+            # a later batch (an unseen category) must still be named
+            head, _, _ = observed.partition("; e.g. ")
+            examples: list[str] = []
+            for i in failing:
+                found = group[i].observed.partition("; e.g. ")[2]
+                examples += [e for e in found.split(" | ") if e and e not in examples]
+            shown = "; e.g. " + " | ".join(examples[: 2 * _EXAMPLES]) if examples else ""
             observed = (
                 f"{count:,} rows in {len(failing)} of {len(group)} batches; "
-                f"first batch with failures: {observed}"
+                f"first batch with failures: {head}{shown}"
             )
         return first.model_copy(
             update={

@@ -8,6 +8,7 @@ the raw file's bytes are never changed.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 from collections.abc import Callable
@@ -70,6 +71,40 @@ def latin1_csv() -> bytes:
 def truncated_parquet() -> bytes:
     data = parquet_bytes(clean())
     return data[: len(data) // 2]
+
+
+def dup_header_csv() -> bytes:
+    """pandas would rename the second 'age' to 'age.1' and drop it as an extra column."""
+    return csv_bytes(clean()).replace(b",income,", b",age,", 1)
+
+
+def late_nul_csv() -> bytes:
+    """A NUL byte in credit_score of data row 150, far past the first KB."""
+    lines = csv_bytes(clean()).split(b"\n")
+    cells = lines[150].split(b",")
+    cells[7] = cells[7][:1] + b"\x00" + cells[7][1:]
+    lines[150] = b",".join(cells)
+    return b"\n".join(lines)
+
+
+def cut_csv() -> bytes:
+    data = csv_bytes(clean())
+    return data[: len(data) * 2 // 3]
+
+
+def thousands_csv() -> bytes:
+    frame = clean()
+    frame["income"] = [f"{v:,.1f}" if v == v else "" for v in frame["income"]]
+    return csv_bytes(frame)
+
+
+def day_first_csv() -> bytes:
+    frame = clean()
+    frame["event_time"] = frame["event_time"].dt.strftime("%d/%m/%Y %H:%M:%S")
+    return csv_bytes(frame)
+
+
+OFF_DAY = pd.Timestamp("2026-01-11 11:44", tz="UTC")  # 01/11/2026 read month-first
 
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4
@@ -191,6 +226,69 @@ CASES = [
         fails=False,
         quarantined=N_BAD,
     ),
+    Case(
+        "non_iso_timestamps",
+        ".csv",
+        lambda: csv_bytes(with_values("event_time", ["01/11/2026 11:44"] * N_BAD)),
+        ("event_time: '01/11/2026 11:44' is not a timestamp in the expected format ISO 8601",),
+        fails=False,
+        quarantined=N_BAD,
+    ),
+    Case(
+        "configured_timestamp_format",
+        ".csv",
+        day_first_csv,
+        (),
+        fails=False,
+        overrides={"dataset.columns.event_time.format": "%d/%m/%Y %H:%M:%S"},
+    ),
+    Case(
+        "timestamps_off_the_batch_day",
+        ".parquet",
+        lambda: parquet_bytes(with_values("event_time", [OFF_DAY] * N_BAD, as_object=False)),
+        ("event_time: 2026-01-11T11:44:00Z is not on the batch's day 2026-11-01",),
+        fails=False,
+        quarantined=N_BAD,
+    ),
+    Case(
+        "duplicated_column",
+        ".csv",
+        dup_header_csv,
+        ("'age' (columns [3, 4]) more than once", "every column name is unique"),
+    ),
+    Case(
+        "nul_bytes_past_the_head",
+        ".csv",
+        late_nul_csv,
+        ("NUL bytes", "line 151 (data row 150), column 'credit_score'", "Deliver it again"),
+    ),
+    Case("truncated_csv", ".csv", cut_csv, ("looks cut off at line", "deliver it again")),
+    Case(
+        "utf16_csv",
+        ".csv",
+        lambda: csv_bytes(clean()).decode().encode("utf-16"),
+        ("UTF-16 encoded", "Save it as UTF-8"),
+    ),
+    Case(
+        "gzip_csv",
+        ".csv",
+        lambda: gzip.compress(csv_bytes(clean())),
+        ("gzip-compressed", "gunzip"),
+    ),
+    Case(
+        "thousands_separators",
+        ".csv",
+        thousands_csv,
+        ("'income' is 100.0% null because its values do not parse", "thousands separator"),
+    ),
+    Case(
+        "integer_overflow",
+        ".csv",
+        lambda: csv_bytes(with_values("age", ["99999999999999999999"] * N_BAD)),
+        ("age: '99999999999999999999' is too large for a 64-bit integer",),
+        fails=False,
+        quarantined=N_BAD,
+    ),
     Case("binary_not_data", ".csv", lambda: PNG, ("is not CSV text", "binary data")),
     Case(
         "text_not_data",
@@ -199,7 +297,12 @@ CASES = [
         ("none of the columns of dataset 'loans' were found", "header row"),
     ),
     Case("parquet_named_csv", ".csv", lambda: parquet_bytes(clean()), ("holds a parquet file",)),
-    Case("text_as_parquet", ".parquet", lambda: csv_bytes(clean()), ("not a readable parquet",)),
+    Case(
+        "text_as_parquet",
+        ".parquet",
+        lambda: csv_bytes(clean()),
+        ("not a readable parquet", "this is a CSV file named .parquet"),
+    ),
     Case("unknown_format", ".json", lambda: b'{"rows": []}', ("unknown file type '.json'",)),
 ]
 
@@ -357,3 +460,66 @@ def test_data_docs_can_be_turned_off(workspace: Any) -> None:
     summary = ingest(DAY, overrides={**workspace.overrides, "dataset.data_docs": False})
     assert summary.data_docs_uri is None
     assert not (Path(workspace.lake_root) / "reports" / "data-docs").exists()
+
+
+# ---------------------------------------------------------------- batches across days
+
+NEXT = DAY + timedelta(days=1)
+
+
+def quiet(workspace: Any) -> dict[str, Any]:
+    return {**workspace.overrides, "dataset.data_docs": False}
+
+
+def test_ids_curated_on_an_earlier_day_are_quarantined_with_that_day(workspace: Any) -> None:
+    lake = storage.Lake(workspace.lake_root, "loans")
+    first = clean()
+    storage.write_frame(first, lake.raw(DAY))
+    ingest(DAY, overrides=quiet(workspace))
+    second = generate_day(NEXT, ROWS, seed=5)
+    second.loc[: N_BAD - 1, "loan_id"] = first["loan_id"].iloc[:N_BAD].to_numpy()
+    storage.write_frame(second, lake.raw(NEXT))
+    before = storage.sha256_of(lake.raw(NEXT))
+    summary = ingest(NEXT, overrides=quiet(workspace))
+    assert summary.rows_in == ROWS == summary.rows_valid + summary.rows_quarantined
+    assert summary.rows_quarantined == N_BAD
+    reasons = storage.read_frame(summary.quarantine_uri)["_dq_reasons"]
+    assert reasons.str.contains(f"was already curated on {DAY}").all(), reasons.tolist()
+    assert f"'{first.loc[0, 'loan_id']}'" in reasons.iloc[0]
+    assert storage.sha256_of(lake.raw(NEXT)) == before
+
+
+def test_the_same_file_under_another_day_is_refused_by_name(workspace: Any) -> None:
+    lake = storage.Lake(workspace.lake_root, "loans")
+    data = parquet_bytes(clean())
+    storage.write_bytes(lake.raw(DAY), data)
+    ingest(DAY, overrides=quiet(workspace))
+    source = str(workspace.root / "incoming" / f"{NEXT}.parquet")
+    Path(source).parent.mkdir(parents=True)
+    Path(source).write_bytes(data)
+    state = ingest(NEXT, source=source, overrides=quiet(workspace), return_state=True)
+    message = failure(state)
+    assert f"{source} is the same file as {DAY}" in message, message
+    assert f"Deliver the batch for {NEXT}" in message, message
+    assert not storage.exists(lake.curated(NEXT)), "nothing is stored for the repeated day"
+    assert sha256(Path(source).read_bytes()) == sha256(data)
+
+
+def test_the_same_raw_file_of_a_failed_earlier_day_is_refused(workspace: Any) -> None:
+    lake = storage.Lake(workspace.lake_root, "loans")
+    data = csv_bytes(clean())  # never curated: refused by the raw file's digest
+    storage.write_bytes(lake.raw(DAY, "csv"), data)
+    storage.write_bytes(lake.raw(NEXT, "csv"), data)
+    message = failure(ingest(NEXT, overrides=quiet(workspace), return_state=True))
+    assert f"is the same file as {DAY}" in message and lake.raw(DAY, "csv") in message, message
+
+
+def test_reingesting_a_day_keeps_one_quarantine_file(workspace: Any) -> None:
+    lake = storage.Lake(workspace.lake_root, "loans")
+    storage.write_frame(with_values("purpose", ["SPACESHIP"] * N_BAD), lake.raw(DAY))
+    first = ingest(DAY, overrides=quiet(workspace))
+    again = ingest(DAY, overrides=quiet(workspace))
+    assert first.quarantine_uri == again.quarantine_uri
+    files = storage.list_uris(lake.quarantine_day(DAY), ".parquet")
+    assert files == [first.quarantine_uri], files
+    assert len(storage.read_frame(files[0])) == N_BAD == again.rows_quarantined
