@@ -163,7 +163,7 @@ def prefect_server(folder: Path) -> Iterator[None]:
 
     from driftloop.deployments.stack import Stack, StackConfig, free_port
 
-    stack = Stack(StackConfig(home=folder / "stack", prefect_port=free_port()))
+    stack = Stack(StackConfig(home=folder / "stack", prefect_port=free_port(), database="sqlite"))
     stack.start_prefect()
     try:
         with temporary_settings(updates={PREFECT_API_URL: stack.config.api_url}):
@@ -172,7 +172,7 @@ def prefect_server(folder: Path) -> Iterator[None]:
 
             APILogHandler().flush()  # the runs' last logs, before their server goes away
     finally:
-        stack.prefect.stop()
+        stack.down()
 
 
 def main() -> None:

@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="driftloop-bench-search-"))
     stack = None
     if args.prefect_api_url is None:
-        stack = Stack(StackConfig(home=root / "stack", prefect_port=free_port()))
+        stack = Stack(StackConfig(home=root / "stack", prefect_port=free_port(), database="sqlite"))
         stack.start_prefect()
         api_url = stack.config.api_url
     else:
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                         best[name] = outcome.best.params
     finally:
         if stack is not None:
-            stack.prefect.stop()
+            stack.down()
         shutil.rmtree(root, ignore_errors=True)
 
     medians = {name: statistics.median(values) for name, values in times.items()}

@@ -307,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
         api_url = args.prefect_api_url
         if api_url is None:
             started = time.perf_counter()
-            stack = Stack(StackConfig(home=root / "stack", prefect_port=free_port()))
+            config = StackConfig(home=root / "stack", prefect_port=free_port(), database="sqlite")
+            stack = Stack(config)
             stack.start_prefect()
             api_url = stack.config.api_url
             print(f"Prefect server started in {time.perf_counter() - started:.1f} s")
@@ -333,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(template, ignore_errors=True)
     finally:
         if stack is not None:
-            stack.prefect.stop()
+            stack.down()
         shutil.rmtree(root, ignore_errors=True)
 
     print(f"\nmedians of {args.reps} alternating runs (seconds, wall time of a fresh process):")

@@ -10,7 +10,7 @@ from prefect import flow, tags
 from pydantic import Field
 
 from driftloop.configs.settings import load_settings
-from driftloop.flows.params import run_name, yesterday
+from driftloop.flows.params import Day, run_name, yesterday
 from driftloop.flows.train import train
 from driftloop.tasks import check_drift as steps
 from driftloop.tasks import common
@@ -30,7 +30,7 @@ from driftloop.tasks.core.windows import parse_window, training_window
     on_crashed=[on_failure_hook],
 )
 def check_drift(
-    window_end: date | None = None,
+    window_end: Day | None = None,
     window_days: Annotated[int | None, Field(ge=1)] = None,
     retrain: bool | None = None,
     profile: str | None = None,

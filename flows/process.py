@@ -12,6 +12,7 @@ from prefect.states import State
 from driftloop.configs.settings import Settings, load_settings
 from driftloop.flows.check_drift import check_drift
 from driftloop.flows.ingest import ingest
+from driftloop.flows.params import Day
 from driftloop.flows.score import score
 from driftloop.flows.train import train
 from driftloop.tasks import common
@@ -38,8 +39,8 @@ from driftloop.tasks.core.results import DayOutcome, ProcessSummary
     on_crashed=[on_failure_hook],
 )
 def process(
-    since: date | None = None,
-    until: date | None = None,
+    since: Day | None = None,
+    until: Day | None = None,
     check: bool | None = None,
     profile: str | None = None,
     overrides: dict[str, Any] | None = None,

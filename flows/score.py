@@ -17,7 +17,7 @@ from typing import Any, Literal
 from prefect import flow
 
 from driftloop.configs.settings import Settings, load_settings
-from driftloop.flows.params import run_name, yesterday
+from driftloop.flows.params import Day, run_name, yesterday
 from driftloop.tasks import common
 from driftloop.tasks import score as steps
 from driftloop.tasks.adapters.oncall import on_failure_hook
@@ -36,7 +36,7 @@ from driftloop.tasks.core.results import ScoreSummary
     on_crashed=[on_failure_hook],
 )
 def score(
-    day: date | None = None,
+    day: Day | None = None,
     source: str | None = None,
     profile: str | None = None,
     overrides: dict[str, Any] | None = None,

@@ -8,7 +8,7 @@ from typing import Any
 from prefect import flow
 
 from driftloop.configs.settings import load_settings
-from driftloop.flows.params import merged_overrides
+from driftloop.flows.params import Day, merged_overrides
 from driftloop.tasks import common
 from driftloop.tasks import train as steps
 from driftloop.tasks.adapters.approval import request_approval
@@ -26,8 +26,8 @@ from driftloop.tasks.core.search import plan_trials, with_params
     on_crashed=[on_failure_hook],
 )
 def train(
-    window_start: date,
-    window_end: date,
+    window_start: Day,
+    window_end: Day,
     trigger: str = "manual",
     profile: str | None = None,
     overrides: dict[str, Any] | None = None,
