@@ -4,8 +4,9 @@ Why: thresholds and policy rules must be tuned on history before automation is s
 and the loop must show it pays for itself. The replay calls the very core functions the flows
 call, in one process and without Prefect, MLflow or the lake, so a year replays in minutes:
 
-- each day: rows that break the contract are quarantined (`quarantine_mask`, what ingest
-  quarantines); the rest are the day's curated rows, scored by the champion of that moment
+- each day: rows that break the contract are quarantined and a batch ingest would fail is
+  dropped (`screen_batch` + `batch_verdict`, ingest's own verdict); the rest are the day's
+  curated rows, scored by the champion of that moment
   and kept as its predictions (with the version that made them);
 - then the drift check of the `check_drift` flow: the window of the last `drift.window_days`
   days ending that day (days without predictions left out), the previous window of the same
@@ -46,7 +47,7 @@ import pandas as pd
 from pydantic import BaseModel, Field, model_validator
 
 from driftloop.configs.settings import DatasetSettings, Settings
-from driftloop.tasks.core.contract import batch_verdict, quarantine_mask
+from driftloop.tasks.core.contract import batch_verdict, screen_batch
 from driftloop.tasks.core.evaluation import metric_value
 from driftloop.tasks.core.evidence import measure_evidence
 from driftloop.tasks.core.gate import decide_gate
@@ -241,14 +242,18 @@ class _State:
 
 def curate(window: Window, dataset: DatasetSettings) -> Curated:
     """What ingest would make of this day, judged at the end of its day: the rows it
-    quarantines, and whether the batch fails (no valid row, or more quarantined rows than
-    `dataset.max_quarantine_fraction`): a failed day is neither curated nor scored."""
+    quarantines (the contract's row checks, the day's own time bounds included), and whether
+    the batch fails by ingest's verdict (too few or too many rows, a column too often null, no
+    valid row, more quarantined rows than `dataset.max_quarantine_fraction`): a failed day is
+    neither curated nor scored."""
     end_of_day = datetime.combine(window.day + timedelta(days=1), clock.min, tzinfo=UTC)
     source = f"window {window.source} ({window.day})"
-    bad = quarantine_mask(window.frame, dataset, now=end_of_day, source=source)
+    bad, batch_level = screen_batch(
+        window.frame, dataset, now=end_of_day, source=source, day=window.day
+    )
     valid = window.frame[~bad].reset_index(drop=True)
     blocking = batch_verdict(
-        [], dataset, source=source, rows_in=len(window.frame), rows_valid=len(valid)
+        batch_level, dataset, source=source, rows_in=len(window.frame), rows_valid=len(valid)
     )
     return Curated(
         day=window.day,

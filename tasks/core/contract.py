@@ -724,17 +724,40 @@ def quarantine_mask(
     Why: the backtest replays months of days and must quarantine what the flows would; GE's
     row lists cost far more than these masks. Tests hold it to `validate_frame`'s quarantine.
     """
+    return screen_batch(raw, dataset, now=now, source=source, day=day)[0]
+
+
+def screen_batch(
+    raw: pd.DataFrame,
+    dataset: DatasetSettings,
+    *,
+    now: datetime,
+    source: str = "batch",
+    day: date | None = None,
+) -> tuple[np.ndarray, list[ExpectationOutcome]]:
+    """`quarantine_mask`, and the batch-level checks' outcomes (row count, null shares) that
+    `batch_verdict` turns into a failed batch: the whole verdict of a batch without GE."""
     coerced = coerce_batch(raw, dataset, with_target=True, source=source)
     typed = coerced.frame
-    bad = np.zeros(len(typed), dtype=bool)
+    n = len(typed)
+    bad = np.zeros(n, dtype=bool)
     for name, spec in coerced.contract.items():
         if spec.severity == "error":
             bad[coerced.parse[name].positions] = True
     notna = NotNull(typed)
-    for check in build_checks(coerced.contract, dataset, now, day):
-        if check.row_level and check.severity == "error":
-            bad |= _failing_rows(check, typed, notna)
-    return bad
+    batch_level: list[ExpectationOutcome] = []
+    for index, check in enumerate(build_checks(coerced.contract, dataset, now, day)):
+        if check.row_level:
+            if check.severity == "error":
+                bad |= _failing_rows(check, typed, notna)
+            continue
+        observed = aggregate_value(check, n, lambda name: int(notna(name).sum()))
+        passed = _passes(check, typed, notna)
+        empty = np.empty(0, dtype=np.int64)
+        batch_level.append(
+            _outcome(CheckOutcome(index, check, passed, 0, empty, observed), None, n)
+        )
+    return bad, batch_level
 
 
 def _rule_of(check: Check) -> CrossColumnRule:

@@ -27,6 +27,8 @@ from driftloop.tasks.adapters.validation import validate_frame
 from driftloop.tasks.core.backtest import (
     BacktestError,
     BacktestOptions,
+    Window,
+    curate,
     run_backtest,
     timeline_table,
 )
@@ -77,6 +79,27 @@ def test_the_backtest_quarantines_exactly_what_ingest_quarantines() -> None:
         batch = validate_frame(frame, dataset, source=scenario, now=now)
         assert np.flatnonzero(bad).tolist() == sorted(batch.quarantine[ROW_COLUMN].tolist())
         assert bad.any() == (scenario == "corrupt")
+
+
+@pytest.mark.parametrize(
+    "fault",
+    ["too few rows", "income too often null", "clean"],
+)
+def test_the_backtest_fails_a_batch_exactly_when_ingest_does(fault: str) -> None:
+    """Not only the quarantine share: row count and null shares fail a day in the replay as
+    they fail ingest (and the day is then neither curated nor scored)."""
+    dataset = load({}).dataset
+    day = date(2026, 1, 1)
+    frame = generate_day(day, 2000)
+    if fault == "too few rows":
+        frame = frame.head(dataset.min_rows - 1)
+    elif fault == "income too often null":
+        frame = frame.assign(income=np.where(np.arange(len(frame)) % 2 == 0, np.nan, 1.0e5))
+    now = datetime(2026, 1, 2, tzinfo=UTC)
+    ingest = validate_frame(frame, dataset, source=fault, now=now, day=day)
+    replay = curate(Window(day=day, frame=frame, source=fault), dataset)
+    assert bool(replay.failed) == (not ingest.result.success) == (fault != "clean")
+    assert replay.valid.empty == bool(replay.failed)
 
 
 def test_a_folder_of_daily_files_replays_in_day_order(tmp_path: Path) -> None:
