@@ -46,7 +46,7 @@ def ingest(
     settings = load_settings(profile, overrides)
     lake = Lake(settings.storage.root, settings.dataset.name)
     uri = source or common.locate_raw(settings.storage.root, settings.dataset.name, day)
-    digest = steps.digest_input(uri)
+    digest = common.digest(uri)
     earlier = steps.recall_earlier_days(lake, day, settings.dataset)
     steps.refuse_repeated_batch(uri, digest, earlier, lake, day)
     raw = common.read_frame(uri)

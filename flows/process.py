@@ -124,7 +124,7 @@ def run_day(
 ) -> DayState:
     """The day's stages in order, each recorded as it ends; a failed stage ends the day."""
     state = state.model_copy(
-        update={"raw_uri": plan.raw_uri, "raw_sha256": steps.digest(plan.raw_uri)}
+        update={"raw_uri": plan.raw_uri, "raw_sha256": common.digest(plan.raw_uri)}
     )
     for index, stage in enumerate(plan.stages):
         record = run_stage(stage, plan, lake, settings, profile, overrides)

@@ -76,7 +76,7 @@ def score_streamed(
 ) -> ScoreSummary:
     lake = Lake(settings.storage.root, settings.dataset.name)
     target = None if dry_run else lake.predictions(settings.registry.model_name, day)
-    outcome = steps.score_stream(champion, settings, uri, steps.digest(uri), day, target)
+    outcome = steps.score_stream(champion, settings, uri, common.digest(uri), day, target)
     verdict = contract_only(outcome.result)
     common.publish_validation(
         verdict, settings.dataset.name, outcome.quarantine_uri, outcome.data_docs_dir
@@ -102,7 +102,7 @@ def score_partitioned(
 
     plan = steps.plan_partitions(uri, settings)
     whole_file = plan[0].row_groups is not None
-    digest = steps.digest(uri) if whole_file else None
+    digest = common.digest(uri) if whole_file else None
     fan_out = score_partitions.with_options(task_runner=dask_task_runner(settings.dask))
     outcomes = fan_out(plan, champion, settings, day, digest, common.current_run_id(), dry_run)
     verdict = contract_only(merge_results([o.result for o in outcomes], settings.dataset, uri))

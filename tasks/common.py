@@ -93,6 +93,12 @@ def read_frame(uri: str) -> pd.DataFrame:
     return storage.read_frame(uri)
 
 
+@task(name="digest-input", task_run_name="digest-{uri}", **IO_RETRIES)
+def digest(uri: str) -> str:
+    """The input's sha256: what lineage, the day record and the repeat check know it by."""
+    return storage.sha256_of(uri)
+
+
 @task(name="locate-raw-batch", task_run_name="locate-raw-{dataset}-{day}", **IO_RETRIES)
 def locate_raw(root: str, dataset: str, day: date) -> str:
     return storage.Lake(root, dataset).raw_any(day)

@@ -7,7 +7,6 @@ inside the task bodies, never passed in.
 
 from __future__ import annotations
 
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from prefect import task
 from prefect.cache_policies import NONE
 
 from driftloop.configs.settings import DatasetSettings
-from driftloop.tasks.adapters import storage
+from driftloop.tasks.adapters import day_states, storage
 from driftloop.tasks.adapters.validation import validate_frame
 from driftloop.tasks.common import IO_RETRIES, current_run_id
 from driftloop.tasks.core.contract import DataContractError, ValidatedBatch
@@ -26,8 +25,6 @@ from driftloop.tasks.core.results import IngestSummary
 
 # the sha256 of the raw input a curated file was made from, in the curated file's footer
 INPUT_DIGEST_KEY = "driftloop.input_digest"
-
-_RAW_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})\.(?:parquet|csv)$")
 
 
 @dataclass(frozen=True)
@@ -37,11 +34,6 @@ class EarlierDays:
     days: list[date] = field(default_factory=list)  # the days looked at, oldest first
     ids: pd.Series | None = None  # id -> the (earliest) day it was curated, ISO text
     digests: dict[str, str] = field(default_factory=dict)  # input sha256 -> its day
-
-
-@task(name="digest-input", task_run_name="digest-{uri}", **IO_RETRIES)
-def digest_input(uri: str) -> str:
-    return storage.sha256_of(uri)
 
 
 @task(
@@ -89,13 +81,13 @@ def refuse_repeated_batch(
     what = "the input curated for that day"
     if seen is None:
         size = storage.size_of(uri)
-        wanted = {str(d) for d in earlier.days}
+        wanted = set(earlier.days)
         for raw in storage.list_uris(lake.raw_folder()):
-            match = _RAW_NAME.search(raw)
-            if not match or match.group(1) not in wanted or raw == uri:
+            raw_of = day_states.raw_day(raw)
+            if raw_of not in wanted or raw == uri:
                 continue
             if storage.size_of(raw) == size and storage.sha256_of(raw) == digest:
-                seen, what = match.group(1), f"its raw file {raw}"
+                seen, what = str(raw_of), f"its raw file {raw}"
                 break
     if seen is None:
         return

@@ -45,11 +45,6 @@ def redelivered(raw: dict[date, str], states: dict[date, DayState]) -> set[date]
     }
 
 
-@task(name="digest-raw", **IO_RETRIES)
-def digest(uri: str) -> str:
-    return storage.sha256_of(uri)
-
-
 @task(name="record-day", cache_policy=NONE, **IO_RETRIES)
 def record_day(lake: storage.Lake, state: DayState) -> str:
     return day_states.write_state(lake, state)

@@ -40,11 +40,6 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
 
-@task(name="digest-input", **IO_RETRIES)
-def digest(uri: str) -> str:
-    return storage.sha256_of(uri)
-
-
 @task(name="publish-scoring", cache_policy=NONE)
 def publish_scoring(model_name: str, markdown: str) -> None:
     create_markdown_artifact(key=artifact_key("scoring", model_name), markdown=markdown)

@@ -13,18 +13,22 @@ from driftloop.tasks.core.days import DayState
 _RAW_NAME = re.compile(r"^(?P<day>\d{4}-\d{2}-\d{2})\.(?P<ext>parquet|csv)$")
 
 
+def raw_day(uri: str) -> date | None:
+    """The day a raw file holds, by its name <YYYY-MM-DD>.parquet|csv; None for any other."""
+    found = _RAW_NAME.match(PurePosixPath(uri).name)
+    try:
+        return date.fromisoformat(found["day"]) if found else None
+    except ValueError:
+        return None
+
+
 def landed_days(lake: storage.Lake) -> tuple[dict[date, str], list[str]]:
     """({day: raw URI}, names that are not <YYYY-MM-DD>.parquet|csv). A day with both a
     parquet and a csv file is read from the parquet, as `Lake.raw_any` does."""
     days: dict[date, str] = {}
     unmatched = []
     for uri in storage.list_uris(lake.raw_folder()):
-        name = PurePosixPath(uri).name
-        found = _RAW_NAME.match(name)
-        try:
-            day = date.fromisoformat(found["day"]) if found else None
-        except ValueError:
-            day = None
+        day = raw_day(uri)
         if day is None:
             unmatched.append(uri)
         elif day not in days or uri.endswith(".parquet"):
