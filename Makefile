@@ -23,7 +23,7 @@ export MLFLOW_DISABLE_TELEMETRY ?= true
 export DO_NOT_TRACK ?= true
 export GX_ANALYTICS_ENABLED ?= false
 
-.PHONY: install demo test test-fast acceptance lint format prefect-ui mlflow-ui up down status lock clean
+.PHONY: system-deps install demo test test-fast acceptance lint format prefect-ui mlflow-ui up down status lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "driftloop needs Python 3.11 or newer (found " + sys.version.split()[0] + ")")'
@@ -33,6 +33,16 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# Debian packages some suites need (debian-packages.txt); the loop itself needs none.
+system-deps:
+	@pkgs=$$(grep -v '^\s*#' debian-packages.txt | grep -v '^\s*$$' | while read -r p; do \
+		dpkg -s "$$p" >/dev/null 2>&1 || echo "$$p"; done); \
+	if [ -n "$$pkgs" ]; then \
+		sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		echo "installing Debian packages: $$pkgs"; \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$pkgs; \
+	fi
 
 demo: $(STAMP)
 	$(BIN)/driftloop demo
