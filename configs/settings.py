@@ -198,11 +198,20 @@ class DatasetSettings(Strict):
     rules: list[CrossColumnRule] = Field(
         default_factory=list, description="row-level rules over pairs of columns"
     )
-    data_docs: bool = Field(
-        True,
-        description="build a Great Expectations Data Docs site for each validation "
-        "(a fixed cost in time and disk per batch, whatever its size)",
+    data_docs: Literal["failures", "always", "never"] = Field(
+        "failures",
+        description="when to build a Great Expectations Data Docs site for a validation: "
+        "'failures' (a batch where a check failed), 'always' or 'never' (a site costs about a "
+        "second per batch, whatever its size)",
     )
+
+    @field_validator("data_docs", mode="before")
+    @classmethod
+    def _data_docs_flag(cls, value: Any) -> Any:
+        """true/false, the earlier form of this key, still mean always/never."""
+        if isinstance(value, bool):
+            return "always" if value else "never"
+        return value
 
     @model_validator(mode="after")
     def _roles_exist(self) -> DatasetSettings:

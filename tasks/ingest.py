@@ -109,9 +109,10 @@ def validate_batch(
     day: date | None = None,
     known_ids: pd.Series | None = None,
 ) -> ValidatedBatch:
-    docs_dir = tempfile.mkdtemp(prefix="driftloop-data-docs-") if dataset.data_docs else None
+    wanted = dataset.data_docs != "never"
+    docs_dir = tempfile.mkdtemp(prefix="driftloop-data-docs-") if wanted else None
     try:
-        return validate_frame(
+        batch = validate_frame(
             raw,
             dataset,
             with_target=with_target,
@@ -124,6 +125,9 @@ def validate_batch(
         if docs_dir:
             shutil.rmtree(docs_dir, ignore_errors=True)
         raise
+    if docs_dir and batch.docs_dir is None:  # no site: a clean batch under "failures"
+        shutil.rmtree(docs_dir, ignore_errors=True)
+    return batch
 
 
 @task(

@@ -104,7 +104,7 @@ def score_stream(
     lake = storage.Lake(settings.storage.root, settings.dataset.name)
     run_id = current_run_id()
     docs_dir = None
-    if settings.dataset.data_docs:
+    if settings.dataset.data_docs != "never":
         docs_dir = tempfile.mkdtemp(prefix="driftloop-data-docs-")
     outcome = stream(
         source=source,
@@ -121,6 +121,8 @@ def score_stream(
         run_id=run_id,
         day=day,
     )
+    if docs_dir and outcome.data_docs_dir is None:  # no site: a clean input under "failures"
+        shutil.rmtree(docs_dir, ignore_errors=True)
     docs_uri = _publish_docs(outcome.data_docs_dir, lake, day, run_id)
     return outcome.model_copy(update={"data_docs_dir": docs_uri})
 

@@ -254,7 +254,8 @@ class ContractStream:
         """`check` for an arrow batch: a clean one is judged without pandas (`validate_table`)
         if none of its unique values occurred before; any other goes through `check`."""
         clean = None
-        if self.docs_dir is None or self.results:  # GE builds Data Docs from the first batch
+        # GE builds Data Docs from the first batch, unless they are only for failing batches
+        if self.docs_dir is None or self.results or self.dataset.data_docs == "failures":
             clean = validate_table(
                 table,
                 self.dataset,
@@ -632,7 +633,7 @@ def score_stream(
         score_sum=score_sum,
         output_uri=written,
         quarantine_uri=quarantine_written,
-        data_docs_dir=docs_dir if docs_dir and os.path.isdir(docs_dir) else None,
+        data_docs_dir=docs_dir if docs_dir and os.path.isfile(f"{docs_dir}/index.html") else None,
         seconds=timer.seconds,
     )
 

@@ -88,6 +88,7 @@ def run_gx(
     categorical: list[str] | None = None,
     screen: bool = True,
     notna: NotNull | None = None,
+    docs_on_failure: bool = False,
 ) -> list[CheckOutcome]:
     """Evaluate the suite; GE lists the row numbers of failing rows and has the last word.
 
@@ -97,15 +98,17 @@ def run_gx(
     counts for every check) and a Data Docs site of it is written there before the detail
     pass (GE 1.x builds sites on a local filesystem only; the caller publishes the folder).
     `screen=False`: one COMPLETE pass of GE over everything (what the others must agree with).
+    With `docs_on_failure`, a clean batch gets no site (and no GE): only a failing one does.
 
     A fresh ephemeral context per call: it is cheap to build, whereas a cached one would keep
     every serialised result in its in-memory store for the life of the process.
     """
     everything = list(range(len(checks)))
-    gx_first = docs_dir is not None or not screen
+    gx_first = (docs_dir is not None and not docs_on_failure) or not screen
     notna = notna or NotNull(frame)
     screened = [] if gx_first else screen_checks(frame, checks, notna)
     failed = [i for i, ok in enumerate(screened) if not ok]
+    gx_first = gx_first or (docs_dir is not None and bool(failed))
     results: dict[int, Any] = {}
     if gx_first or failed:
         run = _GxRun(frame, checks, dataset=dataset, source=source, categorical=categorical or [])
@@ -251,7 +254,8 @@ def validate_frame(
 
     Never mutates `raw`. Raises DataContractError only for structural problems; blocking
     row-level findings are in `result` (call `raise_for_result` once the quarantine is saved).
-    With `docs_dir` (an existing local folder), a Data Docs site is built there as well.
+    With `docs_dir` (an existing local folder), a Data Docs site is built there as well
+    (`dataset.data_docs`: always, or only when a check failed; the batch's docs_dir says which).
     With `day`, timestamps must fall on the batch's day (`dataset.event_time_tolerance_hours`);
     with `known_ids` (id -> the earlier day it was curated), those ids are quarantined.
     """
@@ -270,7 +274,10 @@ def validate_frame(
         docs_dir=docs_dir,
         categorical=categorical,
         notna=columns,
+        docs_on_failure=dataset.data_docs == "failures",
     )
+    if docs_dir is not None and not os.path.exists(os.path.join(docs_dir, "index.html")):
+        docs_dir = None  # a clean batch under data_docs: failures
 
     found = collect_findings(contract, coerced.parse, coerced.extras, gx_outcomes, typed, rows=n)
     flag_known_ids(found, typed, dataset, known_ids)

@@ -446,7 +446,8 @@ def test_data_docs_are_uploaded_to_an_s3_lake(workspace: Any, s3_bucket: str) ->
     root = f"{s3_bucket}/lake"
     lake = storage.Lake(root, "loans")
     storage.write_frame(clean(), lake.raw(DAY))
-    summary = ingest(DAY, overrides={**workspace.overrides, "storage.root": root})
+    always = {**workspace.overrides, "storage.root": root, "dataset.data_docs": "always"}
+    summary = ingest(DAY, overrides=always)
     assert summary.data_docs_uri and summary.data_docs_uri.startswith(f"{root}/reports/data-docs/")
     bucket, key = summary.data_docs_uri.removeprefix("s3://").split("/", 1)
     head = boto3.client("s3").head_object(Bucket=bucket, Key=key)
@@ -454,11 +455,20 @@ def test_data_docs_are_uploaded_to_an_s3_lake(workspace: Any, s3_bucket: str) ->
     assert b"<html" in storage.read_bytes(summary.data_docs_uri).lower()
 
 
-def test_data_docs_can_be_turned_off(workspace: Any) -> None:
+def test_a_clean_batch_gets_no_data_docs_by_default(workspace: Any) -> None:
+    """Sites are for batches where a check failed (`dataset.data_docs: failures`)."""
     lake = storage.Lake(workspace.lake_root, "loans")
     storage.write_frame(clean(), lake.raw(DAY))
-    summary = ingest(DAY, overrides={**workspace.overrides, "dataset.data_docs": False})
-    assert summary.data_docs_uri is None
+    summary = ingest(DAY, overrides=workspace.overrides)
+    assert summary.rows_quarantined == 0 and summary.data_docs_uri is None
+    assert not (Path(workspace.lake_root) / "reports" / "data-docs").exists()
+
+
+def test_data_docs_can_be_turned_off(workspace: Any) -> None:
+    lake = storage.Lake(workspace.lake_root, "loans")
+    storage.write_frame(with_values("purpose", ["SPACESHIP"] * N_BAD), lake.raw(DAY))
+    summary = ingest(DAY, overrides={**workspace.overrides, "dataset.data_docs": "never"})
+    assert summary.rows_quarantined == N_BAD and summary.data_docs_uri is None
     assert not (Path(workspace.lake_root) / "reports" / "data-docs").exists()
 
 
