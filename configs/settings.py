@@ -557,6 +557,12 @@ class DriftSettings(Strict):
     window_days: int = Field(3, ge=1)
     sample_size: int = Field(100_000, ge=100)
     min_rows: int = Field(100, ge=1)
+    report: Literal["signals", "always"] = Field(
+        "signals",
+        description="when a check renders its Evidently report and history plot: 'signals' "
+        "(a signal breached) or 'always'; the decision never needs them, and a quiet "
+        "day's statistics are in the drift history either way",
+    )
     event: str = "driftloop.drift.detected"
     retrain_inline: bool = Field(
         True,

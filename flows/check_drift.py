@@ -89,11 +89,17 @@ def check_drift(
         quarantined,
         settings,
     )
-    reference = common.read_frame(baseline.snapshot_uri)
-    measurement = steps.measure(reference, current, settings)
-    report_uri = common.write_text(
-        lake.report("drift", f"{model_name}-{window_end}.html"), measurement.html
+    # The report and plot are for people: rendered when there is something to look at.
+    render = settings.drift.report == "always" or any(
+        signal.breached for signal in assessment.signals.values()
     )
+    report_uri = None
+    if render:
+        reference = common.read_frame(baseline.snapshot_uri)
+        measurement = steps.measure(reference, current, settings)
+        report_uri = common.write_text(
+            lake.report("drift", f"{model_name}-{window_end}.html"), measurement.html
+        )
     decision = steps.decide_policy(
         settings,
         check_id=check_id,
@@ -109,7 +115,7 @@ def check_drift(
         settings, history_rows(decision, assessment, checked_at), decision
     )
     history = steps.read_history(settings)
-    plot_uri = steps.plot_history(settings, history)
+    plot_uri = steps.plot_history(settings, history) if render else None
     steps.publish_policy(settings, decision, assessment, history, record_uri, plot_uri)
     feature = assessment.signals["feature_drift"]
     summary = DriftSummary(
@@ -162,9 +168,9 @@ def check_drift(
     return summary
 
 
-def retrain_trigger(record_uri: str, report_uri: str) -> str:
+def retrain_trigger(record_uri: str, report_uri: str | None) -> str:
     """The `trigger` a retrain carries to its MLflow run and version: decision record + report."""
-    return f"drift:{record_uri} report:{report_uri}"
+    return f"drift:{record_uri}" + (f" report:{report_uri}" if report_uri else "")
 
 
 if __name__ == "__main__":

@@ -146,7 +146,7 @@ def run_demo(plan: DemoPlan | None = None, home: Path = DEMO_HOME) -> Timeline:
                 f"{verdict} vs baseline v{checked.baseline_version} "
                 f"(share {checked.share:.2f}{': ' if checked.drifted_columns else ''}"
                 f"{', '.join(checked.drifted_columns)}); signals: {', '.join(breached) or 'none'}; "
-                f"policy: {checked.rule}; report: {checked.report_uri}",
+                f"policy: {checked.rule}; report: {checked.report_uri or 'none (quiet window)'}",
             )
             if checked.retrain is not None:
                 timeline.train(checked.retrain.window, checked.retrain)

@@ -238,7 +238,7 @@ def publish_policy(
     assessment: Assessment,
     frame: pd.DataFrame,
     record_uri: str,
-    plot_uri: str,
+    plot_uri: str | None,
 ) -> None:
     """The decision record and the signals as artifacts, and links to the plot and record."""
 
@@ -253,11 +253,12 @@ def publish_policy(
         markdown=drift_history.decisions_markdown(frame, plot_uri),
         description="drift scores, signals and decisions over time",
     )
-    create_link_artifact(
-        key=artifact_key("drift-history-plot", model),
-        link=plot_uri if "://" in plot_uri else f"file://{plot_uri}",
-        link_text="drift and realised metrics over time (PNG)",
-    )
+    if plot_uri:
+        create_link_artifact(
+            key=artifact_key("drift-history-plot", model),
+            link=plot_uri if "://" in plot_uri else f"file://{plot_uri}",
+            link_text="drift and realised metrics over time (PNG)",
+        )
 
 
 @task(name="assess-signals", cache_policy=NONE)

@@ -55,7 +55,7 @@ class DriftSummary(BaseModel):
     drifted_columns: list[str]
     reason: str
     baseline_version: str
-    report_uri: str
+    report_uri: str | None  # None: a quiet window under drift.report: signals
     retrain: TrainSummary | None = None
     # the policy's decision record and the monitoring signals behind it
     check_id: str | None = None

@@ -145,6 +145,9 @@ def test_no_drift_window_triggers_nothing(trained) -> None:
     assert not summary.drifted, summary.reason
     assert summary.retrain is None
     assert summary.baseline_version == "1"
+    assert summary.report_uri is None, "a quiet window renders no report by default"
+    always = {**workspace.overrides, "drift.report": "always"}
+    summary = check_drift(days[-1], overrides=always)
     assert storage.read_bytes(summary.report_uri).lstrip().lower().startswith(b"<!doctype html")
 
 

@@ -59,7 +59,8 @@ def scored(workspace_factory):
 def test_check_records_its_decision_against_the_champions_baseline(scored) -> None:
     ws, over = scored
     end = START + timedelta(days=3)
-    summary = check_drift(end, window_days=2, retrain=False, overrides=over)
+    always = {**over, "drift.report": "always"}  # a quiet window: no plot unless asked
+    summary = check_drift(end, window_days=2, retrain=False, overrides=always)
     assert summary.baseline_version == "1" and summary.rule == "quiet", summary.reason
     assert not summary.retrain_decided and summary.retrain is None
     lake = storage.Lake(ws.lake_root, "loans")
