@@ -17,6 +17,12 @@ Why not SQLite by default: with about four runs at once, Prefect's server on SQL
 "database is locked" and moves events to its dead-letter queue, and a lost event is a lost
 page or a false stuck-run alert (tests/e2e/test_stack.py's load test holds the default to
 twenty concurrent runs with no event lost).
+
+The same Prefect server is the CLI's local server (`local_server`): a `driftloop` command with
+no PREFECT_API_URL starts it on first use (its database too) and reuses it after, instead of a
+temporary server per command; an idle watcher stops it after `DRIFTLOOP_LOCAL_SERVER_IDLE_MINUTES`
+(default 30) without a command or a running flow run, and `make down` stops it at once. It is
+left alone while the stack's worker runs (`make up` owns it then).
 """
 
 from __future__ import annotations
@@ -367,6 +373,7 @@ class Stack:
         self.prefect = Managed("prefect-server", home)
         self.mlflow = Managed("mlflow", home)
         self.worker = Managed("worker", home)
+        self.idle_watch = Managed("idle-watch", home)
         self.postgres = EmbeddedPostgres(home)
 
     def embedded_url(self, name: str, driver: str) -> str:
@@ -523,7 +530,7 @@ class Stack:
     def down(self) -> list[str]:
         """Stop the worker first (no new runs), then the servers."""
         stopped = []
-        for proc in (self.worker, self.prefect, self.mlflow):
+        for proc in (self.idle_watch, self.worker, self.prefect, self.mlflow):
             if proc.stop():
                 stopped.append(proc.name)
         if self.postgres.stop():
@@ -543,8 +550,78 @@ class Stack:
             "prefect-server": state(self.prefect, self.prefect_healthy()),
             "mlflow": state(self.mlflow, self.mlflow_healthy()),
             "worker": state(self.worker, None),
+            "idle-watch": state(self.idle_watch, None),
             "postgres": "stopped" if (pg := self.postgres.pid()) is None else f"pid {pg}",
         }
+
+
+# ------------------------------------------------------------------ the CLI's local server
+
+
+def local_server(config: StackConfig, idle_minutes: float) -> str:
+    """The API URL of the stack's Prefect server, started on first use; marks it used now.
+
+    Why: a temporary server per command costs 10-15 s of start-up every time, and on SQLite
+    each sub-flow waits about two seconds on its database lock; one server on the embedded
+    PostgreSQL is paid once. Unless the stack's worker runs (`make up` owns the server then),
+    an idle watcher stops it after `idle_minutes` (0: never).
+    """
+    stack = Stack(config)
+    if not (stack.prefect.pid() and stack.prefect_healthy()):
+        stack.start_prefect()
+    mark_used(config)  # after a start, which can outlast a short idle time
+    if idle_minutes > 0 and stack.worker.pid() is None and stack.idle_watch.pid() is None:
+        argv = [_python(), "-m", "driftloop.deployments.stack", "idle-stop", f"{idle_minutes:g}"]
+        stack.idle_watch.start(argv, config.client_env())
+    return config.api_url
+
+
+def mark_used(config: StackConfig) -> None:
+    config.home.mkdir(parents=True, exist_ok=True)
+    (config.home / "last-used").touch()
+
+
+def _runs_in_progress(config: StackConfig) -> int:
+    """Flow runs the server holds as Running or Pending (-1: the server did not answer)."""
+    body = json.dumps(
+        {"flow_runs": {"state": {"type": {"any_": ["RUNNING", "PENDING", "CANCELLING"]}}}}
+    ).encode()
+    request = urllib.request.Request(
+        f"{config.api_url}/flow_runs/count",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return int(json.loads(resp.read()))
+    except (urllib.error.URLError, OSError, ValueError):
+        return -1
+
+
+def idle_stop(config: StackConfig, idle_minutes: float) -> str:
+    """Stop the local server (and the embedded database) once it has been idle long enough.
+
+    Idle: no `driftloop` command started or ended for `idle_minutes` and no flow run in
+    progress. Returns why it ended; it steps aside as soon as the stack's worker runs.
+    """
+    stack = Stack(config)
+    marker = config.home / "last-used"
+    poll_seconds = min(15.0, max(1.0, idle_minutes * 30))
+    while True:
+        time.sleep(poll_seconds)
+        if stack.worker.pid() is not None:
+            return "the stack's worker runs: `make down` stops the server"
+        if stack.prefect.pid() is None:
+            return "the server is gone"
+        try:
+            quiet_for = time.time() - marker.stat().st_mtime
+        except FileNotFoundError:
+            quiet_for = idle_minutes * 60
+        if quiet_for < idle_minutes * 60 or _runs_in_progress(config) != 0:
+            continue
+        stack.prefect.stop()
+        stack.postgres.stop()
+        return f"stopped after {quiet_for / 60:.0f} idle minutes"
 
 
 @contextlib.contextmanager
@@ -572,6 +649,10 @@ def main(argv: list[str] | None = None) -> int:
         elif command == "down":
             stopped = stack.down()
             print(f"  stopped: {', '.join(stopped) or 'nothing was running'}")
+        elif command == "idle-stop":  # the local server's idle watcher (see local_server)
+            minutes = float(args[1]) if len(args) > 1 else 30.0
+            print(f"  idle watcher: {idle_stop(config, minutes)}")
+            stack.idle_watch.pid_file.unlink(missing_ok=True)
         elif command == "status":
             for key, value in stack.status().items():
                 print(f"  {key:<16} {value}")

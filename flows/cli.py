@@ -1,11 +1,18 @@
-"""`driftloop` command line: the demo and each flow, runnable without a server.
+"""`driftloop` command line: the demo and each flow, runnable without installing a server.
 
 The environment defaults are set here, before Prefect is imported, because Prefect reads its
 settings at import time: telemetry off, Prefect's home inside the project, and a patient start
-for the temporary local server on a busy 2-core machine. Flow-run heartbeats are switched off
-for runs on a temporary server: nothing watches them there, and each sync flow run otherwise
-waits up to a second for its heartbeat thread on exit. Against a stack (PREFECT_API_URL set)
-they stay on, so a killed `driftloop backfill` is marked Crashed and holds no `process` run back.
+for a temporary server on a busy 2-core machine.
+
+Where runs are recorded: with PREFECT_API_URL set, that server. Otherwise the flow commands
+share one local server (`deployments/stack.py`'s Prefect server on its embedded PostgreSQL,
+started by the first command and stopped by `make down` or after
+DRIFTLOOP_LOCAL_SERVER_IDLE_MINUTES idle, default 30), so a command pays no server start-up;
+DRIFTLOOP_LOCAL_SERVER=off gives each command a temporary server of its own, as `demo` always
+has. Flow-run heartbeats are off unless the stack's worker runs (`make up`): nothing watches
+them otherwise, and each flow run waits up to a second for its heartbeat thread on exit. On a
+stack they stay on, so a killed `driftloop backfill` is marked Crashed and holds no `process`
+run back.
 """
 
 from __future__ import annotations
@@ -355,6 +362,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     try:
         on_a_stack = bool(os.environ.get("PREFECT_API_URL"))
+        local = None
+        if not on_a_stack and args.command not in ("demo", "ledger"):
+            local = _use_local_server()
+            on_a_stack = local is not None and local.worker.pid() is not None
         with nullcontext() if on_a_stack else embedded_runs():
             if not args.verbose:
                 _console_without_tracebacks()
@@ -368,11 +379,33 @@ def main(argv: list[str] | None = None) -> int:
         print(f"driftloop {args.command}: {type(err).__name__}: {err}", file=sys.stderr)
         print("(--verbose prints the traceback)", file=sys.stderr)
         return 1
+    finally:
+        if local is not None:
+            from driftloop.deployments.stack import mark_used
+
+            mark_used(local.config)  # the idle time counts from the end of the last command
+
+
+def _use_local_server() -> Any:
+    """Point this process at the shared local server (started if needed); None when off."""
+    if os.environ.get("DRIFTLOOP_LOCAL_SERVER", "on").strip().lower() in ("off", "0", "false"):
+        return None
+    from driftloop.deployments.stack import Stack, StackConfig, local_server
+
+    config = StackConfig.from_env()
+    idle = float(os.environ.get("DRIFTLOOP_LOCAL_SERVER_IDLE_MINUTES") or 30)
+    api_url = local_server(config, idle)
+    os.environ["PREFECT_API_URL"] = api_url
+    os.environ["PREFECT_HOME"] = config.client_env()["PREFECT_HOME"]
+    # plain HTTP on 127.0.0.1: no TLS, so no certificate store to load for each API client
+    os.environ.setdefault("PREFECT_API_TLS_INSECURE_SKIP_VERIFY", "true")
+    return Stack(config)
 
 
 def _fixable_errors() -> tuple[type[Exception], ...]:
     """Errors whose message names the file, key or server at fault and what to do: the
     traceback around them is noise to the person who has to act."""
+    from driftloop.deployments.stack import StackError
     from driftloop.tasks.adapters.registry import RegistryError
     from driftloop.tasks.adapters.storage import StorageError
     from driftloop.tasks.common import MissingDataError
@@ -394,6 +427,7 @@ def _fixable_errors() -> tuple[type[Exception], ...]:
         RetrainsKeepFailing,
         RollbackError,
         SearchConfigError,
+        StackError,
         StorageError,
     )
 
@@ -481,6 +515,27 @@ def _run(args: argparse.Namespace, profile: str) -> int:
         )
     print(result.model_dump_json(indent=2))
     return 0
+
+
+def entry() -> None:
+    """The `driftloop` console script: `main`, then a prompt exit.
+
+    With Prefect loaded, the interpreter's own shutdown (module teardown, joining Prefect's
+    service threads) takes about a second, a third of a short command's overhead. Prefect's
+    log and event workers are drained first and the standard streams flushed, so nothing a
+    command wrote or sent is lost by leaving without that teardown.
+    """
+    code = main()
+    if "prefect" in sys.modules:
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all()
+        EventsWorker.drain_all()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,9 @@ os.environ.pop("PREFECT_API_URL", None)
 os.environ.pop("PREFECT_PROFILE", None)
 os.environ.pop("DRIFTLOOP_PROFILE", None)
 os.environ.pop("DRIFTLOOP_DATASET", None)
+# CLI commands in tests get a temporary server each (no shared server on the project's port);
+# tests/integration/test_local_server.py turns the shared one on in a folder of its own.
+os.environ["DRIFTLOOP_LOCAL_SERVER"] = "off"
 
 from driftloop.flows.cli import quiet_environment  # noqa: E402
 
