@@ -64,6 +64,11 @@ def _driftloop(home: Path, days: int) -> dict[str, Any]:
     registry.configure_tracking(settings.tracking, settings.registry)
     versions = registry.list_versions(settings.registry)
     seconds = time.perf_counter() - began
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all()  # while the server is up, not at exit against a stopped one
+    EventsWorker.drain_all()
     Stack(config).down()
     return {
         "seconds": seconds,
