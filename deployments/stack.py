@@ -136,6 +136,8 @@ class StackConfig:
             "DRIFTLOOP_PROFILE": self.profile,
             "DRIFTLOOP_OVERRIDES": json.dumps(self.flow_overrides()),
             "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(self.heartbeat_seconds),
+            # the worker passes its own settings on, PREFECT_HOME too: keep the image's
+            "PREFECT_HOME": "/data/.prefect",
         }
         return {
             "image": self.image,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -67,10 +68,7 @@ def engine() -> str:
 @pytest.fixture(scope="module")
 def image(engine: str) -> str:
     """The image, built from the Containerfile (cached layers when nothing changed)."""
-    env = {**os.environ, "ENGINE": engine, "DRIFTLOOP_IMAGE": IMAGE}
-    import sys
-
-    env.setdefault("PYTHON", sys.executable)
+    env = {"PYTHON": sys.executable, **os.environ, "ENGINE": engine, "DRIFTLOOP_IMAGE": IMAGE}
     done = subprocess.run([str(BUILD)], env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, (
         f"image build failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
@@ -143,6 +141,7 @@ def test_ingest_train_and_score_run_in_the_image_on_a_docker_pool(
     s3_server: str,
     tmp_path_factory: pytest.TempPathFactory,
     wait_for: Any,
+    workers: list[str],
 ) -> None:
     import docker
     from mlflow import MlflowClient
@@ -165,6 +164,7 @@ def test_ingest_train_and_score_run_in_the_image_on_a_docker_pool(
         else {},
         env=docker_host,
     )
+    workers.append(f"driftloop-worker-{config.prefect_port}")  # the stack's worker name
     lake = storage.Lake(lake_root, "loans")
     for day in DAYS:
         frame = generate_day(day, ROWS, scenario="none", seed=1)
@@ -225,13 +225,28 @@ def test_ingest_train_and_score_run_in_the_image_on_a_docker_pool(
         assert len(predictions) > 0
         assert set(predictions["model_version"].astype(str)) == {champion.version}
 
-        # Every run ran in a container of the image, from the installed package's code.
-        api = docker.DockerClient(base_url=docker_host.get("DOCKER_HOST"))
+        # Every run ran in a container of the image, as its non-root user, and exited cleanly.
+        engine_api = docker.from_env(environment={**os.environ, **docker_host})
         for run in [*ingested.values(), *trained.values(), scored]:
             container_id = str(run.infrastructure_pid).rsplit(":", 1)[-1]
-            container = api.containers.get(container_id)
-            assert image.split("/")[-1] in " ".join(container.image.tags), container.image.tags
-            assert container.attrs["Config"]["User"] in ("10001", ""), "the image's non-root user"
+            container = engine_api.containers.get(container_id)
+            assert image in container.image.tags, (run.name, container.image.tags)
+            assert container.attrs["Config"]["User"] == "10001", "the image's non-root user"
             assert container.attrs["State"]["ExitCode"] == 0
-            container.remove()
+            assert container.attrs["Config"]["WorkingDir"] == "/data"
         assert IMAGE_CODE_DIR in (config.home / "prefect.docker.yaml").read_text()
+
+
+@pytest.fixture
+def workers(docker_host: dict[str, str]) -> Iterator[list[str]]:
+    """The pool keeps finished containers (for their logs): those of the workers the test names
+    here are removed after it."""
+    names: list[str] = []
+    yield names
+    import docker
+
+    engine_api = docker.from_env(environment={**os.environ, **docker_host})
+    for name in names:
+        label = f"io.prefect.worker-name={name}"
+        for container in engine_api.containers.list(all=True, filters={"label": label}):
+            container.remove(force=True)
