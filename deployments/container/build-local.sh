@@ -98,4 +98,7 @@ else
 fi
 
 say "building $IMAGE from Containerfile (base $BASE_IMAGE) with $ENGINE"
-exec "$ENGINE" build "${RUN_OPTS[@]}" -f Containerfile --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$IMAGE" .
+code_version=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && code_version="$code_version-dirty"
+exec "$ENGINE" build "${RUN_OPTS[@]}" -f Containerfile --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+    --build-arg "CODE_VERSION=$code_version" -t "$IMAGE" .

@@ -235,6 +235,12 @@ def test_ingest_train_and_score_run_in_the_image_on_a_docker_pool(
             assert container.attrs["State"]["ExitCode"] == 0
             assert container.attrs["Config"]["WorkingDir"] == "/data"
         assert IMAGE_CODE_DIR in (config.home / "prefect.docker.yaml").read_text()
+        # The model trained in the image records the commit the image was built from.
+        image_env = dict(
+            item.split("=", 1) for item in engine_api.images.get(image).attrs["Config"]["Env"]
+        )
+        built_from = image_env["DRIFTLOOP_CODE_VERSION"]
+        assert built_from != "unknown" and champion.tags["code_version"] == built_from
 
 
 @pytest.fixture
