@@ -30,6 +30,7 @@ import pytest
 from driftloop.data.generate import generate_day, labels_of
 from driftloop.deployments.stack import IMAGE_CODE_DIR, StackConfig, free_port, running
 from driftloop.tasks.adapters import storage
+from driftloop.tasks.adapters.registry import TAG_PREFIX
 
 pytestmark = pytest.mark.containers
 
@@ -240,7 +241,7 @@ def test_ingest_train_and_score_run_in_the_image_on_a_docker_pool(
             item.split("=", 1) for item in engine_api.images.get(image).attrs["Config"]["Env"]
         )
         built_from = image_env["DRIFTLOOP_CODE_VERSION"]
-        assert built_from != "unknown" and champion.tags["code_version"] == built_from
+        assert built_from != "unknown" and champion.tags[TAG_PREFIX + "code_version"] == built_from
 
 
 @pytest.fixture
