@@ -146,7 +146,7 @@ bench-search: $(STAMP)
 image: $(STAMP)
 	PYTHON=$(BIN)/python deployments/container/build-local.sh
 
-# The image built, then ingest and score runs of the deployments inside containers against a
-# stack on 127.0.0.1 (needs podman or docker; root for the first debootstrap).
+# The image built, then ingest, train and score runs of the deployments in containers of it (a
+# Docker-type work pool) against a stack on 127.0.0.1 (podman or docker; root for the first debootstrap).
 test-containers: $(STAMP)
 	$(BIN)/python -m pytest -m containers tests/containers

@@ -37,6 +37,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from driftloop.configs.settings import project_root
+
+# The code (entrypoints, prefect.yaml); state goes under project_root(): the checkout, or
+# $DRIFTLOOP_HOME / the working directory for an installed package.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PREFECT_YAML = PROJECT_ROOT / "deployments" / "prefect.yaml"
 HOST = "127.0.0.1"
@@ -73,7 +77,7 @@ class StackError(RuntimeError):
 class StackConfig:
     """Where each part of the stack listens and keeps its state."""
 
-    home: Path = PROJECT_ROOT / ".stack"
+    home: Path = field(default_factory=lambda: project_root() / ".stack")
     prefect_port: int = 4200
     mlflow_port: int = 5000
     prefect_db_url: str | None = None  # None: the embedded database (see `database`)
@@ -105,7 +109,7 @@ class StackConfig:
             return env.get(name) or base.get(key)
 
         return cls(
-            home=Path(env.get("DRIFTLOOP_STACK_HOME") or PROJECT_ROOT / ".stack"),
+            home=Path(env.get("DRIFTLOOP_STACK_HOME") or project_root(env) / ".stack"),
             prefect_port=int(env.get("DRIFTLOOP_PREFECT_PORT", "4200")),
             mlflow_port=int(env.get("DRIFTLOOP_MLFLOW_PORT", "5000")),
             prefect_db_url=pick("prefect_db_url", "DRIFTLOOP_PREFECT_DB_URL"),

@@ -80,3 +80,9 @@ def test_the_docker_pool_is_a_stack_setting_with_the_same_deployments(tmp_path: 
 def test_an_unknown_work_pool_type_is_refused_by_name() -> None:
     with pytest.raises(StackError, match="DRIFTLOOP_WORK_POOL_TYPE='kubernetes'"):
         StackConfig.from_env({"DRIFTLOOP_WORK_POOL_TYPE": "kubernetes"})
+
+
+def test_the_stack_keeps_its_state_under_driftloop_home(tmp_path: Path) -> None:
+    assert StackConfig.from_env({"DRIFTLOOP_HOME": str(tmp_path)}).home == tmp_path / ".stack"
+    checkout = Path(settings.__file__).resolve().parents[1]
+    assert StackConfig.from_env({}).home == checkout / ".stack", "make up: as before"
