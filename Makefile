@@ -24,6 +24,7 @@ export DO_NOT_TRACK ?= true
 export GX_ANALYTICS_ENABLED ?= false
 
 .PHONY: system-deps install demo test test-fast acceptance lint format prefect-ui mlflow-ui up down status lock clean
+.PHONY: image test-containers
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "driftloop needs Python 3.11 or newer (found " + sys.version.split()[0] + ")")'
@@ -51,10 +52,10 @@ demo: $(STAMP)
 # test server and temporary folders; a file's tests stay on one worker (module fixtures).
 # `make test` is unit + integration + e2e (what CI runs); the full-size runs are `acceptance`.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile -m "not acceptance"
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile -m "not acceptance and not containers"
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile -m "not e2e and not acceptance"
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile -m "not e2e and not acceptance and not containers"
 
 # The tests marked `acceptance`: the policy's acceptance table (`driftloop backtest
 # --acceptance`), every case must hold. DRIFTLOOP_ACCEPTANCE_SIZE=full (the stated sizes: 10k rows
@@ -137,3 +138,15 @@ bench-training: $(STAMP)
 .PHONY: bench-search
 bench-search: $(STAMP)
 	$(BIN)/python benchmarks/search.py
+
+# The flows' image from the Containerfile, with docker when its engine answers, else podman
+# (deployments/container/build-local.sh: a debootstrap'ed Debian base when no base image is
+# there, a wheelhouse filled here, then the build). DRIFTLOOP_IMAGE names it (localhost/driftloop:dev);
+# DRIFTLOOP_BASE_IMAGE=docker.io/library/python:3.11-slim uses the official base where a registry is reachable.
+image: $(STAMP)
+	PYTHON=$(BIN)/python deployments/container/build-local.sh
+
+# The image built, then ingest, train and score runs of the deployments in containers of it (a
+# Docker-type work pool) against a stack on 127.0.0.1 (podman or docker; root for the first debootstrap).
+test-containers: $(STAMP)
+	$(BIN)/python -m pytest -m containers tests/containers

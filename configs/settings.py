@@ -26,7 +26,25 @@ from pydantic import (
 )
 
 CONFIG_DIR = Path(__file__).resolve().parent
-PROJECT_ROOT = CONFIG_DIR.parent
+HOME_ENV = "DRIFTLOOP_HOME"
+
+
+def project_root(environ: Mapping[str, str] | None = None) -> Path:
+    """Where relative paths (lake, MLflow store, .prefect, .stack) resolve.
+
+    $DRIFTLOOP_HOME when set; else the checkout when the code runs from one (an editable
+    install: pyproject.toml next to configs/); else the working directory, never the
+    installed package's folder (site-packages in an image).
+    """
+    env = os.environ if environ is None else environ
+    if env.get(HOME_ENV):
+        return Path(env[HOME_ENV]).expanduser().resolve()
+    if (CONFIG_DIR.parent / "pyproject.toml").is_file():
+        return CONFIG_DIR.parent
+    return Path.cwd().resolve()
+
+
+PROJECT_ROOT = project_root()
 
 DType = Literal["string", "int", "float", "category", "datetime", "bool"]
 Severity = Literal["error", "warning"]
@@ -1056,7 +1074,7 @@ def load_settings(
         settings = Settings.model_validate(data)
     except ValidationError as err:
         raise ConfigError(format_validation_error(err, f"{config_dir}: {source}")) from err
-    root = PROJECT_ROOT
+    root = project_root()
     return settings.model_copy(
         update={
             "storage": settings.storage.model_copy(

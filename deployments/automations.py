@@ -182,15 +182,23 @@ def build_automations(
     return automations
 
 
-async def ensure_work_pool(name: str = WORK_POOL) -> None:
-    """Create the process work pool unless it exists (deploy needs it first)."""
+async def ensure_work_pool(name: str = WORK_POOL, pool_type: str = "process") -> None:
+    """Create the work pool unless it exists (deploy needs it first); a docker pool gets
+    prefect-docker's own base job template."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectAlreadyExists
 
+    template: dict[str, Any] = {}
+    if pool_type == "docker":
+        from prefect_docker.worker import DockerWorker
+
+        template = DockerWorker.get_default_base_job_template()
     async with get_client() as client:
         with contextlib.suppress(ObjectAlreadyExists):
-            await client.create_work_pool(WorkPoolCreate(name=name, type="process"))
+            await client.create_work_pool(
+                WorkPoolCreate(name=name, type=pool_type, base_job_template=template)
+            )
 
 
 async def store_webhook(url: str) -> UUID:
@@ -305,8 +313,8 @@ def main() -> None:
     import json
     import sys
 
-    if sys.argv[1:] == ["work-pool"]:  # before `prefect deploy`: prints what is paused
-        asyncio.run(ensure_work_pool())
+    if sys.argv[1:2] == ["work-pool"]:  # before `prefect deploy`: prints what is paused
+        asyncio.run(ensure_work_pool(*sys.argv[2:4]))
         print(json.dumps(asyncio.run(paused_state())))
         return
     if sys.argv[1:2] == ["process-interval"]:  # after it: the interval, then re-pause

@@ -43,6 +43,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from driftloop.configs.settings import project_root
+
+# The code (entrypoints, prefect.yaml); state goes under project_root(): the checkout, or
+# $DRIFTLOOP_HOME / the working directory for an installed package.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PREFECT_YAML = PROJECT_ROOT / "deployments" / "prefect.yaml"
 HOST = "127.0.0.1"
@@ -53,6 +57,16 @@ QUIET_ENV = {
     "GX_ANALYTICS_ENABLED": "false",
     "PYTHONUNBUFFERED": "1",
 }
+#: Where the flows' image keeps the installed package (Containerfile): a container's pull step
+#: sets its working directory there, so the entrypoints (flows/<name>.py) resolve.
+IMAGE_CODE_DIR = "/opt/driftloop/code"
+#: What a flow in a container needs from the stack's environment (a process worker's flows
+#: inherit it): the S3 endpoint and credentials in boto3's own names.
+CONTAINER_PASS_ENV = (
+    "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "AWS_REGION", "MLFLOW_S3_ENDPOINT_URL",
+)  # fmt: skip
+WORK_POOL_TYPES = ("process", "docker")
 PROD_DEFAULTS = {
     "prefect_db_url": "postgresql+asyncpg://postgres@127.0.0.1:5432/driftloop_prefect",
     "mlflow_backend_uri": "postgresql+psycopg://postgres@127.0.0.1:5432/driftloop_mlflow",
@@ -69,7 +83,7 @@ class StackError(RuntimeError):
 class StackConfig:
     """Where each part of the stack listens and keeps its state."""
 
-    home: Path = PROJECT_ROOT / ".stack"
+    home: Path = field(default_factory=lambda: project_root() / ".stack")
     prefect_port: int = 4200
     mlflow_port: int = 5000
     prefect_db_url: str | None = None  # None: the embedded database (see `database`)
@@ -85,6 +99,11 @@ class StackConfig:
     webhook_url: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)  # extra env for every process
     start_timeout: float = 120.0
+    work_pool_type: str = "process"  # or "docker": the flows run in `image` (prefect-docker)
+    image: str = "localhost/driftloop:dev"  # the flows' image (Containerfile), docker pool only
+    # a docker pool's job variables beyond image/env (network_mode, image_pull_policy,
+    # container_create_kwargs, ...): DRIFTLOOP_DOCKER_JOB_VARIABLES as JSON
+    docker_job_variables: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StackConfig:
@@ -96,7 +115,7 @@ class StackConfig:
             return env.get(name) or base.get(key)
 
         return cls(
-            home=Path(env.get("DRIFTLOOP_STACK_HOME") or PROJECT_ROOT / ".stack"),
+            home=Path(env.get("DRIFTLOOP_STACK_HOME") or project_root(env) / ".stack"),
             prefect_port=int(env.get("DRIFTLOOP_PREFECT_PORT", "4200")),
             mlflow_port=int(env.get("DRIFTLOOP_MLFLOW_PORT", "5000")),
             prefect_db_url=pick("prefect_db_url", "DRIFTLOOP_PREFECT_DB_URL"),
@@ -107,7 +126,36 @@ class StackConfig:
             webhook_url=env.get("DRIFTLOOP_WEBHOOK_URL") or None,
             process_interval=float(env.get("DRIFTLOOP_PROCESS_INTERVAL") or 900),
             heartbeat_seconds=int(env.get("DRIFTLOOP_HEARTBEAT_SECONDS") or 60),
+            work_pool_type=_work_pool_type(env.get("DRIFTLOOP_WORK_POOL_TYPE")),
+            image=env.get("DRIFTLOOP_IMAGE") or "localhost/driftloop:dev",
+            docker_job_variables=json.loads(env.get("DRIFTLOOP_DOCKER_JOB_VARIABLES") or "{}"),
         )
+
+    @property
+    def work_pool(self) -> str:
+        """driftloop-process (prefect.yaml's pool) or driftloop-<type>."""
+        return f"driftloop-{self.work_pool_type}"
+
+    def container_job_variables(self) -> dict[str, Any]:
+        """A docker pool's job variables: the image, and the environment a process worker's
+        flows would inherit (profile, overrides, S3), since a container inherits nothing."""
+        outer = {**os.environ, **self.env}
+        env = {
+            **QUIET_ENV,
+            **{name: outer[name] for name in CONTAINER_PASS_ENV if outer.get(name)},
+            "DRIFTLOOP_PROFILE": self.profile,
+            "DRIFTLOOP_OVERRIDES": json.dumps(self.flow_overrides()),
+            "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(self.heartbeat_seconds),
+            # the worker passes its own settings on, PREFECT_HOME too: keep the image's
+            "PREFECT_HOME": "/data/.prefect",
+        }
+        return {
+            "image": self.image,
+            "network_mode": "host",  # the stack's servers listen on 127.0.0.1
+            "image_pull_policy": "Never",  # a local image; a registry's: set IfNotPresent
+            **self.docker_job_variables,
+            "env": {**env, **dict(self.docker_job_variables.get("env") or {})},
+        }
 
     @property
     def prefect_url(self) -> str:
@@ -146,6 +194,15 @@ def _database_kind(value: str | None) -> str:
     kind = (value or "postgres").strip().lower()
     if kind not in ("postgres", "sqlite"):
         raise StackError(f"DRIFTLOOP_STACK_DB={value!r}: use 'postgres' (default) or 'sqlite'")
+    return kind
+
+
+def _work_pool_type(value: str | None) -> str:
+    kind = (value or "process").strip().lower()
+    if kind not in WORK_POOL_TYPES:
+        raise StackError(
+            f"DRIFTLOOP_WORK_POOL_TYPE={value!r}: use one of {', '.join(WORK_POOL_TYPES)}"
+        )
     return kind
 
 
@@ -470,14 +527,44 @@ class Stack:
     def deploy(self) -> None:
         """Work pool, then every deployment in prefect.yaml (upserted: twice changes nothing);
         what an operator paused stays paused."""
-        out = self._cli("-m", "driftloop.deployments.automations", "work-pool")
+        cfg = self.config
+        out = self._cli(
+            "-m", "driftloop.deployments.automations", "work-pool", cfg.work_pool,
+            cfg.work_pool_type,
+        )  # fmt: skip
         paused = out.strip().splitlines()[-1]
         self._cli(
             "-m", "prefect", "--no-prompt", "deploy", "--all",
-            "--prefect-file", str(PREFECT_YAML),
+            "--prefect-file", str(self.prefect_file()),
         )  # fmt: skip
         interval = f"{self.config.process_interval:g}"
         self._cli("-m", "driftloop.deployments.automations", "process-interval", interval, paused)
+
+    def prefect_file(self) -> Path:
+        """prefect.yaml itself for the process pool; for another pool the same deployments
+        written to <home>/prefect.<type>.yaml with that pool, the image and the image's code
+        directory as the pull step (one set of definitions, pool and image per environment)."""
+        cfg = self.config
+        if cfg.work_pool_type == "process":
+            return PREFECT_YAML
+        import yaml
+
+        spec = yaml.safe_load(PREFECT_YAML.read_text())
+        spec["pull"] = [
+            {"prefect.deployments.steps.set_working_directory": {"directory": IMAGE_CODE_DIR}}
+        ]
+        pool = {
+            "name": cfg.work_pool,
+            "work_queue_name": "default",
+            "job_variables": cfg.container_job_variables(),
+        }
+        for deployment in spec["deployments"]:
+            deployment["work_pool"] = pool
+        spec.pop("definitions", None)
+        target = cfg.home / f"prefect.{cfg.work_pool_type}.yaml"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(yaml.safe_dump(spec, sort_keys=False))
+        return target
 
     def apply_automations(self) -> str:
         return self._cli("-m", "driftloop.deployments.automations").strip()
@@ -495,7 +582,7 @@ class Stack:
         }
         argv = [
             _python(), "-m", "prefect", "worker", "start",
-            "--pool", "driftloop-process", "--type", "process",
+            "--pool", cfg.work_pool, "--type", cfg.work_pool_type,
             "--name", f"driftloop-worker-{cfg.prefect_port}", "--limit", "4",
         ]  # fmt: skip
         self.worker.start(argv, env)
