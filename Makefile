@@ -51,10 +51,10 @@ demo: $(STAMP)
 # test server and temporary folders; a file's tests stay on one worker (module fixtures).
 # `make test` is unit + integration + e2e (what CI runs); the full-size runs are `acceptance`.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile -m "not acceptance"
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile -m "not acceptance and not faults"
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile -m "not e2e and not acceptance"
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile -m "not e2e and not acceptance and not faults"
 
 # The tests marked `acceptance`: the policy's acceptance table (`driftloop backtest
 # --acceptance`), every case must hold. DRIFTLOOP_ACCEPTANCE_SIZE=full (the stated sizes: 10k rows
@@ -137,3 +137,9 @@ bench-training: $(STAMP)
 .PHONY: bench-search
 bench-search: $(STAMP)
 	$(BIN)/python benchmarks/search.py
+
+# The fault-injection suite (tests/faults/, marker `faults`): servers and files failing mid-run,
+# each fault and its promise listed in docs/reliability.md. One session of shared servers.
+.PHONY: faults
+faults: $(STAMP)
+	$(BIN)/python -m pytest -m faults tests/faults
