@@ -5,6 +5,7 @@ Every module here sets `pytestmark = pytest.mark.faults` (`make faults`; not in 
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import threading
@@ -81,10 +82,8 @@ class CutProxy:
             pass
         finally:
             for sock in (src, dst):
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def _pump_up(self, client: socket.socket, server: socket.socket) -> None:
         """Client to server; cuts the connection half-way through a marked request's body."""
@@ -110,10 +109,8 @@ class CutProxy:
             pass
         finally:
             for sock in (client, server):
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 sock.close()
 
 
