@@ -151,6 +151,8 @@ def test_a_driftloop_version_without_its_digest_is_refused(proxy, champion_lake)
     from mlflow import MlflowClient
 
     overrides = champion_lake["overrides"]
+    day = START + timedelta(days=4)
+    write_raw(overrides["storage.root"], day)
     settings = _settings(overrides)
     registry.configure_tracking(settings.tracking, settings.registry)
     champion = registry.version_by_alias(settings.registry, "champion")
@@ -161,7 +163,7 @@ def test_a_driftloop_version_without_its_digest_is_refused(proxy, champion_lake)
     _fresh_worker()
     try:
         with pytest.raises(Exception, match=r"carries no driftloop\.model_sha256 digest"):
-            score(START + timedelta(days=3), overrides=overrides, mode="stream")
+            score(day, overrides=overrides, mode="stream")
     finally:
         client.set_model_version_tag(
             settings.registry.model_name, champion.version, key, champion.tag("model_sha256")
