@@ -52,10 +52,10 @@ demo: $(STAMP)
 # test server and temporary folders; a file's tests stay on one worker (module fixtures).
 # `make test` is unit + integration + e2e (what CI runs); the full-size runs are `acceptance`.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile -m "not acceptance and not containers"
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile -m "not acceptance and not containers and not faults"
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile -m "not e2e and not acceptance and not containers"
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile -m "not e2e and not acceptance and not containers and not faults"
 
 # The tests marked `acceptance`: the policy's acceptance table (`driftloop backtest
 # --acceptance`), every case must hold. DRIFTLOOP_ACCEPTANCE_SIZE=full (the stated sizes: 10k rows
@@ -142,7 +142,7 @@ bench-search: $(STAMP)
 # The flows' image from the Containerfile, with docker when its engine answers, else podman
 # (deployments/container/build-local.sh: a debootstrap'ed Debian base when no base image is
 # there, a wheelhouse filled here, then the build). DRIFTLOOP_IMAGE names it (localhost/driftloop:dev);
-# DRIFTLOOP_BASE_IMAGE=docker.io/library/python:3.11-slim uses the official base where a registry is reachable.
+# DRIFTLOOP_BASE_IMAGE=python:3.11-slim uses the official base where a registry is reachable.
 image: $(STAMP)
 	PYTHON=$(BIN)/python deployments/container/build-local.sh
 
@@ -150,3 +150,9 @@ image: $(STAMP)
 # Docker-type work pool) against a stack on 127.0.0.1 (podman or docker; root for the first debootstrap).
 test-containers: $(STAMP)
 	$(BIN)/python -m pytest -m containers tests/containers
+
+# The fault-injection suite (tests/faults/, marker `faults`): servers and files failing mid-run,
+# each fault and its promise listed in docs/reliability.md. One session of shared servers.
+.PHONY: faults
+faults: $(STAMP)
+	$(BIN)/python -m pytest -m faults tests/faults

@@ -36,6 +36,14 @@ from driftloop.flows.cli import quiet_environment  # noqa: E402
 
 quiet_environment()
 
+# Hypothesis draws the same examples on every run (CI included), so a failure seen once can be
+# reproduced by running the test again; `HYPOTHESIS_PROFILE=explore` draws new ones locally.
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("driftloop", derandomize=True, print_blob=True, database=None)
+_hypothesis_settings.register_profile("explore", print_blob=True)
+_hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "driftloop"))
+
 
 def _wait_for(
     predicate: Callable[[], Any],

@@ -4,7 +4,7 @@
 #   1. the base image: when DRIFTLOOP_BASE_IMAGE is not in the engine's store and is the local
 #      default, a debootstrap'ed Debian (this host's codename, the mirror from this host's apt
 #      sources) with python3 + venv, imported once (`<engine> import`); any other name is left to
-#      the build to pull (e.g. docker.io/library/python:3.11-slim where a registry is reachable);
+#      the build to pull (e.g. python:3.11-slim where a registry is reachable);
 #   2. the wheelhouse (.wheelhouse/): every pinned dependency as a wheel for the base image's
 #      Python, filled here with pip (`pip wheel` builds any sdist, `pip download --python-version`
 #      adds what that Python's markers want); skipped when the requirements, the constraints

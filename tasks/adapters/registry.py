@@ -164,6 +164,15 @@ def downloaded_model(model_uri: str) -> Iterator[Path]:
         yield Path(local)
 
 
+def registered_by_driftloop(info: ModelVersionInfo) -> bool:
+    """Whether driftloop registered this version: it tags its lineage (the data digest) in the
+    same call that creates the version.
+
+    Why: a version driftloop made must carry its file digest; one registered by hand or by
+    another tool (no lineage) is loaded without the check, as before."""
+    return bool(info.tag("data_digest"))
+
+
 def load_version(info: ModelVersionInfo) -> Pipeline:
     """Load a version by number (not the moving alias), refusing files that changed since.
 
@@ -172,8 +181,15 @@ def load_version(info: ModelVersionInfo) -> Pipeline:
     """
     import mlflow
 
+    expected = info.tag("model_sha256")
+    if not expected and registered_by_driftloop(info):
+        raise RegistryError(
+            f"model {info.uri} (run {info.run_id}) was registered by driftloop but carries no "
+            f"{TAG_PREFIX}model_sha256 digest (its registration did not finish), so its files "
+            "cannot be checked: refused. Register it again (retrain) or roll back to a "
+            "previous version."
+        )
     with downloaded_model(info.uri) as local:
-        expected = info.tag("model_sha256")
         if expected and artifact_digest(local) != expected:
             raise RegistryError(
                 f"model {info.uri} (run {info.run_id}) does not match the digest recorded at "

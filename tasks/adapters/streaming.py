@@ -626,6 +626,8 @@ def score_stream(
         written = None
     finally:
         shutil.rmtree(spool, ignore_errors=True)
+    if written is not None:
+        remove_crashed_writes(written)
     return StreamOutcome(
         result=result,
         rows_scored=rows,
@@ -636,6 +638,17 @@ def score_stream(
         data_docs_dir=docs_dir if docs_dir and os.path.isfile(f"{docs_dir}/index.html") else None,
         seconds=timer.seconds,
     )
+
+
+def remove_crashed_writes(uri: str) -> list[str]:
+    """Delete temp files a killed writer of `uri` left beside it (`.<name>.<token>.tmp`).
+
+    Why: a worker killed mid-write leaves its temp file; once a rerun has stored the output,
+    the folder must hold exactly that one output. Called only after our own write succeeded."""
+    folder, name = os.path.split(uri)
+    prefix = f".{name}."
+    stale = [t for t in storage.list_temp_files(folder) if os.path.basename(t).startswith(prefix)]
+    return [t for t in stale if storage.delete(t)]
 
 
 @contextlib.contextmanager

@@ -5,9 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from driftloop.tasks.adapters.ledger import Ledger, LedgerEntry
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+@pytest.fixture(params=["local", "s3"])
+def root(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The ledger beside a local lake, and beside a lake on S3 (moto's server on loopback)."""
+    return str(tmp_path) if request.param == "local" else request.getfixturevalue("s3_bucket")
 
 
 def move(ledger: Ledger, to: str, at: datetime, kind: str = "promotion") -> LedgerEntry:
@@ -26,8 +34,8 @@ def move(ledger: Ledger, to: str, at: datetime, kind: str = "promotion") -> Ledg
     return settled
 
 
-def test_version_at_follows_promotions_and_rollbacks(tmp_path: Path) -> None:
-    ledger = Ledger(str(tmp_path), "m")
+def test_version_at_follows_promotions_and_rollbacks(root: str) -> None:
+    ledger = Ledger(root, "m")
     assert ledger.version_at("champion", T0) is None
     move(ledger, "1", T0)
     first = ledger.committed("champion")[-1].settled_at
@@ -41,10 +49,8 @@ def test_version_at_follows_promotions_and_rollbacks(tmp_path: Path) -> None:
     assert len(ledger.export_jsonl().splitlines()) == 3
 
 
-def test_reconcile_commits_a_move_that_happened_and_aborts_one_that_did_not(
-    tmp_path: Path,
-) -> None:
-    ledger = Ledger(str(tmp_path), "m")
+def test_reconcile_commits_a_move_that_happened_and_aborts_one_that_did_not(root: str) -> None:
+    ledger = Ledger(root, "m")
     move(ledger, "1", T0)
     ledger.write_intent(
         LedgerEntry(

@@ -344,3 +344,64 @@ def test_promotions_are_limited_apart_from_attempts() -> None:
     assert decide_episode(history, promoted).rule == "retrain"
     held = decide_episode(history, promoted, max_promotions=2)
     assert held.rule == "promotion-limit" and "max_promotions 2" in held.reason
+
+
+# ---------------------------------------------------------------- the limits at their boundaries
+
+
+def _decide_at(history: list[CheckRecord], outcomes=(), **policy: int) -> PolicyDecision:
+    """Feature drift on DAY with enough rows and a streak, under POLICY with `policy` changes."""
+    return decide_retrain(
+        check_id="now",
+        model_name="m",
+        window_start=DAY - timedelta(days=6),
+        window_end=DAY,
+        baseline_version="1",
+        signals=signals(feature_drift=True),
+        history=history,
+        in_flight=[],
+        new_rows=9000,
+        policy=POLICY.model_copy(update=policy),
+        outcomes=list(outcomes),
+        now=datetime(2026, 3, 10, 12, tzinfo=UTC),
+    )
+
+
+@pytest.mark.parametrize(("days_ago", "rule"), [(2, "cool-down"), (3, "retrain"), (4, "retrain")])
+def test_cooldown_holds_until_exactly_cooldown_days(days_ago: int, rule: str) -> None:
+    """cooldown_days=3: a retrain 2 days ago holds, one exactly 3 days ago no longer does."""
+    history = [rec(days_ago, True, retrain=True), rec(1, True)]
+    decision = _decide_at(history)
+    assert decision.rule == rule, decision.reason
+    assert decision.last_retrain == DAY - timedelta(days=days_ago)
+
+
+@pytest.mark.parametrize(
+    ("oldest", "rule", "counted"), [(29, "rate-limit", 2), (30, "retrain", 1), (31, "retrain", 1)]
+)
+def test_rate_limit_counts_retrains_inside_the_period_only(
+    oldest: int, rule: str, counted: int
+) -> None:
+    """max_retrains=2 per period_days=30: a retrain exactly 30 days back is outside the period."""
+    history = [rec(oldest, True, retrain=True), rec(10, True, retrain=True), rec(1, True)]
+    decision = _decide_at(history)
+    assert decision.rule == rule, decision.reason
+    assert decision.retrains_in_period == counted
+
+
+@pytest.mark.parametrize(("limit", "rule"), [(1, "rate-limit"), (2, "retrain")])
+def test_rate_limit_holds_exactly_at_max_retrains(limit: int, rule: str) -> None:
+    """One retrain in the period: max_retrains=1 holds (reached), 2 lets one more through."""
+    history = [rec(10, True, retrain=True), rec(1, True)]
+    assert _decide_at(history, max_retrains=limit).rule == rule
+
+
+@pytest.mark.parametrize(("days_ago", "rule"), [(29, "promotion-limit"), (30, "retrain")])
+def test_promotion_limit_counts_promotions_inside_the_period_only(days_ago: int, rule: str) -> None:
+    """max_promotions=1 per 30 days: a promotion on the period's first excluded day is free."""
+    promoted = [
+        RetrainOutcome(at=datetime.combine(DAY - timedelta(days=days_ago), datetime.min.time(),
+                                           tzinfo=UTC), version="2", promoted=True)
+    ]  # fmt: skip
+    decision = _decide_at([rec(1, True)], promoted, max_promotions=1)
+    assert decision.rule == rule, decision.reason
