@@ -52,10 +52,10 @@ demo: $(STAMP)
 # test server and temporary folders; a file's tests stay on one worker (module fixtures).
 # `make test` is unit + integration + e2e (what CI runs); the full-size runs are `acceptance`.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile -m "not acceptance and not containers and not faults"
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile -m "not acceptance and not containers and not faults and not load"
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile -m "not e2e and not acceptance and not containers and not faults"
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile -m "not e2e and not acceptance and not containers and not faults and not load"
 
 # The tests marked `acceptance`: the policy's acceptance table (`driftloop backtest
 # --acceptance`), every case must hold. DRIFTLOOP_ACCEPTANCE_SIZE=full (the stated sizes: 10k rows
@@ -156,3 +156,13 @@ test-containers: $(STAMP)
 .PHONY: faults
 faults: $(STAMP)
 	$(BIN)/python -m pytest -m faults tests/faults
+
+# The servers under load: many lightweight API clients doing a flow run's calls against the
+# default stack's Prefect and MLflow servers; latency percentiles, CPU per server, first to
+# saturate (benchmarks/api_load.py). `test-load` is the small run CI makes (marker `load`).
+.PHONY: load-test test-load
+load-test: $(STAMP)
+	$(BIN)/python benchmarks/api_load.py
+
+test-load: $(STAMP)
+	$(BIN)/python -m pytest -m load tests/load

@@ -575,11 +575,12 @@ class DriftSettings(Strict):
     window_days: int = Field(3, ge=1)
     sample_size: int = Field(100_000, ge=100)
     min_rows: int = Field(100, ge=1)
-    report: Literal["signals", "always"] = Field(
+    report: Literal["signals", "decisions", "always"] = Field(
         "signals",
         description="when a check renders its Evidently report and history plot: 'signals' "
-        "(a signal breached) or 'always'; the decision never needs them, and a quiet "
-        "day's statistics are in the drift history either way",
+        "(a signal breached), 'decisions' (the policy decided to retrain or escalate) or "
+        "'always'; the decision never needs them, and every day's statistics are in the drift "
+        "history either way. A catch-up over many days renders 'decisions' but for its last day",
     )
     event: str = "driftloop.drift.detected"
     retrain_inline: bool = Field(

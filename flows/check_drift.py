@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from prefect import flow, tags
+from prefect.utilities.annotations import quote
 from pydantic import Field
 
 from driftloop.configs.settings import load_settings
@@ -17,7 +18,8 @@ from driftloop.tasks import common
 from driftloop.tasks.adapters.history import history_rows
 from driftloop.tasks.adapters.oncall import on_failure_hook
 from driftloop.tasks.adapters.storage import Lake
-from driftloop.tasks.core.policy import RetrainsKeepFailing, model_run_tag
+from driftloop.tasks.core.monitoring import Assessment
+from driftloop.tasks.core.policy import PolicyDecision, RetrainsKeepFailing, model_run_tag
 from driftloop.tasks.core.results import DriftSummary
 from driftloop.tasks.core.windows import parse_window, training_window
 
@@ -71,52 +73,33 @@ def check_drift(
     checked_at = datetime.now(UTC)
 
     champion = common.require_champion(settings)
-    baseline = steps.reference_statistics(settings, champion)
-    current = steps.read_predictions(settings, window_days_list)
-    previous = steps.read_predictions(settings, previous_days, required=False)
-    label_frame = steps.read_labels(settings, window_days_list, labels)
-    realised = (
-        None
-        if label_frame is None
-        else steps.realise(current, label_frame, settings, champion.version)
-    )
-    quarantined = steps.count_quarantined(settings, window_days_list)
-    assessment = steps.assess_window(
-        baseline,
-        steps.summarise_window(current, settings),
-        None if previous is None else steps.summarise_window(previous, settings),
-        realised,
-        quarantined,
-        settings,
-    )
-    # The report and plot are for people: rendered when there is something to look at.
-    render = settings.drift.report == "always" or any(
-        signal.breached for signal in assessment.signals.values()
-    )
-    report_uri = None
-    if render:
-        reference = common.read_frame(baseline.snapshot_uri)
-        measurement = steps.measure(reference, current, settings)
-        report_uri = common.write_text(
-            lake.report("drift", f"{model_name}-{window_end}.html"), measurement.html
-        )
-    decision = steps.decide_policy(
+    inputs = steps.read_window(settings, champion, window_days_list, previous_days, labels)
+    assessment = steps.assess_window(quote(inputs), settings, champion.version)
+    decision, history = steps.decide_policy(
         settings,
         check_id=check_id,
         window_start=window_start,
         window_end=window_end,
-        assessment=assessment,
-        history=steps.read_history(settings),
-        in_flight=steps.find_in_flight(settings),
-        report_uri=report_uri,
+        assessment=quote(assessment),
         checked_at=checked_at,
     )
-    record_uri = steps.record_check(
-        settings, history_rows(decision, assessment, checked_at), decision
+    # The report and plot are for people: rendered when there is something to look at.
+    render = wants_report(settings.drift.report, assessment, decision)
+    report_uri = None
+    if render:
+        report_uri = steps.render_report(
+            inputs.baseline.snapshot_uri,
+            quote(inputs.current),
+            settings,
+            lake.report("drift", f"{model_name}-{window_end}.html"),
+        )
+        decision = decision.model_copy(update={"report_uri": report_uri})
+    record_uri, history = steps.record_check(
+        settings, history_rows(decision, assessment, checked_at), quote(decision), quote(history)
     )
-    history = steps.read_history(settings)
-    plot_uri = steps.plot_history(settings, history) if render else None
-    steps.publish_policy(settings, decision, assessment, history, record_uri, plot_uri)
+    plot_uri = steps.publish_policy(
+        settings, quote(decision), quote(assessment), quote(history), record_uri, render
+    )
     feature = assessment.signals["feature_drift"]
     summary = DriftSummary(
         window=window,
@@ -166,6 +149,15 @@ def check_drift(
     if decision.rule == "escalate":  # recorded and published above: now page a human
         raise RetrainsKeepFailing(f"{decision.reason} Decision record: {record_uri}")
     return summary
+
+
+def wants_report(mode: str, assessment: Assessment, decision: PolicyDecision) -> bool:
+    """Whether this check renders its Evidently report and history plot (`drift.report`)."""
+    if mode == "always":
+        return True
+    if mode == "decisions":
+        return decision.retrain or decision.rule == "escalate"
+    return any(signal.breached for signal in assessment.signals.values())
 
 
 def retrain_trigger(record_uri: str, report_uri: str | None) -> str:

@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any
 
 from prefect import flow
+from prefect.utilities.annotations import quote
 
 from driftloop.configs.settings import load_settings
 from driftloop.flows.params import Day
@@ -45,19 +46,21 @@ def ingest(
     """
     settings = load_settings(profile, overrides)
     lake = Lake(settings.storage.root, settings.dataset.name)
-    uri = source or common.locate_raw(settings.storage.root, settings.dataset.name, day)
-    digest = common.digest(uri)
-    earlier = steps.recall_earlier_days(lake, day, settings.dataset)
-    steps.refuse_repeated_batch(uri, digest, earlier, lake, day)
-    raw = common.read_frame(uri)
+    received = steps.receive_batch(lake, day, settings.dataset, source)
     batch = steps.validate_batch(
-        raw, settings.dataset, source=uri, with_target=True, day=day, known_ids=earlier.ids
+        quote(received.raw),
+        settings.dataset,
+        source=received.uri,
+        with_target=True,
+        day=day,
+        known_ids=quote(received.earlier.ids),
     )
-    summary = steps.store_validated(batch, lake, day, curated=True, input_digest=digest)
-    common.publish_validation(
-        batch, settings.dataset.name, summary.quarantine_uri, summary.data_docs_uri
+    summary = steps.store_validated(
+        quote(batch), lake, day, curated=True, input_digest=received.digest
     )
-    common.enforce_contract(batch)
+    common.enforce_contract(
+        quote(batch), settings.dataset.name, summary.quarantine_uri, summary.data_docs_uri
+    )
     return summary
 
 

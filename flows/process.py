@@ -54,7 +54,7 @@ def process(
     it; the days after it go on. With no champion yet, v1 is trained once
     `process.bootstrap_days` days are curated. A day that never arrived while later days did
     fails this run once, by name, after the others are done. As a backfill, `since` and `until`
-    bound the days.
+    bound the days; days before the last render a drift report only where the policy decided.
 
     Args:
         since: first day to work on (YYYY-MM-DD; empty: the first day that landed).
@@ -88,7 +88,10 @@ def process(
     outcomes = []
     for done, plan in enumerate(plans, start=1):
         state = states.get(plan.day) if not plan.retry else None
-        state = run_day(plan, state or DayState(day=plan.day), lake, settings, profile, overrides)
+        day_overrides = overrides if done == len(plans) else catch_up(settings, overrides)
+        state = run_day(
+            plan, state or DayState(day=plan.day), lake, settings, profile, day_overrides
+        )
         states[plan.day] = state
         outcomes.append(
             DayOutcome(
@@ -112,6 +115,14 @@ def process(
             steps.record_day(lake, gap.model_copy(update={"missing_reported": True}))
         raise InputMissingError(summary.missing_days, lake.raw_folder())
     return summary
+
+
+def catch_up(settings: Settings, overrides: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A day before the last of a catch-up renders its drift report only where the policy
+    decided: nobody reads a report per drifted day of a backfilled year (drift.report)."""
+    if settings.drift.report != "signals":
+        return overrides
+    return {**(overrides or {}), "drift.report": "decisions"}
 
 
 def run_day(

@@ -76,12 +76,11 @@ def score_streamed(
 ) -> ScoreSummary:
     lake = Lake(settings.storage.root, settings.dataset.name)
     target = None if dry_run else lake.predictions(settings.registry.model_name, day)
-    outcome = steps.score_stream(champion, settings, uri, common.digest(uri), day, target)
+    outcome = steps.score_stream(champion, settings, uri, day, target)
     verdict = contract_only(outcome.result)
-    common.publish_validation(
+    common.enforce_contract(
         verdict, settings.dataset.name, outcome.quarantine_uri, outcome.data_docs_dir
     )
-    common.enforce_contract(verdict)
     return ScoreSummary(
         day=day,
         source=uri,
@@ -108,10 +107,9 @@ def score_partitioned(
     verdict = contract_only(merge_results([o.result for o in outcomes], settings.dataset, uri))
     lake = Lake(settings.storage.root, settings.dataset.name)
     quarantined = [o.quarantine_uri for o in outcomes if o.quarantine_uri]
-    common.publish_validation(verdict, settings.dataset.name, ", ".join(quarantined) or None)
     if not dry_run:
         steps.settle_partitions(outcomes, settings, day, uri, verdict.result.success)
-    common.enforce_contract(verdict)
+    common.enforce_contract(verdict, settings.dataset.name, ", ".join(quarantined) or None)
     counts = summary_counts(outcomes)
     return ScoreSummary(
         day=day,

@@ -1,13 +1,17 @@
 """Prefect tasks of the `check_drift` flow: read the window's predictions and labels, the
 baseline's statistics, assess the signals, decide with the policy, record and announce.
 
-Tasks that take DataFrames or models use `cache_policy=NONE`: hashing a large frame for a cache
-key is costly and caching is not wanted for these steps. Clients (MLflow, boto3) are built
-inside the task bodies, never passed in.
+A check is a handful of tasks, one per step a person would name (read, assess, report, decide,
+record, publish), not one per function: every task run costs API calls and events, and a
+backfill runs a check per day. The functions they group stay plain and separately tested.
+Tasks that take DataFrames use `cache_policy=NONE`: hashing a large frame for a cache key is
+costly and caching is not wanted here. Clients (MLflow, boto3) are built inside the task
+bodies, never passed in.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -41,7 +45,6 @@ from driftloop.tasks.core.reporting import policy_markdown
 from driftloop.tasks.core.scoring import SCORE_COLUMN, output_columns, predict_scores
 
 
-@task(name="measure-drift", cache_policy=NONE)
 def measure(reference: pd.DataFrame, current: pd.DataFrame, settings: Settings) -> DriftMeasurement:
     return measure_drift(
         reference,
@@ -49,6 +52,42 @@ def measure(reference: pd.DataFrame, current: pd.DataFrame, settings: Settings) 
         numeric=settings.dataset.numeric_features,
         categorical=settings.dataset.categorical_features,
         settings=settings.drift,
+    )
+
+
+@task(name="render-drift-report", task_run_name="render-{uri}", cache_policy=NONE, **IO_RETRIES)
+def render_report(snapshot_uri: str, current: pd.DataFrame, settings: Settings, uri: str) -> str:
+    """The Evidently report people open: the champion's reference snapshot vs the window."""
+    measurement = measure(storage.read_frame(snapshot_uri), current, settings)
+    return storage.write_text(uri, measurement.html)
+
+
+@dataclass(frozen=True)
+class WindowInputs:
+    """What a check reads: the baseline, the window's (and the previous window's) predictions,
+    the delayed labels that arrived and the rows the contract quarantined."""
+
+    baseline: ReferenceStats
+    current: pd.DataFrame
+    previous: pd.DataFrame | None
+    labels: pd.DataFrame | None
+    quarantined: int
+
+
+@task(name="read-drift-window", cache_policy=NONE, **IO_RETRIES)
+def read_window(
+    settings: Settings,
+    champion: ModelVersionInfo,
+    days: list[date],
+    previous_days: list[date],
+    labels: str | None,
+) -> WindowInputs:
+    return WindowInputs(
+        baseline=reference_statistics(settings, champion),
+        current=read_predictions(settings, days),
+        previous=read_predictions(settings, previous_days, required=False),
+        labels=read_labels(settings, days, labels),
+        quarantined=count_quarantined(settings, days),
     )
 
 
@@ -74,7 +113,6 @@ def frames_of(uris: list[str]) -> pd.DataFrame:
     return pd.concat([storage.read_frame(uri) for uri in uris], ignore_index=True)
 
 
-@task(name="read-predictions", cache_policy=NONE, **IO_RETRIES)
 def read_predictions(
     settings: Settings, days: list[date], required: bool = True
 ) -> pd.DataFrame | None:
@@ -105,7 +143,6 @@ def read_predictions(
     return frames_of([uri for uris in found.values() for uri in uris])
 
 
-@task(name="reference-statistics", **IO_RETRIES, cache_policy=NONE)
 def reference_statistics(settings: Settings, champion: ModelVersionInfo) -> ReferenceStats:
     """The champion's baseline statistics: read if stored, else computed once and stored.
 
@@ -141,12 +178,10 @@ def reference_statistics(settings: Settings, champion: ModelVersionInfo) -> Refe
     return stats
 
 
-@task(name="summarise-window", cache_policy=NONE)
 def summarise_window(frame: pd.DataFrame, settings: Settings) -> WindowStats:
     return settings_stats(frame, settings, SCORE_COLUMN)
 
 
-@task(name="read-labels", cache_policy=NONE, **IO_RETRIES)
 def read_labels(settings: Settings, days: list[date], source: str | None) -> pd.DataFrame | None:
     """Delayed labels: `source` (a file or a folder of files), else the lake's labels/<day>."""
     if source:
@@ -159,7 +194,6 @@ def read_labels(settings: Settings, days: list[date], source: str | None) -> pd.
     return frames_of(uris) if uris else None
 
 
-@task(name="realise-performance", cache_policy=NONE)
 def realise(
     predictions: pd.DataFrame, labels: pd.DataFrame, settings: Settings, version: str
 ) -> Realised:
@@ -179,7 +213,6 @@ def realise(
     )
 
 
-@task(name="count-quarantined", **IO_RETRIES)
 def count_quarantined(settings: Settings, days: list[date]) -> int:
     """Rows the contract rejected on the window's days (the largest run per day: ingest and
     score both validate the same raw batch)."""
@@ -197,7 +230,6 @@ def count_quarantined(settings: Settings, days: list[date]) -> int:
     return total
 
 
-@task(name="find-in-flight-training", **IO_RETRIES)
 def find_in_flight(settings: Settings) -> list[InFlightRun]:
     """Training runs already under way for this model: the policy does not start another."""
     policy = settings.policy
@@ -207,21 +239,24 @@ def find_in_flight(settings: Settings) -> list[InFlightRun]:
     return in_flight_runs(policy.train_flow, tag, exclude=current_run_id())
 
 
-@task(name="read-drift-history", cache_policy=NONE, **IO_RETRIES)
 def read_history(settings: Settings) -> pd.DataFrame:
     lake = storage.Lake(settings.storage.root, settings.dataset.name)
     return drift_history.read(lake.drift_history(settings.registry.model_name))
 
 
 @task(name="record-drift-check", cache_policy=NONE, **IO_RETRIES)
-def record_check(settings: Settings, rows: pd.DataFrame, decision: PolicyDecision) -> str:
-    """Append this check (scores, signals, decision) to the history; returns the record's URI."""
+def record_check(
+    settings: Settings, rows: pd.DataFrame, decision: PolicyDecision, history: pd.DataFrame
+) -> tuple[str, pd.DataFrame]:
+    """Append this check (scores, signals, decision) to the history the decision was made on;
+    returns the record's URI and the history with it (not read again: a backfill's history
+    grows by a file a day)."""
 
     lake = storage.Lake(settings.storage.root, settings.dataset.name)
-    return drift_history.append(lake.drift_history(settings.registry.model_name), rows, decision)
+    uri = drift_history.append(lake.drift_history(settings.registry.model_name), rows, decision)
+    return uri, drift_history.combine([history, rows])
 
 
-@task(name="plot-drift-history", cache_policy=NONE, **IO_RETRIES)
 def plot_history(settings: Settings, frame: pd.DataFrame) -> str:
     lake = storage.Lake(settings.storage.root, settings.dataset.name)
     model = settings.registry.model_name
@@ -231,18 +266,20 @@ def plot_history(settings: Settings, frame: pd.DataFrame) -> str:
     )
 
 
-@task(name="publish-policy", cache_policy=NONE)
+@task(name="publish-policy", cache_policy=NONE, **IO_RETRIES)
 def publish_policy(
     settings: Settings,
     decision: PolicyDecision,
     assessment: Assessment,
     frame: pd.DataFrame,
     record_uri: str,
-    plot_uri: str | None,
-) -> None:
-    """The decision record and the signals as artifacts, and links to the plot and record."""
+    plot: bool,
+) -> str | None:
+    """The decision record and the signals as artifacts; with `plot`, the history plot too
+    (returns its URI)."""
 
     model = settings.registry.model_name
+    plot_uri = plot_history(settings, frame) if plot else None
     create_markdown_artifact(
         key=artifact_key("retrain-decision", model),
         markdown=policy_markdown(decision, assessment, record_uri),
@@ -259,29 +296,30 @@ def publish_policy(
             link=plot_uri if "://" in plot_uri else f"file://{plot_uri}",
             link_text="drift and realised metrics over time (PNG)",
         )
+    return plot_uri
 
 
 @task(name="assess-signals", cache_policy=NONE)
-def assess_window(
-    baseline: ReferenceStats,
-    current: WindowStats,
-    previous: WindowStats | None,
-    realised: Realised | None,
-    quarantined: int,
-    settings: Settings,
-) -> Assessment:
+def assess_window(inputs: WindowInputs, settings: Settings, version: str) -> Assessment:
+    """Every signal of the window against the baseline (realised decay only where labels
+    arrived for predictions this version made)."""
+    current = summarise_window(inputs.current, settings)
     return assess(
-        baseline,
+        inputs.baseline,
         current,
-        previous=previous,
-        realised=realised,
-        quality=Quality(rows_received=current.rows + quarantined, rows_quarantined=quarantined),
+        previous=None if inputs.previous is None else summarise_window(inputs.previous, settings),
+        realised=None
+        if inputs.labels is None
+        else realise(inputs.current, inputs.labels, settings, version),
+        quality=Quality(
+            rows_received=current.rows + inputs.quarantined, rows_quarantined=inputs.quarantined
+        ),
         settings=settings.drift,
         features=settings.dataset.feature_columns,
     )
 
 
-@task(name="decide-retrain", cache_policy=NONE)
+@task(name="decide-retrain", cache_policy=NONE, **IO_RETRIES)
 def decide_policy(
     settings: Settings,
     *,
@@ -289,13 +327,12 @@ def decide_policy(
     window_start: date,
     window_end: date,
     assessment: Assessment,
-    history: pd.DataFrame,
-    in_flight: list[InFlightRun],
-    report_uri: str | None,
     checked_at: datetime,
-) -> PolicyDecision:
-    """The policy's decision, with what became of earlier retrains (the promotion ledger)."""
-    return decide_retrain(
+) -> tuple[PolicyDecision, pd.DataFrame]:
+    """The policy's decision, from the drift history, the training runs in flight and what
+    became of earlier retrains (the promotion ledger); with the history it read."""
+    history = read_history(settings)
+    decision = decide_retrain(
         check_id=check_id,
         model_name=settings.registry.model_name,
         window_start=window_start,
@@ -303,10 +340,10 @@ def decide_policy(
         baseline_version=assessment.baseline_version,
         signals=assessment.signals,
         history=drift_history.records(history),
-        in_flight=in_flight,
+        in_flight=find_in_flight(settings),
         new_rows=assessment.current_rows,
         policy=settings.policy,
-        report_uri=report_uri,
         outcomes=ledger_for(settings).retrain_outcomes(),
         now=checked_at,
     )
+    return decision, history

@@ -138,7 +138,6 @@ def write_text(uri: str, text: str) -> str:
     return storage.write_text(uri, text)
 
 
-@task(name="publish-validation", cache_policy=NONE)
 def publish_validation(
     batch: ValidatedBatch,
     dataset: str,
@@ -165,9 +164,16 @@ def publish_validation(
 
 
 @task(name="enforce-contract", cache_policy=NONE)
-def enforce_contract(batch: ValidatedBatch) -> None:
-    """Fail the run, after quarantine is safely stored, when a blocking check failed."""
+def enforce_contract(
+    batch: ValidatedBatch,
+    dataset: str,
+    quarantine_uri: str | None,
+    data_docs_uri: str | None = None,
+) -> None:
+    """Publish the validation, then fail the run, after quarantine is safely stored, when a
+    blocking check failed."""
 
+    publish_validation(batch, dataset, quarantine_uri, data_docs_uri)
     raise_for_result(batch.result)
 
 

@@ -36,12 +36,6 @@ class EarlierDays:
     digests: dict[str, str] = field(default_factory=dict)  # input sha256 -> its day
 
 
-@task(
-    name="recall-earlier-days",
-    task_run_name="recall-before-{day}",
-    cache_policy=NONE,
-    **IO_RETRIES,
-)
 def recall_earlier_days(lake: storage.Lake, day: date, dataset: DatasetSettings) -> EarlierDays:
     """The ids curated on the `dataset.id_lookback_days` days before `day`, and the input
     digests those days were curated from (a day not curated is skipped)."""
@@ -64,12 +58,6 @@ def recall_earlier_days(lake: storage.Lake, day: date, dataset: DatasetSettings)
     return EarlierDays(days=days, ids=known, digests=digests)
 
 
-@task(
-    name="refuse-repeated-batch",
-    task_run_name="refuse-repeated-{day}",
-    cache_policy=NONE,
-    **IO_RETRIES,
-)
 def refuse_repeated_batch(
     uri: str, digest: str, earlier: EarlierDays, lake: storage.Lake, day: date
 ) -> None:
@@ -98,6 +86,28 @@ def refuse_repeated_batch(
         "and the raw file was not changed",
         source=uri,
     )
+
+
+@dataclass(frozen=True)
+class ReceivedBatch:
+    """A day's raw batch as read, with what is known of it before validation."""
+
+    uri: str
+    digest: str  # the input's sha256: what lineage and the repeat check know it by
+    earlier: EarlierDays
+    raw: pd.DataFrame
+
+
+@task(name="receive-batch", task_run_name="receive-{day}", cache_policy=NONE, **IO_RETRIES)
+def receive_batch(
+    lake: storage.Lake, day: date, dataset: DatasetSettings, source: str | None
+) -> ReceivedBatch:
+    """Find and read the day's raw batch, refusing one that is an earlier day's file again."""
+    uri = source or lake.raw_any(day)
+    digest = storage.sha256_of(uri)
+    earlier = recall_earlier_days(lake, day, dataset)
+    refuse_repeated_batch(uri, digest, earlier, lake, day)
+    return ReceivedBatch(uri=uri, digest=digest, earlier=earlier, raw=storage.read_frame(uri))
 
 
 @task(name="validate-batch", task_run_name="validate-{source}", cache_policy=NONE)

@@ -91,7 +91,6 @@ def score_stream(
     champion: ModelVersionInfo,
     settings: Settings,
     source: str,
-    input_digest: str,
     day: date,
     output_uri: str | None,
 ) -> StreamOutcome:
@@ -110,7 +109,7 @@ def score_stream(
         source=source,
         model=scoring_model(champion, settings),
         dataset=settings.dataset,
-        meta=prediction_meta(champion, source, input_digest),
+        meta=prediction_meta(champion, source, storage.sha256_of(source)),
         output_uri=output_uri,
         quarantine_uri=lake.quarantine(day, run_id),
         now=now_utc(),

@@ -141,6 +141,14 @@ def read(prefix: str) -> pd.DataFrame:
                 f"out of {prefix}"
             )
         frames.append(frame)
+    return combine(frames)
+
+
+def combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """History files (or a history and this check's rows) as one history, oldest first."""
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=list(COLUMNS))
     return pd.concat(frames, ignore_index=True).sort_values(
         ["window_end", "checked_at"], kind="stable"
     )

@@ -128,12 +128,12 @@ def test_scheduled_train_runs_for_this_model_are_in_flight(scored) -> None:
             tags=[drift_steps.model_run_tag("churn")],
         )
         try:
-            found = drift_steps.find_in_flight.fn(settings)
+            found = drift_steps.find_in_flight(settings)
             ids = {r.id for r in found}
             assert str(mine.id) in ids and str(other.id) not in ids
             assert all(r.state == "SCHEDULED" for r in found if r.id == str(mine.id))
             off = ws.settings(**{"policy.dedupe_in_flight": False})
-            assert drift_steps.find_in_flight.fn(off) == []
+            assert drift_steps.find_in_flight(off) == []
         finally:
             client.delete_flow_run(mine.id)
             client.delete_flow_run(other.id)
