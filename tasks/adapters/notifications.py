@@ -61,7 +61,7 @@ class Route:
 
     exception: str
     kind: FailureKind
-    step: str | None = None  # task name prefix, e.g. "locate-raw-batch"
+    step: str | None = None  # prefix of the failing task run's name, e.g. "locate-raw-"
     contains: tuple[str, ...] = ()  # any of these words (lower case) in the message
 
     @property
@@ -86,12 +86,12 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "driftloop.tasks.adapters.storage.NotFoundError",
         FailureKind.INPUT_MISSING,
-        step="locate-raw-batch",
+        step="locate-raw-",
     ),
     Route(
         "driftloop.tasks.adapters.storage.NotFoundError",
         FailureKind.INPUT_MISSING,
-        step="digest-input",
+        step="digest-",
     ),
     Route("driftloop.tasks.adapters.storage.UnreadableFileError", FailureKind.UNREADABLE_INPUT),
     Route("driftloop.tasks.core.contract.DataContractError", FailureKind.DATA_VALIDATION),

@@ -125,10 +125,11 @@ def _post_json(url: str, body: dict[str, Any], timeout: float) -> dict[str, Any]
 _BOILERPLATE = re.compile(
     r"^\s*> Running \w+ step|submitted to infrastructure|submitting flow run|Opening process"
     r"|Completed submission of flow run|Running on worker id|Downloading flow code"
-    r"|Beginning flow run|Created task run|Executing flow|Executing '.*' immediately",
+    r"|Beginning flow run|Created task run|Executing flow|Executing '.*' immediately|Running hook '",
     re.I,
 )
 _INFRA_LOGGERS = ("prefect.workers", "prefect.flow_runs.worker", "prefect.flow_runs.runner")
+MAX_LINE_CHARS = 400
 _TERMINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 
 
@@ -144,13 +145,14 @@ def own_log_lines(logs: list[Any], keep: int) -> list[str]:
             parts = [p for p in text.splitlines() if p.strip()]
             head = parts[0].split("Traceback (most recent call last)")[0].strip() or parts[0]
             text = f"{head} ... {parts[-1].strip()}" if parts[-1] != head else head
+        text = text if len(text) <= MAX_LINE_CHARS else text[: MAX_LINE_CHARS - 1] + "…"
         lines.append(f"{lg.timestamp:%H:%M:%S} {logging.getLevelName(lg.level)} {text}")
     return lines[-keep:]
 
 
 async def _read_logs(client: Any, run_id: UUID, wait: float) -> list[Any]:
-    """The run's logs, oldest first; waits up to `wait` s for its own last line (`Finished in
-    state ...`): logs travel in batches and may trail the state change that started us."""
+    """The run's logs, oldest first; waits up to `wait` s for the flow's own error or last line
+    (`Finished in state ...`): logs travel in batches and may trail the state change."""
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
     from prefect.client.schemas.sorting import LogSort
 
@@ -162,7 +164,9 @@ async def _read_logs(client: Any, run_id: UUID, wait: float) -> list[Any]:
             limit=200,
         )
         own_end = any(
-            lg.task_run_id is None and lg.message.startswith("Finished in state") for lg in logs
+            lg.task_run_id is None
+            and (lg.level >= logging.ERROR or lg.message.startswith("Finished in state"))
+            for lg in logs
         )
         if own_end or time.monotonic() >= deadline:
             return list(logs)
@@ -272,7 +276,8 @@ def record_undelivered(message: dict[str, Any], error: str) -> Path:
 
 
 def _still_stuck(state_type: str) -> bool:
-    return state_type in ("SCHEDULED", "PENDING", "RUNNING")
+    """Late is a SCHEDULED-type state; a run that is Running, or over, is not stuck."""
+    return state_type in ("SCHEDULED", "PENDING")
 
 
 async def deliver(
@@ -281,8 +286,9 @@ async def deliver(
     """Re-check the run's state, claim, build and send; the message, or None (no webhook,
     already sent, or no longer worth a page).
 
-    A stuck-run page is dropped when the run is no longer Pending, Late or Running (its failure,
-    if any, pages through its own path); any other page carries the state as read just now.
+    A stuck-run page is dropped when the run is no longer Pending or Late (its failure, if any,
+    pages through its own path); any other page carries the state the server holds now once
+    that is final (a failure hook runs before its run's final state is stored).
     Sending retries with backoff; a page still undelivered is appended to `undelivered_path()`
     and logged as an error naming that file, so it is never silently lost.
     """
@@ -292,8 +298,12 @@ async def deliver(
         if report.state.lower() in ("late", "pending", "scheduled") and not _still_stuck(kind):
             log.info("run %s is %s now, not stuck: no page", report.flow_run_id, name)
             return None
+        final = kind in _TERMINAL or _still_stuck(kind)
         report = report.model_copy(
-            update={"state": name, "state_checked_at": f"{datetime.now(UTC):%H:%M:%S}"}
+            update={
+                "state": name if final else report.state,
+                "state_checked_at": f"{datetime.now(UTC):%H:%M:%S}",
+            }
         )
     url = url or webhook_url()
     message = notifications.build_message(report, runbook_base())

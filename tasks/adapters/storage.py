@@ -221,8 +221,27 @@ def exists(uri: str) -> bool:
     try:
         _s3_call(uri, lambda: _s3().head_object(Bucket=bucket, Key=key))
     except NotFoundError:
+        # HEAD answers a bare 404 for a missing bucket too: ask the bucket, so a wrong root is
+        # named as such (and paged as s3-unreachable) instead of reading as a missing file.
+        _bucket_exists(uri, bucket)
         return False
     return True
+
+
+def _bucket_exists(uri: str, bucket: str) -> None:
+    """Raise MissingBucketError when the bucket itself is not there."""
+    from botocore.exceptions import ClientError
+
+    try:
+        _s3().head_bucket(Bucket=bucket)
+    except ClientError as err:
+        if str(err.response.get("Error", {}).get("Code", "")) in ("404", "NoSuchBucket"):
+            raise MissingBucketError(
+                f"bucket {bucket!r} of {uri} does not exist: create it or fix storage.root"
+            ) from err
+        raise _s3_error(uri, err) from err
+    except Exception as err:  # BotoCoreError: endpoint down
+        raise _s3_error(uri, err) from err
 
 
 def list_uris(prefix: str, suffix: str = "") -> list[str]:

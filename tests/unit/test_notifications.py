@@ -83,7 +83,7 @@ def report(**changes: Any) -> FailureReport:
         ),
         (
             {
-                "failing_task": "locate-raw-batch",
+                "failing_task": "locate-raw-loans-2026-11-05",
                 "exception_type": "NotFoundError",
                 "exception_message": "no raw loans data for 2026-11-05",
             },
@@ -161,7 +161,7 @@ def test_every_route_names_a_real_exception_and_classifies_to_its_entry(row: Any
     assert isinstance(cls, type) and issubclass(cls, BaseException), row.exception
     got = report(
         exception_type=cls.__name__,
-        failing_task=f"{row.step}-x" if row.step else "some-step",
+        failing_task=f"{row.step}x" if row.step else "some-step",
         exception_message=f"failed: {row.contains[0]}" if row.contains else "failed",
         state_message="",
     )

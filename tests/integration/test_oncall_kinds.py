@@ -1,0 +1,123 @@
+"""Each failure kind, induced for real, pages once under its own runbook entry.
+
+The flows run on the session's Prefect test server with their own failure hook sending to a
+local webhook receiver (embedded mode has no automation). Each test checks the page names the
+right entry, exactly once, that the entry's heading is where the link points, and that the page
+stands alone: the run's state as the server has it and its own log lines, not the worker's.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+import pytest
+
+from driftloop.data.generate import generate_day
+from driftloop.flows.ingest import ingest
+from driftloop.flows.train import train
+from driftloop.tasks.adapters import storage
+
+pytestmark = pytest.mark.usefixtures("prefect_backend")
+
+DAY = date(2026, 11, 5)
+
+
+@pytest.fixture
+def pages(
+    webhook: tuple[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> list[dict[str, Any]]:
+    url, got = webhook
+    monkeypatch.setenv("DRIFTLOOP_WEBHOOK_URL", url)
+    monkeypatch.setenv("DRIFTLOOP_NOTIFY_FROM_HOOK", "1")
+    monkeypatch.delenv("DRIFTLOOP_RUNBOOK_URL", raising=False)
+    return got
+
+
+def the_page(pages: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    """The one page sent, checked to name `kind` and to link a heading that exists."""
+    assert len(pages) == 1, [p["driftloop"]["kind"] for p in pages]
+    (page,) = pages
+    facts = page["driftloop"]
+    assert facts["kind"] == kind, page["text"]
+    link = urlsplit(facts["runbook"])
+    assert link.scheme == "file" and link.fragment == kind, facts["runbook"]
+    runbook = Path(url2pathname(link.path)).read_text(encoding="utf-8")
+    assert f'<a id="{kind}"></a>\n## ' in runbook, "the link lands on the entry's heading"
+    assert f"Runbook: {facts['runbook']}" in page["text"]
+    assert "no exception" not in page["text"]
+    for line in facts["log_lines"]:
+        assert "submitted to infrastructure" not in line and "> Running" not in line
+    return page
+
+
+def test_a_corrupt_file_pages_unreadable_input(workspace, pages) -> None:
+    lake = storage.Lake(workspace.lake_root, "loans")
+    raw = Path(lake.raw(DAY))
+    raw.parent.mkdir(parents=True)
+    storage.write_frame(generate_day(DAY, 50), str(raw))
+    raw.write_bytes(raw.read_bytes()[:-40])  # cut off: the footer is gone
+    before = raw.read_bytes()
+    with pytest.raises(storage.UnreadableFileError):
+        ingest(DAY, overrides=workspace.overrides)
+    page = the_page(pages, "unreadable-input")
+    text = page["text"]
+    assert "State now: Failed" in text
+    assert "write it again" not in text and "deliver a corrected file" in text
+    assert "MLflow run" not in text, "ingest logs no MLflow run"
+    assert page["driftloop"]["log_lines"], "the run's own last lines"
+    assert raw.read_bytes() == before
+
+
+def test_a_day_that_never_arrived_pages_input_missing(workspace, pages) -> None:
+    with pytest.raises(storage.NotFoundError):
+        ingest(DAY, overrides=workspace.overrides)
+    page = the_page(pages, "input-did-not-arrive")
+    assert page["driftloop"]["failing_task"].startswith("locate-raw")
+
+
+def test_a_broken_contract_pages_data_validation(workspace, pages) -> None:
+    from driftloop.tasks.core.contract import DataContractError
+
+    lake = storage.Lake(workspace.lake_root, "loans")
+    storage.write_frame(generate_day(DAY, 300).assign(age=5), lake.raw(DAY))
+    with pytest.raises(DataContractError):
+        ingest(DAY, overrides=workspace.overrides)
+    the_page(pages, "data-validation-failed")
+
+
+def test_a_window_never_ingested_pages_window_not_curated(workspace, pages) -> None:
+    from driftloop.tasks.common import MissingDataError
+
+    with pytest.raises(MissingDataError):
+        train(date(2026, 11, 1), date(2026, 11, 3), overrides=workspace.overrides)
+    the_page(pages, "window-not-curated")
+
+
+def test_an_unknown_config_key_pages_bad_parameters(workspace, pages) -> None:
+    from driftloop.configs.settings import ConfigError
+
+    with pytest.raises(ConfigError):
+        ingest(DAY, overrides={**workspace.overrides, "dataset.no_such_key": 1})
+    page = the_page(pages, "bad-parameters")
+    assert "no_such_key" in page["text"]
+
+
+def test_a_missing_bucket_pages_s3_unreachable(s3_server, pages) -> None:
+    root = "s3://driftloop-no-such-bucket/lake"
+    with pytest.raises(storage.MissingBucketError):
+        ingest(DAY, overrides={"storage.root": root})
+    page = the_page(pages, "s3-unreachable")
+    assert "driftloop-no-such-bucket" in page["text"]
+
+
+def test_a_run_past_its_timeout_pages_timed_out(workspace, pages) -> None:
+    lake = storage.Lake(workspace.lake_root, "loans")
+    storage.write_frame(generate_day(DAY, 300), lake.raw(DAY))
+    with pytest.raises(Exception, match="(?i)timed out|timeout"):
+        ingest.with_options(timeout_seconds=0.05)(DAY, overrides=workspace.overrides)
+    page = the_page(pages, "timed-out")
+    assert page["driftloop"]["state"] == "TimedOut"
