@@ -125,7 +125,8 @@ def _post_json(url: str, body: dict[str, Any], timeout: float) -> dict[str, Any]
 _BOILERPLATE = re.compile(
     r"^\s*> Running \w+ step|submitted to infrastructure|submitting flow run|Opening process"
     r"|Completed submission of flow run|Running on worker id|Downloading flow code"
-    r"|Beginning flow run|Created task run|Executing flow|Executing '.*' immediately|Running hook '",
+    r"|Beginning flow run|Created task run|Executing flow|Executing '.*' immediately"
+    r"|Running hook '",
     re.I,
 )
 _INFRA_LOGGERS = ("prefect.workers", "prefect.flow_runs.worker", "prefect.flow_runs.runner")

@@ -117,7 +117,7 @@ def test_a_missing_bucket_pages_s3_unreachable(s3_server, pages) -> None:
 def test_a_run_past_its_timeout_pages_timed_out(workspace, pages) -> None:
     lake = storage.Lake(workspace.lake_root, "loans")
     storage.write_frame(generate_day(DAY, 300), lake.raw(DAY))
-    with pytest.raises(Exception, match="(?i)timed out|timeout"):
+    with pytest.raises(Exception, match=r"(?i)timed out|timeout"):
         ingest.with_options(timeout_seconds=0.05)(DAY, overrides=workspace.overrides)
     page = the_page(pages, "timed-out")
     assert page["driftloop"]["state"] == "TimedOut"
