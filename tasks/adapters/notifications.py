@@ -304,26 +304,24 @@ def build_message(report: FailureReport, runbook_base: str = DEFAULT_RUNBOOK_URL
     }
 
 
-def stuck_run_template(runbook_base: str = DEFAULT_RUNBOOK_URL, limit: str = "") -> str:
-    """The Jinja payload a server-side CallWebhook renders for a Late/Pending run.
+def no_worker_template(runbook_base: str = DEFAULT_RUNBOOK_URL) -> str:
+    """The Jinja payload the server itself posts when a work pool has no live worker.
 
-    Why a template: a stuck run often means no worker is alive, so no process of ours can
-    gather a report; the Prefect server itself must send this one.
+    Why server-side: with no worker alive, no process of ours runs to page (a stuck run is
+    paged by `notify`, which re-checks the run's state first; this covers the case where
+    `notify` itself cannot run).
     """
     runbook = runbook_link(FailureKind.STUCK_RUN, runbook_base)
     text = (
-        "[driftloop] {{ flow_run.state.name }} past " + limit + ": {{ flow.name }}/"
-        "{{ deployment.name }} run {{ flow_run.name }} (stuck-run)\\n"
-        "Parameters: {{ flow_run.parameters | tojson | replace('\"', \"'\") }}\\n"
-        "Prefect run: {{ flow_run | ui_url }}\\n"
+        "[driftloop] no worker: work pool {{ event.resource['prefect.resource.name'] }} is "
+        "{{ event.event.split('.')[-1] }} (no worker has polled it lately); runs on it stay "
+        "Late until one is back. Start the worker (make up).\\n"
         f"Runbook: {runbook}"
     )
     return (
         '{"text": "' + text + '", "driftloop": {"kind": "stuck-run", '
-        '"flow": "{{ flow.name }}", "deployment": "{{ deployment.name }}", '
-        '"flow_run_id": "{{ flow_run.id }}", "flow_run_name": "{{ flow_run.name }}", '
-        '"state": "{{ flow_run.state.name }}", '
-        '"prefect_url": "{{ flow_run | ui_url }}", "runbook": "' + runbook + '"}}'
+        '"work_pool": "{{ event.resource[\'prefect.resource.name\'] }}", '
+        '"state": "{{ event.event }}", "runbook": "' + runbook + '"}}'
     )
 
 

@@ -317,7 +317,9 @@ async def deliver(
             headline,
         )
         return None
-    claimed_by = await claim(report.flow_run_id, sender)
+    # A stuck page has its own claim: the same run failing later still pages under its entry.
+    stuck = message["driftloop"]["kind"] == notifications.FailureKind.STUCK_RUN
+    claimed_by = await claim(report.flow_run_id + ("-stuck" if stuck else ""), sender)
     if claimed_by is not None:
         log.info("on-call already alerted by the %s for run %s", claimed_by, report.flow_run_id)
         return None

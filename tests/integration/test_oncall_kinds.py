@@ -121,3 +121,68 @@ def test_a_run_past_its_timeout_pages_timed_out(workspace, pages) -> None:
         ingest.with_options(timeout_seconds=0.05)(DAY, overrides=workspace.overrides)
     page = the_page(pages, "timed-out")
     assert page["driftloop"]["state"] == "TimedOut"
+
+
+def _late_run(parameters: dict[str, Any]) -> str:
+    """A pipeline run left Late on the server (no worker took it)."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Late
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    async def create() -> str:
+        async with get_client() as client:
+            run = await client.create_flow_run(ingest, parameters=parameters, state=Late())
+            return str(run.id)
+
+    return run_coro_as_sync(create())
+
+
+def test_a_stuck_run_is_paged_once_and_a_finished_one_never(workspace, pages) -> None:
+    """What the stuck-run automation runs: `notify` re-reads the state before paging."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Failed
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    from driftloop.flows.notify import notify
+    from driftloop.tasks.adapters.oncall import collect_report, deliver
+
+    params = {"day": str(DAY), "overrides": workspace.overrides}
+    stuck = _late_run(params)
+    run_coro_as_sync(notify(f"prefect.flow-run.{stuck}"))
+    run_coro_as_sync(notify(f"prefect.flow-run.{stuck}"))  # the automation firing twice
+    page = the_page(pages, "stuck-run")
+    assert page["driftloop"]["state"] == "Late" and "State now: Late" in page["text"]
+
+    moved_on = _late_run(params)
+    report = run_coro_as_sync(collect_report(moved_on))  # gathered while it was Late ...
+    assert report is not None and report.state == "Late"
+
+    async def fail() -> None:  # ... and the run fails before the page goes out
+        async with get_client() as client:
+            await client.set_flow_run_state(moved_on, Failed(message="boom"), force=True)
+
+    run_coro_as_sync(fail())
+    assert run_coro_as_sync(deliver(report, "notify automation")) is None
+    assert len(pages) == 1, "a run that is no longer Pending or Late is not paged as stuck"
+
+
+def test_a_page_the_webhook_will_not_take_is_kept_and_named(
+    workspace, tmp_path, monkeypatch, caplog
+) -> None:
+    import json
+    import socket
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]  # closed again: nothing listens there
+    kept = tmp_path / "undelivered.jsonl"
+    monkeypatch.setenv("DRIFTLOOP_WEBHOOK_URL", f"http://127.0.0.1:{port}/hook")
+    monkeypatch.setenv("DRIFTLOOP_UNDELIVERED_PAGES", str(kept))
+    monkeypatch.setenv("DRIFTLOOP_NOTIFY_FROM_HOOK", "1")
+    with caplog.at_level("ERROR", logger="driftloop.oncall"), pytest.raises(storage.NotFoundError):
+        ingest(DAY, overrides=workspace.overrides)
+    (entry,) = [json.loads(line) for line in kept.read_text().splitlines()]
+    assert entry["message"]["driftloop"]["kind"] == "input-did-not-arrive"
+    assert f"127.0.0.1:{port}" in entry["error"] and "failed 4 times" in entry["error"]
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert any("NOT delivered" in e and str(kept) in e for e in errors), errors

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import threading
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,9 @@ from driftloop.tasks.adapters.notifications import (
     build_message,
     classify,
     drift_storm_template,
+    no_worker_template,
     parse_exception,
     send,
-    stuck_run_template,
 )
 
 RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "runbook.md"
@@ -251,12 +252,15 @@ def test_server_templates_are_valid_json_once_rendered() -> None:
     from jinja2 import Environment
 
     env = Environment()
-    env.filters["ui_url"] = lambda obj: "http://ui/run"
-    flow_run = {"id": "1", "name": "train-a..b", "parameters": {"x": 1}, "state": {"name": "Late"}}
-    stuck = env.from_string(stuck_run_template("rb", "15m")).render(
-        flow_run=flow_run, flow={"name": "train"}, deployment={"name": "train"}
+    pool = env.from_string(no_worker_template("rb")).render(
+        event={
+            "event": "prefect.work-pool.not-ready",
+            "resource": {"prefect.resource.name": "driftloop-process"},
+        }
     )
-    assert json.loads(stuck)["driftloop"]["runbook"] == "rb#stuck-run"
+    parsed = json.loads(pool)
+    assert parsed["driftloop"]["runbook"] == "rb#stuck-run"
+    assert "work pool driftloop-process is not-ready" in parsed["text"]
     storm = env.from_string(drift_storm_template("rb")).render(
         event={"resource": {"id": "driftloop.model.m"}, "payload": {"window_start": "a"}}
     )
@@ -304,3 +308,21 @@ def test_send_to_a_webhook_that_is_down_raises_after_its_attempts() -> None:
     server.server_close()  # nothing listens there now
     with pytest.raises(UndeliveredError, match=f"127.0.0.1:{port}/... failed 3 times"):
         send(f"http://127.0.0.1:{port}/secret-path", build_message(report()), 2, 3, 0.01)
+
+
+def test_stuck_runs_go_through_notify_and_only_no_worker_is_paged_by_the_server() -> None:
+    """A stuck run is paged by `notify` (which re-checks its state); the server posts by itself
+    only when no worker is alive, and only with a stored webhook."""
+    from uuid import uuid4
+
+    from prefect.events.actions import CallWebhook, RunDeployment
+
+    from driftloop.deployments.automations import NO_WORKER, STUCK, build_automations
+
+    notify_id = uuid4()
+    without = {a.name: a for a in build_automations(notify_id, None, timedelta(minutes=5), "rb")}
+    assert isinstance(without[STUCK].actions[0], RunDeployment)
+    assert without[STUCK].actions[0].deployment_id == notify_id
+    assert NO_WORKER not in without
+    with_hook = {a.name: a for a in build_automations(notify_id, uuid4(), timedelta(5), "rb")}
+    assert isinstance(with_hook[NO_WORKER].actions[0], CallWebhook)
