@@ -406,6 +406,7 @@ def _fixable_errors() -> tuple[type[Exception], ...]:
     """Errors whose message names the file, key or server at fault and what to do: the
     traceback around them is noise to the person who has to act."""
     from driftloop.deployments.stack import StackError
+    from driftloop.tasks.adapters.history import HistoryError
     from driftloop.tasks.adapters.registry import RegistryError
     from driftloop.tasks.adapters.storage import StorageError
     from driftloop.tasks.common import MissingDataError
@@ -414,11 +415,12 @@ def _fixable_errors() -> tuple[type[Exception], ...]:
     from driftloop.tasks.core.monitoring import MonitoringError
     from driftloop.tasks.core.policy import RetrainsKeepFailing
     from driftloop.tasks.core.search import SearchConfigError
-    from driftloop.tasks.core.training import ModelConfigError
+    from driftloop.tasks.core.training import ModelConfigError, TargetError
     from driftloop.tasks.rollback import RollbackError
 
     return (
         DataContractError,
+        HistoryError,
         InputMissingError,
         MissingDataError,
         ModelConfigError,
@@ -428,7 +430,8 @@ def _fixable_errors() -> tuple[type[Exception], ...]:
         RollbackError,
         SearchConfigError,
         StackError,
-        StorageError,
+        StorageError,  # and its kinds: NotFoundError, UnreadableFileError, S3Error
+        TargetError,
     )
 
 
