@@ -139,12 +139,15 @@ class FailureReport(BaseModel):
 
 
 _EXCEPTION_IN_MESSAGE = re.compile(
-    r"encountered an exception:?\s*(?P<type>[A-Za-z_][\w.]*)\s*:\s*(?P<message>.*)", re.S
+    r"(?:encountered an exception|failed with error):?\s*(?P<type>[A-Za-z_][\w.]*)\s*:\s*"
+    r"(?P<message>.*)",
+    re.S,
 )
 
 
 def parse_exception(state_message: str | None) -> tuple[str | None, str | None]:
-    """Prefect puts 'Flow run encountered an exception: Type: message' in failed states."""
+    """Prefect puts 'Flow run encountered an exception: Type: message' in failed states (and
+    'Validation of flow parameters failed with error: Type: message' for bad parameters)."""
     if not state_message:
         return None, None
     found = _EXCEPTION_IN_MESSAGE.search(state_message)

@@ -186,3 +186,14 @@ def test_a_page_the_webhook_will_not_take_is_kept_and_named(
     assert f"127.0.0.1:{port}" in entry["error"] and "failed 4 times" in entry["error"]
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert any("NOT delivered" in e and str(kept) in e for e in errors), errors
+
+
+def test_a_day_that_is_not_a_date_pages_bad_parameters_with_its_error(workspace, pages) -> None:
+    """A run created with day "2026-13-45" (say, through the API): on-call reads the
+    parameter error, never "no exception"."""
+    with pytest.raises(Exception, match=r"2026-13-45|day"):
+        ingest("2026-13-45", overrides=workspace.overrides)  # type: ignore[arg-type]
+    facts = the_page(pages, "bad-parameters")["driftloop"]
+    assert facts["exception_type"] == "ParameterTypeError"
+    assert "day: Input should be a valid date" in facts["exception_message"]
+    assert facts["parameters"]["day"] == "2026-13-45"

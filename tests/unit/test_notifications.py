@@ -240,6 +240,10 @@ def test_missing_facts_are_said_not_invented() -> None:
             ("EndpointConnectionError", "no"),
         ),
         ("Run timed out after 60 seconds", (None, "Run timed out after 60 seconds")),
+        (
+            "Validation of flow parameters failed with error: ParameterTypeError: bad day",
+            ("ParameterTypeError", "bad day"),
+        ),
         ("", (None, None)),
     ],
 )
