@@ -51,6 +51,7 @@ def the_page(pages: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     assert "no exception" not in page["text"]
     for line in facts["log_lines"]:
         assert "submitted to infrastructure" not in line and "> Running" not in line
+        assert "Traceback" not in line and '  File "' not in line, "tracebacks are folded"
     return page
 
 
@@ -197,3 +198,27 @@ def test_a_day_that_is_not_a_date_pages_bad_parameters_with_its_error(workspace,
     assert facts["exception_type"] == "ParameterTypeError"
     assert "day: Input should be a valid date" in facts["exception_message"]
     assert facts["parameters"]["day"] == "2026-13-45"
+
+
+def test_mlflow_down_pages_mlflow_unreachable(workspace, pages, monkeypatch) -> None:
+    import socket
+    from datetime import timedelta
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    lake = storage.Lake(workspace.lake_root, "loans")
+    days = [DAY + timedelta(days=i) for i in range(3)]
+    monkeypatch.setenv("DRIFTLOOP_NOTIFY_FROM_HOOK", "0")  # the ingests are not the point
+    for day in days:
+        storage.write_frame(generate_day(day, 400), lake.raw(day))
+        ingest(day, overrides=workspace.overrides)
+    monkeypatch.setenv("DRIFTLOOP_NOTIFY_FROM_HOOK", "1")
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]  # nothing listens there once closed
+    down = {**workspace.overrides, "tracking.uri": f"http://127.0.0.1:{port}"}
+    with pytest.raises(Exception, match=f"127.0.0.1:{port}"):
+        train(days[0], days[-1], overrides=down)
+    page = the_page(pages, "mlflow-unreachable")
+    assert f"127.0.0.1:{port}" in page["text"]
+    assert "MLflow run" not in page["text"], "no run was logged: no MLflow link"
