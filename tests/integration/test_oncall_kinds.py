@@ -222,3 +222,27 @@ def test_mlflow_down_pages_mlflow_unreachable(workspace, pages, monkeypatch) -> 
     page = the_page(pages, "mlflow-unreachable")
     assert f"127.0.0.1:{port}" in page["text"]
     assert "MLflow run" not in page["text"], "no run was logged: no MLflow link"
+
+
+def test_a_killed_run_pages_crashed_through_notify(workspace, pages) -> None:
+    """A killed process runs no hook: the server marks the run Crashed and its automation runs
+    `notify` (here called as the automation calls it, twice), which pages `crashed` once."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    from driftloop.flows.notify import notify
+
+    killed = _late_run({"day": str(DAY), "overrides": workspace.overrides})
+
+    async def crash() -> None:
+        async with get_client() as client:
+            message = "Flow run infrastructure exited with non-zero status code -9."
+            await client.set_flow_run_state(killed, Crashed(message=message), force=True)
+
+    run_coro_as_sync(crash())
+    run_coro_as_sync(notify(f"prefect.flow-run.{killed}"))
+    run_coro_as_sync(notify(f"prefect.flow-run.{killed}"))
+    page = the_page(pages, "crashed")
+    assert page["driftloop"]["sent_by"] == "notify automation"
+    assert "State now: Crashed" in page["text"] and "status code -9" in page["text"]
