@@ -159,18 +159,19 @@ async def _read_logs(client: Any, run_id: UUID, wait: float) -> list[Any]:
 
     deadline = time.monotonic() + wait
     while True:
-        logs = await client.read_logs(
+        newest = await client.read_logs(
             log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])),
-            sort=LogSort.TIMESTAMP_ASC,
+            sort=LogSort.TIMESTAMP_DESC,
             limit=200,
         )
+        logs = list(reversed(newest))
         own_end = any(
             lg.task_run_id is None
             and (lg.level >= logging.ERROR or lg.message.startswith("Finished in state"))
             for lg in logs
         )
         if own_end or time.monotonic() >= deadline:
-            return list(logs)
+            return logs
         await asyncio.sleep(0.5)
 
 
@@ -196,7 +197,9 @@ async def collect_report(
     run_id = UUID(str(flow_run_id).rsplit(".", 1)[-1])
     async with get_client() as client:
         run = await client.read_flow_run(run_id)
-        waiting = run.state is None or run.state.type.value not in _TERMINAL
+        # A Late/Pending run has written nothing yet; a failing one (even if the server still
+        # says Running, as in its own hook) is worth a short wait for its last lines.
+        waiting = run.state is not None and run.state.type.value in ("SCHEDULED", "PENDING")
         logs = await _read_logs(client, run_id, 0 if waiting else wait_for_logs)
         run = await client.read_flow_run(run_id)  # its state as of now, after the wait
         flow = await client.read_flow(run.flow_id)

@@ -330,3 +330,38 @@ def test_stuck_runs_go_through_notify_and_only_no_worker_is_paged_by_the_server(
     assert NO_WORKER not in without
     with_hook = {a.name: a for a in build_automations(notify_id, uuid4(), timedelta(5), "rb")}
     assert isinstance(with_hook[NO_WORKER].actions[0], CallWebhook)
+
+
+def test_log_lines_are_the_runs_own_with_tracebacks_folded() -> None:
+    """Worker boilerplate goes; a traceback keeps its first line and the exception line."""
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from driftloop.tasks.adapters.oncall import own_log_lines
+
+    at = datetime(2026, 12, 4, 21, 0, tzinfo=UTC)
+
+    def log(name: str, message: str, level: int = 20) -> SimpleNamespace:
+        return SimpleNamespace(name=name, message=message, level=level, timestamp=at)
+
+    logs = [
+        log("prefect.flow_runs.worker", "Worker 'P' submitting flow run 'x'"),
+        log("prefect.flow_runs", " > Running set_working_directory step..."),
+        log("prefect.flow_runs.worker", "Flow run 'ingest-x' submitted to infrastructure"),
+        log("prefect.flow_runs", "Opening process..."),
+        log("prefect.task_runs", "read 300 rows from /l/raw/loans/2026-11-05.parquet"),
+        log(
+            "prefect.flow_runs",
+            "Encountered exception during execution: UnreadableFileError('bad')\n"
+            'Traceback (most recent call last):\n  File "x.py", line 1, in <module>\n'
+            "    raise X\ndriftloop.tasks.adapters.storage.UnreadableFileError: bad",
+            40,
+        ),
+    ]
+    lines = own_log_lines(logs, 15)
+    assert lines == [
+        "21:00:00 INFO read 300 rows from /l/raw/loans/2026-11-05.parquet",
+        "21:00:00 ERROR Encountered exception during execution: UnreadableFileError('bad') ... "
+        "driftloop.tasks.adapters.storage.UnreadableFileError: bad",
+    ]
+    assert own_log_lines(logs, 1) == lines[-1:]
