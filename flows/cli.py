@@ -411,7 +411,7 @@ def _fixable_errors() -> tuple[type[Exception], ...]:
     from driftloop.tasks.adapters.storage import StorageError
     from driftloop.tasks.common import MissingDataError
     from driftloop.tasks.core.contract import DataContractError
-    from driftloop.tasks.core.days import InputMissingError
+    from driftloop.tasks.core.days import InputMissingError, ParameterError
     from driftloop.tasks.core.monitoring import MonitoringError
     from driftloop.tasks.core.policy import RetrainsKeepFailing
     from driftloop.tasks.core.search import SearchConfigError
@@ -425,6 +425,7 @@ def _fixable_errors() -> tuple[type[Exception], ...]:
         MissingDataError,
         ModelConfigError,
         MonitoringError,
+        ParameterError,
         RegistryError,
         RetrainsKeepFailing,
         RollbackError,

@@ -107,6 +107,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("driftloop.tasks.core.policy.RetrainsKeepFailing", FailureKind.RETRAINS_FAILING),
     Route("driftloop.configs.settings.ConfigError", FailureKind.BAD_PARAMETERS),
+    Route("driftloop.tasks.core.days.ParameterError", FailureKind.BAD_PARAMETERS),
     Route("driftloop.tasks.core.training.ModelConfigError", FailureKind.BAD_PARAMETERS),
     Route("driftloop.tasks.core.search.SearchConfigError", FailureKind.BAD_PARAMETERS),
     Route("prefect.exceptions.ParameterTypeError", FailureKind.BAD_PARAMETERS),

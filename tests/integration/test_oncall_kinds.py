@@ -246,3 +246,12 @@ def test_a_killed_run_pages_crashed_through_notify(workspace, pages) -> None:
     page = the_page(pages, "crashed")
     assert page["driftloop"]["sent_by"] == "notify automation"
     assert "State now: Crashed" in page["text"] and "status code -9" in page["text"]
+
+
+def test_a_window_ending_before_it_starts_pages_bad_parameters(workspace, pages) -> None:
+    from driftloop.tasks.core.days import ParameterError
+
+    with pytest.raises(ParameterError, match="before its start"):
+        train(date(2026, 11, 3), date(2026, 11, 1), overrides=workspace.overrides)
+    page = the_page(pages, "bad-parameters")
+    assert "swap them" in page["text"]
