@@ -56,3 +56,44 @@ def test_automations_are_stored_and_survive_a_rerun_without_the_webhook(
     (no_worker,) = stored[automations.NO_WORKER]
     assert [a.type for a in no_worker.actions] == ["call-webhook"]
     assert "file:///rb.md#stuck-run" in no_worker.actions[0].payload
+
+
+def test_a_drift_storm_is_paged_by_the_server_under_its_entry(
+    webhook: tuple[str, list[dict[str, Any]]], wait_for: Any
+) -> None:
+    """Three drift events for one model: the server's own automation posts `drift-storm`."""
+    from prefect.client.orchestration import get_client
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    from driftloop.tasks.check_drift import announce_drift
+
+    url, got = webhook
+
+    async def setup() -> None:
+        async with get_client() as client:
+            flow_id = await client.create_flow(notify)
+            await client.create_deployment(flow_id=flow_id, name="notify")
+        await automations.apply(url, timedelta(minutes=5), "file:///rb.md")
+
+    async def teardown() -> None:
+        async with get_client() as client:
+            for name in NAMES:
+                for automation in await client.read_automations_by_name(name):
+                    await client.delete_automation(automation.id)
+
+    run_coro_as_sync(setup())
+    try:
+        for i in range(automations.DRIFT_STORM_COUNT):
+            announce_drift(
+                "driftloop.drift.detected",
+                "storm-model",
+                {"window_start": f"2026-11-0{i + 1}", "window_end": f"2026-11-0{i + 2}",
+                 "report": f"reports/drift/storm-model-{i}.html"},
+            )  # fmt: skip
+        wait_for(lambda: got, 90, interval=1, what="the drift-storm page")
+    finally:
+        run_coro_as_sync(teardown())
+    (page,) = got
+    assert page["driftloop"]["kind"] == "drift-storm"
+    assert page["driftloop"]["runbook"] == "file:///rb.md#drift-storm"
+    assert "driftloop.model.storm-model" in page["text"]
