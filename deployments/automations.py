@@ -5,7 +5,10 @@
   deployment with the run's id; `notify` gathers the failing task, exception, logs and the
   MLflow run and posts the Slack-compatible message.
 - `driftloop-stuck-runs`: a pipeline run entered Late or Pending and did not start Running within
-  the limit -> the server itself posts to the webhook (likely no worker is alive to do it).
+  the limit -> run `notify` for it, which re-reads the run's state and pages only if it is still
+  Late or Pending (an event the server dropped must not page a run that already moved on).
+- `driftloop-no-worker`: the `driftloop-process` pool went not-ready (no worker polled it lately)
+  -> the server itself posts to the webhook: with no worker alive, `notify` cannot run.
 - `driftloop-drift-storm`: several drift events for one model within a day -> the server posts.
 - `driftloop-unresponsive-runs`: a flow run stopped sending heartbeats while Running (its
   process died with its worker or machine) -> the server marks it Crashed, which pages on-call
@@ -44,6 +47,7 @@ ON_CALL = "driftloop-on-call"
 STUCK = "driftloop-stuck-runs"
 DRIFT_STORM = "driftloop-drift-storm"
 UNRESPONSIVE = "driftloop-unresponsive-runs"
+NO_WORKER = "driftloop-no-worker"
 MISSED_HEARTBEATS = 3
 HEARTBEAT_SLACK = timedelta(minutes=2)  # a busy SQLite server can stall event intake a minute
 
@@ -130,13 +134,12 @@ def build_automations(
             ],
         ),
     ]
-    if webhook_block_id is None:
-        return automations
     minutes = int(stuck_after.total_seconds() // 60)
-    automations += [
+    automations.append(
         Automation(
             name=STUCK,
-            description=f"Pipeline run Late or Pending for more than {minutes} min.",
+            description=f"Pipeline run Late or Pending for more than {minutes} min: run "
+            "`notify`, which re-reads the run's state and pages only if it is still waiting.",
             trigger=EventTrigger(
                 match={"prefect.resource.id": "prefect.flow-run.*"},
                 match_related=_pipeline_runs(),
@@ -147,6 +150,7 @@ def build_automations(
                     "prefect.flow-run.Cancelling",
                     "prefect.flow-run.Crashed",
                     "prefect.flow-run.Failed",
+                    "prefect.flow-run.Completed",
                 },
                 for_each={"prefect.resource.id"},
                 posture=Posture.Proactive,
@@ -154,9 +158,34 @@ def build_automations(
                 within=stuck_after,
             ),
             actions=[
+                RunDeployment(
+                    source="selected",
+                    deployment_id=notify_deployment_id,
+                    parameters={"flow_run": "{{ event.resource.id }}"},
+                )
+            ],
+        )
+    )
+    if webhook_block_id is None:
+        return automations
+    automations += [
+        Automation(
+            name=NO_WORKER,
+            description=f"Work pool {WORK_POOL} has no live worker: the server pages itself.",
+            trigger=EventTrigger(
+                match={
+                    "prefect.resource.id": "prefect.work-pool.*",
+                    "prefect.resource.name": WORK_POOL,
+                },
+                expect={"prefect.work-pool.not-ready"},
+                posture=Posture.Reactive,
+                threshold=1,
+                within=timedelta(0),
+            ),
+            actions=[
                 CallWebhook(
                     block_document_id=webhook_block_id,
-                    payload=notifications.stuck_run_template(runbook_base, f"{minutes} min"),
+                    payload=notifications.no_worker_template(runbook_base),
                 )
             ],
         ),
@@ -247,7 +276,7 @@ async def apply(webhook_url: str | None, stuck_after: timedelta, runbook_base: s
             else:
                 await client.create_automation(automation)
         if webhook_block_id is None:  # the Webhook block was deleted: the alerts go with it
-            for name in (STUCK, DRIFT_STORM):
+            for name in (NO_WORKER, DRIFT_STORM):
                 for stale in await client.read_automations_by_name(name):
                     await client.delete_automation(stale.id)
     return [a.name for a in wanted]
@@ -328,7 +357,7 @@ def main() -> None:
     runbook = os.environ.get(RUNBOOK_ENV, "").strip() or notifications.DEFAULT_RUNBOOK_URL
     names = asyncio.run(apply(url, stuck_after, runbook))
     print(f"automations applied: {', '.join(names)}")
-    if not url and STUCK in names:
+    if not url and NO_WORKER in names:
         print(
             f"note: ${WEBHOOK_ENV} was not set: kept the webhook stored by an earlier run "
             f"(blocks {WEBHOOK_SECRET_BLOCK!r} and {WEBHOOK_BLOCK!r}); delete them in the UI to "
@@ -337,7 +366,7 @@ def main() -> None:
     elif not url:
         print(
             f"note: ${WEBHOOK_ENV} was not set: failures run `notify`, which sends only if the "
-            f"Secret block {WEBHOOK_SECRET_BLOCK!r} exists; stuck-run and drift-storm alerts "
+            f"Secret block {WEBHOOK_SECRET_BLOCK!r} exists; no-worker and drift-storm alerts "
             "are off"
         )
 

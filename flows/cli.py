@@ -406,29 +406,33 @@ def _fixable_errors() -> tuple[type[Exception], ...]:
     """Errors whose message names the file, key or server at fault and what to do: the
     traceback around them is noise to the person who has to act."""
     from driftloop.deployments.stack import StackError
+    from driftloop.tasks.adapters.history import HistoryError
     from driftloop.tasks.adapters.registry import RegistryError
     from driftloop.tasks.adapters.storage import StorageError
     from driftloop.tasks.common import MissingDataError
     from driftloop.tasks.core.contract import DataContractError
-    from driftloop.tasks.core.days import InputMissingError
+    from driftloop.tasks.core.days import InputMissingError, ParameterError
     from driftloop.tasks.core.monitoring import MonitoringError
     from driftloop.tasks.core.policy import RetrainsKeepFailing
     from driftloop.tasks.core.search import SearchConfigError
-    from driftloop.tasks.core.training import ModelConfigError
+    from driftloop.tasks.core.training import ModelConfigError, TargetError
     from driftloop.tasks.rollback import RollbackError
 
     return (
         DataContractError,
+        HistoryError,
         InputMissingError,
         MissingDataError,
         ModelConfigError,
         MonitoringError,
+        ParameterError,
         RegistryError,
         RetrainsKeepFailing,
         RollbackError,
         SearchConfigError,
         StackError,
-        StorageError,
+        StorageError,  # and its kinds: NotFoundError, UnreadableFileError, S3Error
+        TargetError,
     )
 
 

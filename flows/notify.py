@@ -20,11 +20,19 @@ async def notify(
 ) -> dict[str, Any] | None:
     """Gather the report and post it to the on-call webhook (env var or Secret block).
 
+    Run by the failure automation for a Failed/Crashed/TimedOut run, and by the stuck-run
+    automation for a run Late or Pending too long: the run's state is read again just before
+    sending, and a run that has moved on is not paged as stuck.
+
     Args:
         flow_run: the failed flow run: its id, or its event resource id
             (prefect.flow-run.<id>).
     """
     report = await collect_report(flow_run)
     message = await deliver(report, "notify automation")
-    print(message["text"] if message else "nothing sent: no webhook, or already alerted")
+    print(
+        message["text"]
+        if message
+        else "nothing sent: no webhook, already alerted, or the run is no longer stuck"
+    )
     return message

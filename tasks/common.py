@@ -29,6 +29,7 @@ from driftloop.configs.settings import Settings
 from driftloop.tasks.adapters import registry, storage
 from driftloop.tasks.adapters.registry import ModelVersionInfo
 from driftloop.tasks.core.contract import ValidatedBatch, raise_for_result
+from driftloop.tasks.core.days import ParameterError
 
 
 def is_transient(error: BaseException | None) -> bool:
@@ -84,7 +85,9 @@ def artifact_key(*parts: str) -> str:
 
 def days_in(start: date, end: date) -> list[date]:
     if end < start:
-        raise ValueError(f"window end {end} is before its start {start}")
+        raise ParameterError(
+            f"window end {end} is before its start {start}: swap them, or give the first day first"
+        )
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 

@@ -26,6 +26,7 @@ from driftloop.tasks.adapters.scaleout import dask_task_runner
 from driftloop.tasks.adapters.smoke import check_in_fresh_process, prewarm
 from driftloop.tasks.adapters.source_control import code_version
 from driftloop.tasks.common import IO_RETRIES, artifact_key, current_run_id
+from driftloop.tasks.core.days import ParameterError
 from driftloop.tasks.core.evaluation import evaluation_figures
 from driftloop.tasks.core.evidence import measure_evidence
 from driftloop.tasks.core.gate import GateDecision, GateEvidence, Override, decide_gate
@@ -67,7 +68,7 @@ def requested_override(allow_unvalidated: bool, reason: str | None) -> Override 
     if not allow_unvalidated:
         return None
     if not reason or len(reason.strip()) < 3:
-        raise ValueError(
+        raise ParameterError(
             "allow_unvalidated needs override_reason: say why the gate may be bypassed "
             "(it is recorded with the model version and in the promotion ledger)"
         )

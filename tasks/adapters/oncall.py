@@ -12,11 +12,16 @@ Nothing here may raise out of a hook: a broken alert must never hide the origina
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
+import re
+import time
 import urllib.parse
 import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -30,6 +35,8 @@ RUNBOOK_ENV = "DRIFTLOOP_RUNBOOK_URL"
 HOOK_ENV = "DRIFTLOOP_NOTIFY_FROM_HOOK"
 #: One Prefect Variable per alerted run, named CLAIM_PREFIX + run id; its value says who sent.
 CLAIM_PREFIX = "oncall-sent-"
+#: A JSONL file for pages the webhook never took (default: under Prefect's home).
+UNDELIVERED_ENV = "DRIFTLOOP_UNDELIVERED_PAGES"
 PIPELINE_FLOWS = ("process", "ingest", "train", "score", "check_drift", "rollback")
 
 log = logging.getLogger("driftloop.oncall")
@@ -63,7 +70,8 @@ def _ui_url(flow_run_id: str) -> str | None:
 def mlflow_run_url(
     parameters: dict[str, Any], flow_run_id: str, timeout: float = 5.0
 ) -> str | None:
-    """The MLflow run this flow run logged (tag driftloop.flow_run_id), else its experiment.
+    """The MLflow run this flow run logged (tag driftloop.flow_run_id), or None: a flow that
+    logged no run (ingest, score, ...) gets no MLflow link rather than one to a list.
 
     Plain REST with a short timeout: MLflow being down is one of the failures we report on,
     and MLflow's own client would retry for minutes first.
@@ -93,10 +101,10 @@ def mlflow_run_url(
             timeout,
         )
     except Exception:
-        return f"{base}/#/experiments"
+        return None
     runs = found.get("runs") or []
     if not runs:
-        return f"{base}/#/experiments/{exp['experiment_id']}"
+        return None
     return f"{base}/#/experiments/{exp['experiment_id']}/runs/{runs[0]['info']['run_id']}"
 
 
@@ -113,29 +121,91 @@ def _post_json(url: str, body: dict[str, Any], timeout: float) -> dict[str, Any]
         return json.loads(resp.read())
 
 
-async def collect_report(flow_run_id: UUID | str, log_lines: int = 20) -> FailureReport:
-    """Read the run, its flow and deployment, its failed task and last logs from the API."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        FlowRunFilter,
-        FlowRunFilterId,
-        LogFilter,
-        LogFilterFlowRunId,
-    )
+#: Lines a worker or runner writes into every run's log: they say nothing about the failure.
+_BOILERPLATE = re.compile(
+    r"^\s*> Running \w+ step|submitted to infrastructure|submitting flow run|Opening process"
+    r"|Completed submission of flow run|Running on worker id|Downloading flow code"
+    r"|Beginning flow run|Created task run|Executing flow|Executing '.*' immediately"
+    r"|Running hook '",
+    re.I,
+)
+_INFRA_LOGGERS = ("prefect.workers", "prefect.flow_runs.worker", "prefect.flow_runs.runner")
+MAX_LINE_CHARS = 400
+_TERMINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+
+
+def own_log_lines(logs: list[Any], keep: int) -> list[str]:
+    """The run's own last lines, oldest first: no worker boilerplate, and a traceback folded
+    to its first and last line (the exception), so a page shows what happened, not a stack."""
+    lines = []
+    for lg in logs:
+        if lg.name.startswith(_INFRA_LOGGERS) or _BOILERPLATE.search(lg.message):
+            continue
+        text = lg.message.strip()
+        if "Traceback (most recent call last)" in text:
+            parts = [p for p in text.splitlines() if p.strip()]
+            head = parts[0].split("Traceback (most recent call last)")[0].strip() or parts[0]
+            text = f"{head} ... {parts[-1].strip()}" if parts[-1] != head else head
+        text = text if len(text) <= MAX_LINE_CHARS else text[: MAX_LINE_CHARS - 1] + "…"
+        lines.append(f"{lg.timestamp:%H:%M:%S} {logging.getLevelName(lg.level)} {text}")
+    return lines[-keep:]
+
+
+async def _read_logs(client: Any, run_id: UUID, wait: float) -> list[Any]:
+    """The run's logs, oldest first; waits up to `wait` s for the flow's own error or last line
+    (`Finished in state ...`): logs travel in batches and may trail the state change."""
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
     from prefect.client.schemas.sorting import LogSort
+
+    deadline = time.monotonic() + wait
+    while True:
+        newest = await client.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])),
+            sort=LogSort.TIMESTAMP_DESC,
+            limit=200,
+        )
+        logs = list(reversed(newest))
+        own_end = any(
+            lg.task_run_id is None
+            and (lg.level >= logging.ERROR or lg.message.startswith("Finished in state"))
+            for lg in logs
+        )
+        if own_end or time.monotonic() >= deadline:
+            return logs
+        await asyncio.sleep(0.5)
+
+
+async def current_state(flow_run_id: str) -> tuple[str, str] | None:
+    """(state name, state type) of a run as the server has it now; None if it cannot say."""
+    from prefect.client.orchestration import get_client
+
+    try:
+        async with get_client() as client:
+            run = await client.read_flow_run(UUID(flow_run_id))
+    except Exception:
+        return None
+    return (run.state.name, run.state.type.value) if run.state else None
+
+
+async def collect_report(
+    flow_run_id: UUID | str, log_lines: int = notifications.MAX_LOG_LINES, wait_for_logs: float = 8
+) -> FailureReport:
+    """Read the run, its flow and deployment, its failed task and own last logs from the API."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     run_id = UUID(str(flow_run_id).rsplit(".", 1)[-1])
     async with get_client() as client:
         run = await client.read_flow_run(run_id)
+        # A Late/Pending run has written nothing yet; a failing one (even if the server still
+        # says Running, as in its own hook) is worth a short wait for its last lines.
+        waiting = run.state is not None and run.state.type.value in ("SCHEDULED", "PENDING")
+        logs = await _read_logs(client, run_id, 0 if waiting else wait_for_logs)
+        run = await client.read_flow_run(run_id)  # its state as of now, after the wait
         flow = await client.read_flow(run.flow_id)
         deployment = await client.read_deployment(run.deployment_id) if run.deployment_id else None
         tasks = await client.read_task_runs(
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id]))
-        )
-        logs = await client.read_logs(
-            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])),
-            sort=LogSort.TIMESTAMP_DESC,
-            limit=log_lines,
         )
     failed = sorted(
         (t for t in tasks if t.state and t.state.type.value in ("FAILED", "CRASHED")),
@@ -157,9 +227,10 @@ async def collect_report(flow_run_id: UUID | str, log_lines: int = 20) -> Failur
         failing_task=failed[-1].name if failed else None,
         exception_type=exc_type,
         exception_message=exc_message,
-        log_lines=[f"{lg.timestamp:%H:%M:%S} {lg.message}" for lg in reversed(logs)],
+        log_lines=own_log_lines(logs, log_lines),
         prefect_url=_ui_url(str(run.id)),
         mlflow_url=mlflow_run_url(parameters, str(run.id)),
+        state_checked_at=f"{datetime.now(UTC):%H:%M:%S}",
     )
 
 
@@ -187,10 +258,57 @@ async def claim(flow_run_id: str, sender: str) -> str | None:
     return None
 
 
+def undelivered_path() -> Path:
+    """Where pages the webhook would not take are kept: $DRIFTLOOP_UNDELIVERED_PAGES, else
+    `undelivered-pages.jsonl` in Prefect's home (the stack's is `.stack/prefect/`)."""
+    configured = os.environ.get(UNDELIVERED_ENV, "").strip()
+    if configured:
+        return Path(configured)
+    from prefect.settings import get_current_settings
+
+    return Path(get_current_settings().home) / "undelivered-pages.jsonl"
+
+
+def record_undelivered(message: dict[str, Any], error: str) -> Path:
+    """Append the page to the JSONL file (one object a line: when, why, the message)."""
+    path = undelivered_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    entry = {"at": datetime.now(UTC).isoformat(), "error": error, "message": message}
+    with path.open("a", encoding="utf-8") as out:
+        out.write(json.dumps(entry, default=str) + "\n")
+    return path
+
+
+def _still_stuck(state_type: str) -> bool:
+    """Late is a SCHEDULED-type state; a run that is Running, or over, is not stuck."""
+    return state_type in ("SCHEDULED", "PENDING")
+
+
 async def deliver(
     report: FailureReport, sender: str, url: str | None = None
 ) -> dict[str, Any] | None:
-    """Claim, build and send; the message, or None (no webhook, or already sent)."""
+    """Re-check the run's state, claim, build and send; the message, or None (no webhook,
+    already sent, or no longer worth a page).
+
+    A stuck-run page is dropped when the run is no longer Pending or Late (its failure, if any,
+    pages through its own path); any other page carries the state the server holds now once
+    that is final (a failure hook runs before its run's final state is stored).
+    Sending retries with backoff; a page still undelivered is appended to `undelivered_path()`
+    and logged as an error naming that file, so it is never silently lost.
+    """
+    now = await current_state(report.flow_run_id)
+    if now is not None:
+        name, kind = now
+        if report.state.lower() in ("late", "pending", "scheduled") and not _still_stuck(kind):
+            log.info("run %s is %s now, not stuck: no page", report.flow_run_id, name)
+            return None
+        final = kind in _TERMINAL or _still_stuck(kind)
+        report = report.model_copy(
+            update={
+                "state": name if final else report.state,
+                "state_checked_at": f"{datetime.now(UTC):%H:%M:%S}",
+            }
+        )
     url = url or webhook_url()
     message = notifications.build_message(report, runbook_base())
     headline = message["text"].splitlines()[0]
@@ -202,12 +320,21 @@ async def deliver(
             headline,
         )
         return None
-    claimed_by = await claim(report.flow_run_id, sender)
+    # A stuck page has its own claim: the same run failing later still pages under its entry.
+    stuck = message["driftloop"]["kind"] == notifications.FailureKind.STUCK_RUN
+    claimed_by = await claim(report.flow_run_id + ("-stuck" if stuck else ""), sender)
     if claimed_by is not None:
         log.info("on-call already alerted by the %s for run %s", claimed_by, report.flow_run_id)
         return None
     message["driftloop"]["sent_by"] = sender
-    notifications.send(url, message)
+    try:
+        await asyncio.to_thread(notifications.send, url, message)
+    except notifications.UndeliveredError as err:
+        path = record_undelivered(message, str(err))
+        log.error(
+            "on-call page NOT delivered (%s); kept in %s, send it by hand: %s", err, path, headline
+        )
+        message["driftloop"]["undelivered"] = str(path)
     return message
 
 
@@ -226,7 +353,7 @@ def on_failure_hook(flow: Any, flow_run: Any, state: Any) -> None:
         # The run's own last lines are still in this process's log queue: ship them first, so
         # the report reads them from the API (a subflow has no worker lines to fall back on).
         APILogHandler().flush()
-        report = run_coro_as_sync(collect_report(flow_run.id))
+        report = run_coro_as_sync(collect_report(flow_run.id, wait_for_logs=3))
         if report is None:  # run_coro_as_sync's type allows it; collect_report never returns it
             raise RuntimeError(f"no failure report for flow run {flow_run.id}")
         # The run's own final state may not be stored yet when the hook runs.

@@ -43,6 +43,23 @@ class NotFoundError(StorageError):
     """The file or object does not exist."""
 
 
+class UnreadableFileError(StorageError):
+    """The file exists but its bytes cannot be read as what its name says (corrupt, truncated,
+    another format or encoding). Its own type so on-call is routed to the right runbook entry."""
+
+
+#: What a bad raw file's message says to do: raw input is immutable, a fix is a new delivery.
+_REDELIVER = "deliver a corrected file for the day; the raw file was not changed"
+
+
+class S3Error(StorageError):
+    """An S3 request failed at the network, credential or bucket level (not a missing key)."""
+
+
+class MissingBucketError(S3Error, NotFoundError):
+    """The bucket itself does not exist: a wrong `storage.root` or an endpoint without it."""
+
+
 # ---------------------------------------------------------------- URIs
 
 
@@ -99,7 +116,7 @@ def _s3_error(uri: str, err: Exception) -> StorageError:
     from botocore.exceptions import ClientError, NoCredentialsError
 
     if isinstance(err, NoCredentialsError):
-        return StorageError(
+        return S3Error(
             f"no S3 credentials for {uri}: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY "
             "or an AWS profile"
         )
@@ -108,14 +125,14 @@ def _s3_error(uri: str, err: Exception) -> StorageError:
         if code in ("NoSuchKey", "404", "NotFound"):
             return NotFoundError(f"{uri} does not exist")
         if code == "NoSuchBucket":
-            return NotFoundError(f"bucket of {uri} does not exist: create it or fix the root")
+            return MissingBucketError(f"bucket of {uri} does not exist: create it or fix the root")
         if code in ("PreconditionFailed", "412"):
             return StorageError(f"{uri} was replaced while being read: read it again")
         if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
-            return StorageError(f"access to {uri} denied ({code}): check the S3 credentials")
-        return StorageError(f"S3 request for {uri} failed ({code}): {err}")
+            return S3Error(f"access to {uri} denied ({code}): check the S3 credentials")
+        return S3Error(f"S3 request for {uri} failed ({code}): {err}")
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or "the default AWS endpoint"
-    return StorageError(f"S3 request for {uri} failed against {endpoint}: {err}")
+    return S3Error(f"S3 request for {uri} failed against {endpoint}: {err}")
 
 
 def _s3_call(uri: str, call: Callable[[], Any]) -> Any:
@@ -204,8 +221,27 @@ def exists(uri: str) -> bool:
     try:
         _s3_call(uri, lambda: _s3().head_object(Bucket=bucket, Key=key))
     except NotFoundError:
+        # HEAD answers a bare 404 for a missing bucket too: ask the bucket, so a wrong root is
+        # named as such (and paged as s3-unreachable) instead of reading as a missing file.
+        _bucket_exists(uri, bucket)
         return False
     return True
+
+
+def _bucket_exists(uri: str, bucket: str) -> None:
+    """Raise MissingBucketError when the bucket itself is not there."""
+    from botocore.exceptions import ClientError
+
+    try:
+        _s3().head_bucket(Bucket=bucket)
+    except ClientError as err:
+        if str(err.response.get("Error", {}).get("Code", "")) in ("404", "NoSuchBucket"):
+            raise MissingBucketError(
+                f"bucket {bucket!r} of {uri} does not exist: create it or fix storage.root"
+            ) from err
+        raise _s3_error(uri, err) from err
+    except Exception as err:  # BotoCoreError: endpoint down
+        raise _s3_error(uri, err) from err
 
 
 def list_uris(prefix: str, suffix: str = "") -> list[str]:
@@ -389,19 +425,19 @@ def _not_parquet(uri: str, err: Exception) -> StorageError:
     """A parquet reader's failure, with what the file really holds when that can be told."""
     kind = _sniff(_head(uri))
     if kind is None and _looks_like_csv(_head(uri)):
-        return StorageError(
+        return UnreadableFileError(
             f"{uri} is not a readable parquet file: this is a CSV file named .parquet (its first "
-            "line is comma-separated text). Rename it to .csv, or write it as parquet, and "
-            "deliver it again; the raw file was not changed"
+            "line is comma-separated text). Deliver it again as .csv, or written as parquet; the "
+            "raw file was not changed"
         )
     if kind is not None and kind[0] != "a parquet file":
-        return StorageError(
+        return UnreadableFileError(
             f"{uri} is not a readable parquet file: it holds {kind[0]}. {kind[1]}; the raw file "
             "was not changed"
         )
-    return StorageError(
+    return UnreadableFileError(
         f"{uri} is not a readable parquet file (corrupt, truncated or another format): {err}; "
-        "write it again"
+        f"{_REDELIVER}"
     )
 
 
@@ -501,7 +537,7 @@ def _read_parquet(uri: str, source: Any, columns: list[str] | None) -> pd.DataFr
     if columns is not None:
         missing = [c for c in columns if c not in parquet.schema_arrow.names]
         if missing:
-            raise StorageError(
+            raise UnreadableFileError(
                 f"{uri} has no column(s) {missing}; it has {parquet.schema_arrow.names}"
             )
     try:
@@ -519,7 +555,7 @@ def _not_text(uri: str, head: bytes) -> StorageError | None:
             return None  # text: `_CheckedCsv` names the NUL bytes by line and column
         found = ("binary data", "Check that the path names the right file")
     kind, action = found
-    return StorageError(
+    return UnreadableFileError(
         f"{uri} is not CSV text: it holds {kind}. {action}, or give it the suffix of its real "
         "format; the raw file was not changed"
     )
@@ -541,12 +577,12 @@ def _read_csv(uri: str, data: bytes, columns: list[str] | None) -> pd.DataFrame:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise StorageError(
+        raise UnreadableFileError(
             f"{uri} is not UTF-8 text (byte {data[err.start]:#04x} at offset {err.start}); "
             "re-save the CSV as UTF-8, e.g. iconv -f latin1 -t utf-8"
         ) from err
     if not text.strip():
-        raise StorageError(f"{uri} is empty (no header row): write the file again")
+        raise UnreadableFileError(f"{uri} is empty (no header row): {_REDELIVER}")
     checked = _CheckedCsv(uri, io.StringIO(text))
     try:
         # Only empty fields are missing: a category such as "NA" or "null" stays a string.
@@ -556,11 +592,13 @@ def _read_csv(uri: str, data: bytes, columns: list[str] | None) -> pd.DataFrame:
     except ValueError as err:
         if isinstance(err, StorageError):
             raise
-        raise StorageError(f"{uri}: requested columns {columns} not all present: {err}") from err
+        raise UnreadableFileError(
+            f"{uri}: requested columns {columns} not all present: {err}"
+        ) from err
 
 
 def _malformed(uri: str, err: Exception) -> StorageError:
-    return StorageError(
+    return UnreadableFileError(
         f"{uri} is not a well-formed CSV: {str(err).strip()}. A value holding a comma, quote or "
         "line break must be quoted: fix the producer's export and deliver the file again; the "
         "raw file was not changed"
@@ -650,7 +688,7 @@ class _CheckedCsv:
         if repeated:
             where = {n: [i + 1 for i, h in enumerate(self._header) if h == n] for n in repeated}
             listed = ", ".join(f"'{n}' (columns {where[n]})" for n in repeated)
-            raise StorageError(
+            raise UnreadableFileError(
                 f"{self._uri}: the header names {listed} more than once, so which values belong "
                 "to the contract's column is ambiguous (pandas would silently rename the copy). "
                 "Fix the producer so every column name is unique and deliver the file again; "
@@ -669,7 +707,7 @@ class _CheckedCsv:
             column = f", field {field + 1}"
         more = data.count("\x00") - 1
         also = f" (and {more} more nearby)" if more else ""
-        return StorageError(
+        return UnreadableFileError(
             f"{self._uri} holds NUL bytes (\\x00), first at line {line} (data row "
             f"{line - 1}){column}{also}. CSV text never holds NUL bytes: the "
             "file was corrupted in transfer or by its writer. Deliver it again from the source "
@@ -689,7 +727,7 @@ class _CheckedCsv:
         if len(fields) >= len(self._header) and not quotes_open:
             return
         line = self._lines + 1
-        raise StorageError(
+        raise UnreadableFileError(
             f"{self._uri} looks cut off at line {line}: it does not end with a line break and "
             f"its last line has {len(fields)} of {len(self._header)} fields"
             f"{' and an open quote' if quotes_open else ''} ({tail[:60]!r}). The file is "
@@ -710,11 +748,11 @@ def read_frame(uri: str, columns: list[str] | None = None) -> pd.DataFrame:
         except OSError as err:
             raise StorageError(f"cannot read {uri}: {err}") from err
         if size == 0:
-            raise StorageError(f"{uri} is empty (0 bytes): the writer failed; write it again")
+            raise UnreadableFileError(f"{uri} is empty (0 bytes): {_REDELIVER}")
         return _read_parquet(uri, uri, columns)
     data = read_bytes(uri)
     if not data:
-        raise StorageError(f"{uri} is empty (0 bytes): the writer failed; write it again")
+        raise UnreadableFileError(f"{uri} is empty (0 bytes): {_REDELIVER}")
     if suffix == ".parquet":
         return _read_parquet(uri, pa.BufferReader(data), columns)
     return _read_csv(uri, data, columns)
@@ -898,7 +936,7 @@ def iter_csv_batches(uri: str, batch_rows: int) -> Iterator[pd.DataFrame]:
     fault = _not_text(uri, head)
     if fault is not None or not head:
         binary.close()
-        raise fault or StorageError(f"{uri} is empty (0 bytes): write the file again")
+        raise fault or UnreadableFileError(f"{uri} is empty (0 bytes): {_REDELIVER}")
     handle = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
     return _csv_batches(uri, handle, batch_rows)
 
@@ -910,12 +948,12 @@ def _csv_batches(uri: str, handle: Any, batch_rows: int) -> Iterator[pd.DataFram
         )
         yield from reader
     except UnicodeDecodeError as err:
-        raise StorageError(
+        raise UnreadableFileError(
             f"{uri} is not UTF-8 text ({err.reason} at byte {err.start} of a block); re-save "
             "the CSV as UTF-8, e.g. iconv -f latin1 -t utf-8"
         ) from err
     except pd.errors.EmptyDataError as err:
-        raise StorageError(f"{uri} is empty (no header row): write the file again") from err
+        raise UnreadableFileError(f"{uri} is empty (no header row): {_REDELIVER}") from err
     except pd.errors.ParserError as err:
         raise _malformed(uri, err) from err
     finally:

@@ -105,6 +105,11 @@ def missing_days(
     return gaps
 
 
+class ParameterError(ValueError):
+    """A run's own parameters do not make sense (a window ending before it starts, an override
+    without a reason): the person who started it fixes them and starts it again."""
+
+
 class InputMissingError(RuntimeError):
     """Days whose raw file never arrived although later days did; raised once per day."""
 

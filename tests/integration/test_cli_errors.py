@@ -9,10 +9,12 @@ import sys
 from pathlib import Path
 
 
-def _driftloop(*args: str, root: Path) -> subprocess.CompletedProcess[str]:
+def _driftloop(
+    *args: str, root: Path, extra: dict[str, object] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
-        "DRIFTLOOP_OVERRIDES": json.dumps({"storage.root": str(root)}),
+        "DRIFTLOOP_OVERRIDES": json.dumps({"storage.root": str(root), **(extra or {})}),
         "PREFECT_LOGGING_COLORS": "false",
     }
     env.pop("PREFECT_API_URL", None)
@@ -45,3 +47,39 @@ def test_a_fixable_error_is_one_line_and_verbose_shows_the_traceback(tmp_path: P
     verbose = _driftloop("--verbose", "ingest", "2026-11-01", root=tmp_path)
     assert verbose.returncode != 0
     assert "Traceback" in verbose.stdout + verbose.stderr
+
+
+def _one_error_line(done: subprocess.CompletedProcess[str], command: str) -> str:
+    assert done.returncode != 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stdout + done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith(f"driftloop {command}")]
+    errors += [line for line in done.stderr.splitlines() if line.startswith("driftloop: ")]
+    assert len(errors) == 1, done.stderr[-2000:]
+    return errors[0]
+
+
+def test_a_contract_breach_is_one_line(tmp_path: Path) -> None:
+    from datetime import date
+
+    from driftloop.data.generate import generate_day
+    from driftloop.tasks.adapters import storage
+
+    day = date(2026, 11, 1)
+    raw = tmp_path / "raw" / "loans" / f"{day}.parquet"
+    storage.write_frame(generate_day(day, 200).assign(age=5), str(raw))
+    line = _one_error_line(_driftloop("ingest", str(day), root=tmp_path), "ingest")
+    assert "DataContractError" in line and str(raw) in line
+
+
+def test_a_window_with_no_curated_day_is_one_line(tmp_path: Path) -> None:
+    line = _one_error_line(_driftloop("train", "2026-11-01", "2026-11-03", root=tmp_path), "train")
+    assert "MissingDataError" in line and "ingest them first" in line
+
+
+def test_an_unknown_config_key_is_one_line(tmp_path: Path) -> None:
+    done = _driftloop("ingest", "2026-11-01", root=tmp_path, extra={"dataset.no_such_key": 1})
+    assert done.returncode == 2 and "Traceback" not in done.stdout + done.stderr
+    lines = done.stderr.splitlines()
+    (first,) = [i for i, line in enumerate(lines) if line.startswith("driftloop: ")]
+    assert "invalid driftloop config" in lines[first]
+    assert any("dataset.no_such_key" in line for line in lines[first : first + 6]), lines[first:]

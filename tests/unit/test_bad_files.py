@@ -158,7 +158,7 @@ def test_other_encodings_are_named(
 def test_csv_named_parquet_is_named(tmp_path: Path) -> None:
     path = tmp_path / "day.parquet"
     path.write_text(csv_text(day_frame()))
-    fails(whole, path, "this is a CSV file named .parquet", "Rename it to .csv")
+    fails(whole, path, "this is a CSV file named .parquet", "Deliver it again as .csv")
     with pytest.raises(storage.StorageError, match=r"CSV file named \.parquet"):
         next(storage.iter_parquet_batches(str(path), 10))
 
