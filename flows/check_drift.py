@@ -118,6 +118,7 @@ def check_drift(
     history = steps.read_history(settings)
     plot_uri = steps.plot_history(settings, history) if render else None
     steps.publish_policy(settings, decision, assessment, history, record_uri, plot_uri)
+    common.publish_loop_status(settings)
     feature = assessment.signals["feature_drift"]
     summary = DriftSummary(
         window=window,

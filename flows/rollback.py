@@ -52,4 +52,5 @@ def rollback(
         ledger_entry=entry.entry_id,
     )
     steps.publish_rollback(summary, settings.registry.model_name)
+    common.publish_loop_status(settings)
     return summary

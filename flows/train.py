@@ -128,6 +128,7 @@ def train(
         dry_run=dry_run,
     )
     steps.publish_training(summary, decision, trained, lineage)
+    common.publish_loop_status(settings)
     return summary
 
 
