@@ -104,6 +104,7 @@ def test_schedules_name_their_time_zone_and_keep_their_id() -> None:
     assert schedules
     for schedule in schedules:
         assert schedule["timezone"] == "UTC"
+        assert schedule["anchor_date"].endswith("+00:00"), "the UI names the zone with it"
         assert schedule["slug"], "updated in place by a second deploy"
         assert "active" not in schedule, "a deploy must not resume a paused schedule"
 
