@@ -159,7 +159,7 @@ def publish_validation(
     if data_docs_uri:
         create_link_artifact(
             key=artifact_key("data-docs", dataset),
-            link=data_docs_uri if "://" in data_docs_uri else f"file://{data_docs_uri}",
+            link=storage.browser_link(data_docs_uri),
             link_text=f"Data Docs: {batch.result.source}",
             description="Great Expectations Data Docs for this validation",
         )
