@@ -27,9 +27,11 @@ DAY_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
 Day = Annotated[date, Field(json_schema_extra={"pattern": DAY_PATTERN})]
 
 
-def available_profiles(config_dir: Path = CONFIG_DIR) -> tuple[str, ...]:
-    """The profiles a run may choose: every configs/NAME.yaml but base.yaml."""
-    return tuple(sorted(p.stem for p in config_dir.glob("*.yaml") if p.stem != "base"))
+def available_profiles(config_dir: Path | None = None) -> tuple[str, ...]:
+    """The profiles a run may choose: every NAME.yaml but base.yaml in configs/ (or in
+    $DRIFTLOOP_CONFIG_DIR, as load_settings reads them)."""
+    folder = config_dir or Path(os.environ.get("DRIFTLOOP_CONFIG_DIR") or CONFIG_DIR)
+    return tuple(sorted(p.stem for p in folder.glob("*.yaml") if p.stem != "base"))
 
 
 #: `profile` is a choice in the UI's form (an enum in the deployment's schema, refused by the
