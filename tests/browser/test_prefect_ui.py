@@ -52,15 +52,21 @@ def _text(browser: Any) -> str:
 
 
 def _until(browser: Any, find: Callable[[Any], Any], what: str, timeout: float = 45) -> Any:
-    from selenium.common.exceptions import TimeoutException
+    """`find(browser)`'s first truthy value; the page re-renders while it loads, so a step
+    that finds a stale or missing element is simply tried again."""
+    from selenium.common.exceptions import (
+        NoSuchElementException,
+        StaleElementReferenceException,
+        TimeoutException,
+    )
     from selenium.webdriver.support.ui import WebDriverWait
 
+    ignored = (NoSuchElementException, StaleElementReferenceException)
     try:
-        return WebDriverWait(browser, timeout).until(find)
+        return WebDriverWait(browser, timeout, ignored_exceptions=ignored).until(find)
     except TimeoutException:
-        raise AssertionError(
-            f"never saw {what}; the page said:\n{_text(browser)[-3000:]}"
-        ) from None
+        page = _text(browser)[-3000:]
+        raise AssertionError(f"never saw {what}; the page said:\n{page}") from None
 
 
 def _deployment_id(stack: Stack, on_stack: Any, name: str) -> str:
@@ -84,20 +90,23 @@ def test_the_train_form_reads_as_written_and_offers_the_profiles(
     assert 'e.g. {"max_iter": 80, "learning_rate": 0.05}' in page
     assert "trigger" not in page.split("Parameters", 1)[1], "the system records the trigger"
 
-    field = browser.find_element(
-        By.XPATH, "//*[contains(text(), 'configs/PROFILE.yaml')]/ancestor::*[.//*[text()='str']][1]"
-    )
-    field.find_element(By.XPATH, ".//button[@role='tab'][text()='str']").click()
-    _until(
-        browser,
-        lambda b: field.find_elements(By.XPATH, ".//button[@aria-haspopup='listbox']"),
-        "a select",
-    )[0].click()
-    options = _until(
-        browser,
-        lambda b: [o.text for o in b.find_elements(By.XPATH, "//*[@role='option']") if o.text],
-        "the profile choices",
-    )
+    def open_the_profile_choices(b: Any) -> list[str]:
+        """Pick the field's str branch, open its select, read the options (the form
+        re-renders while it loads: every step finds its element again)."""
+        field = b.find_element(
+            By.XPATH,
+            "//*[contains(text(), 'configs/PROFILE.yaml')]/ancestor::*[.//*[text()='str']][1]",
+        )
+        tab = field.find_element(By.XPATH, ".//button[@role='tab'][text()='str']")
+        if tab.get_attribute("aria-selected") != "true":
+            tab.click()
+            return []
+        options = [o.text for o in b.find_elements(By.XPATH, "//*[@role='option']") if o.text]
+        if not options:
+            field.find_element(By.XPATH, ".//button[@aria-haspopup='listbox']").click()
+        return options
+
+    options = _until(browser, open_the_profile_choices, "the profile choices")
     assert sorted(options) == ["local", "prod"], options
 
 
