@@ -24,7 +24,7 @@ export DO_NOT_TRACK ?= true
 export GX_ANALYTICS_ENABLED ?= false
 
 .PHONY: system-deps install demo test test-fast acceptance lint format prefect-ui mlflow-ui up down status lock clean
-.PHONY: image test-containers
+.PHONY: image test-containers test-browser
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "driftloop needs Python 3.11 or newer (found " + sys.version.split()[0] + ")")'
@@ -52,10 +52,16 @@ demo: $(STAMP)
 # test server and temporary folders; a file's tests stay on one worker (module fixtures).
 # `make test` is unit + integration + e2e (what CI runs); the full-size runs are `acceptance`.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile -m "not acceptance and not containers and not faults and not load"
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile -m "not acceptance and not containers and not faults and not browser and not load"
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile -m "not e2e and not acceptance and not containers and not faults and not load"
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile -m "not e2e and not acceptance and not containers and not faults and not browser and not load"
+
+# The Prefect UI in headless Chromium (tests marked `browser`): Debian's chromium and
+# chromium-driver (`make system-deps`), selenium from the test extra; skipped, saying so, without
+# them. About a minute: one Prefect server with the deployments, three pages.
+test-browser: $(STAMP)
+	$(BIN)/python -m pytest -m browser tests/browser
 
 # The tests marked `acceptance`: the policy's acceptance table (`driftloop backtest
 # --acceptance`), every case must hold. DRIFTLOOP_ACCEPTANCE_SIZE=full (the stated sizes: 10k rows

@@ -292,6 +292,11 @@ async def set_process_interval(seconds: float) -> str:
         deployment = await client.read_deployment_by_name("process/process")
         schedule = IntervalSchedule(interval=timedelta(seconds=seconds), timezone="UTC")
         for existing in deployment.schedules:
+            anchor = getattr(existing.schedule, "anchor_date", None)  # prefect.yaml's
+            if anchor is not None:
+                schedule = IntervalSchedule(
+                    interval=timedelta(seconds=seconds), anchor_date=anchor, timezone="UTC"
+                )
             await client.update_deployment_schedule(deployment.id, existing.id, schedule=schedule)
         if not deployment.schedules:
             await client.create_deployment_schedules(deployment.id, [(schedule, True)])

@@ -279,6 +279,29 @@ def drop_database(url: str) -> None:
         )
 
 
+def _bucket(uri: str) -> str:
+    return uri.removeprefix("s3://").split("/", 1)[0]
+
+
+def s3_bucket_reachable(bucket: str) -> str | None:
+    """None when the bucket answers, else why (endpoint from boto3's own settings,
+    AWS_ENDPOINT_URL_S3 for moto or MinIO)."""
+    import boto3
+    from botocore.config import Config
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    where = f"at {endpoint}" if endpoint else "(AWS; set AWS_ENDPOINT_URL_S3 for another S3)"
+    config = Config(connect_timeout=3, read_timeout=5, retries={"max_attempts": 0})
+    try:
+        boto3.client("s3", config=config).head_bucket(Bucket=bucket)
+    except Exception as err:
+        code = getattr(err, "response", {}).get("Error", {}).get("Code", "")
+        if code in ("404", "NoSuchBucket"):
+            return f"does not exist {where}: create it (aws s3 mb s3://{bucket})"
+        return f"is not reachable {where}: {type(err).__name__}: {err}"
+    return None
+
+
 def _is_postgres(url: str | None) -> bool:
     return bool(url) and str(url).startswith("postgresql")
 
@@ -598,8 +621,54 @@ class Stack:
 
     # -- whole stack -----------------------------------------------------------------------
 
+    def preflight(self) -> list[str]:
+        """What the stack needs from outside and cannot reach: the operator's PostgreSQL, the
+        S3 buckets of MLflow's artifacts and of the flows' lake. One line each, saying what to
+        do; empty when all is there (nothing outside is needed by the default stack)."""
+        cfg = self.config
+        missing = []
+        for what, url in (
+            ("Prefect's database", cfg.prefect_db_url),
+            ("MLflow's backend store", cfg.mlflow_backend_uri),
+        ):
+            if _is_postgres(url):
+                conninfo, _name = _pg_parts(str(url))
+                host = conninfo["host"]
+                if not str(host).startswith("/"):
+                    reason = postgres_reachable(host, conninfo["port"], conninfo["user"])
+                    if reason:
+                        missing.append(f"{what} ({url}): {reason}; start it or set its URL")
+        buckets = {}
+        if (cfg.mlflow_artifacts or "").startswith("s3://") and not cfg.mlflow_url:
+            buckets[_bucket(str(cfg.mlflow_artifacts))] = "MLflow's artifacts (mlflow_artifacts)"
+        root = self._lake_root()
+        if root.startswith("s3://"):
+            buckets.setdefault(_bucket(root), f"the lake (storage.root of profile {cfg.profile})")
+        for bucket, what in buckets.items():
+            reason = s3_bucket_reachable(bucket)
+            if reason:
+                missing.append(
+                    f"{what}: s3://{bucket} {reason}; see docs/data-engineer.md, "
+                    "'S3 for a prod-like stack'"
+                )
+        return missing
+
+    def _lake_root(self) -> str:
+        from driftloop.configs.settings import ConfigError, load_settings
+
+        try:
+            return load_settings(self.config.profile, self.config.flow_overrides()).storage.root
+        except ConfigError as err:
+            raise StackError(f"profile {self.config.profile!r}: {err}") from err
+
     def up(self) -> dict[str, str]:
-        """Start what is not running, deploy, apply automations; returns the URLs."""
+        """Check what is outside, start what is not running, deploy, apply automations;
+        returns the URLs."""
+        missing = self.preflight()
+        if missing:
+            raise StackError(
+                "not started: the stack needs\n" + "\n".join(f"  - {m}" for m in missing)
+            )
         self.config.home.mkdir(parents=True, exist_ok=True)
         self.start_mlflow()
         self.start_prefect()

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from prefect import flow, tags
 from prefect.utilities.annotations import quote
 from pydantic import Field
 
 from driftloop.configs.settings import load_settings
-from driftloop.flows.params import Day, run_name, yesterday
+from driftloop.flows.params import Day, Overrides, Profile, flow_timeout, run_name, yesterday
 from driftloop.flows.train import train
 from driftloop.tasks import check_drift as steps
 from driftloop.tasks import common
@@ -26,6 +26,7 @@ from driftloop.tasks.core.windows import parse_window, training_window
 
 @flow(
     name="check_drift",
+    timeout_seconds=flow_timeout("check_drift"),
     flow_run_name=run_name("check_drift", "window_end"),
     log_prints=True,
     on_failure=[on_failure_hook],
@@ -35,8 +36,8 @@ def check_drift(
     window_end: Day | None = None,
     window_days: Annotated[int | None, Field(ge=1)] = None,
     retrain: bool | None = None,
-    profile: str | None = None,
-    overrides: dict[str, Any] | None = None,
+    profile: Profile | None = None,
+    overrides: Overrides | None = None,
     labels: str | None = None,
 ) -> DriftSummary:
     """Measure the window's signals against the champion's baseline; let the policy decide.
@@ -53,12 +54,12 @@ def check_drift(
         window_days: days in the window (empty: drift.window_days from the config).
         retrain: also train here when drift is found (empty: drift.retrain_inline; on a
             server the `train` deployment's trigger on the drift event retrains instead).
-        profile: config profile, configs/<profile>.yaml over base.yaml (empty: the
-            worker's $DRIFTLOOP_PROFILE, else local).
+        profile: config profile, configs/PROFILE.yaml read over base.yaml, e.g. prod (empty:
+            the worker's DRIFTLOOP_PROFILE, else local).
         overrides: dotted config keys for this run only, validated like the YAML, e.g.
             {"gate.metrics.roc_auc.threshold": 0.7}.
         labels: delayed labels (id + target) as a file or folder, local or s3:// (empty: the
-            lake's labels/<dataset>/<day>.parquet for the window's days, where present).
+            lake's labels/DATASET/DAY.parquet for the window's days, where present).
     """
     window_end = window_end or yesterday()
     settings = load_settings(profile, overrides)
@@ -100,6 +101,7 @@ def check_drift(
     plot_uri = steps.publish_policy(
         settings, quote(decision), quote(assessment), quote(history), record_uri, render
     )
+    common.publish_loop_status(settings)
     feature = assessment.signals["feature_drift"]
     summary = DriftSummary(
         window=window,

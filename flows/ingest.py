@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 from prefect import flow
 from prefect.utilities.annotations import quote
 
 from driftloop.configs.settings import load_settings
-from driftloop.flows.params import Day
+from driftloop.flows.params import Day, Overrides, Profile, flow_timeout
 from driftloop.tasks import common
 from driftloop.tasks import ingest as steps
 from driftloop.tasks.adapters.oncall import on_failure_hook
@@ -19,6 +18,7 @@ from driftloop.tasks.core.results import IngestSummary
 
 @flow(
     name="ingest",
+    timeout_seconds=flow_timeout("ingest"),
     flow_run_name="ingest-{day}",
     log_prints=True,
     on_failure=[on_failure_hook],
@@ -27,8 +27,8 @@ from driftloop.tasks.core.results import IngestSummary
 def ingest(
     day: Day,
     source: str | None = None,
-    profile: str | None = None,
-    overrides: dict[str, Any] | None = None,
+    profile: Profile | None = None,
+    overrides: Overrides | None = None,
 ) -> IngestSummary:
     """Validate one day's raw batch against the data contract and store the valid rows.
 
@@ -39,8 +39,8 @@ def ingest(
     Args:
         day: the day of the raw batch (YYYY-MM-DD).
         source: a file or s3:// URI to read instead of the day's file under raw/ in the lake.
-        profile: config profile, configs/<profile>.yaml over base.yaml (empty: the
-            worker's $DRIFTLOOP_PROFILE, else local).
+        profile: config profile, configs/PROFILE.yaml read over base.yaml, e.g. prod (empty:
+            the worker's DRIFTLOOP_PROFILE, else local).
         overrides: dotted config keys for this run only, validated like the YAML, e.g.
             {"gate.metrics.roc_auc.threshold": 0.7}.
     """

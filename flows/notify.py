@@ -11,10 +11,16 @@ from typing import Any
 
 from prefect import flow
 
+from driftloop.flows.params import flow_timeout
 from driftloop.tasks.adapters.oncall import collect_report, deliver
 
 
-@flow(name="notify", flow_run_name="notify-{flow_run}", log_prints=True)
+@flow(
+    name="notify",
+    flow_run_name="notify-{flow_run}",
+    log_prints=True,
+    timeout_seconds=flow_timeout("notify"),
+)
 async def notify(
     flow_run: str,
 ) -> dict[str, Any] | None:
@@ -26,7 +32,7 @@ async def notify(
 
     Args:
         flow_run: the failed flow run: its id, or its event resource id
-            (prefect.flow-run.<id>).
+            (prefect.flow-run.ID).
     """
     report = await collect_report(flow_run)
     message = await deliver(report, "notify automation")

@@ -6,11 +6,16 @@ of its docstring (descriptions): Prefect reads both at deploy time.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
+from pydantic.json_schema import SkipJsonSchema
+
+from driftloop.configs.settings import CONFIG_DIR, ConfigError
 
 #: YYYY-MM-DD with a month 01-12 and a day 01-31.
 DAY_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
@@ -20,6 +25,64 @@ DAY_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
 #: run for "2026-13-45" was created, failed on the worker and paged on-call. A `pattern` is
 #: enforced; an impossible date that matches it (2026-02-31) still fails at the run's start.
 Day = Annotated[date, Field(json_schema_extra={"pattern": DAY_PATTERN})]
+
+
+def available_profiles(config_dir: Path | None = None) -> tuple[str, ...]:
+    """The profiles a run may choose: every NAME.yaml but base.yaml in configs/ (or in
+    $DRIFTLOOP_CONFIG_DIR, as load_settings reads them)."""
+    folder = config_dir or Path(os.environ.get("DRIFTLOOP_CONFIG_DIR") or CONFIG_DIR)
+    return tuple(sorted(p.stem for p in folder.glob("*.yaml") if p.stem != "base"))
+
+
+#: `profile` is a choice in the UI's form (an enum in the deployment's schema, refused by the
+#: server when it names no file in configs/); the list is read when the flows are deployed.
+Profile = Literal[available_profiles()]  # type: ignore[valid-type]
+
+#: Config overrides: dotted keys, validated like the YAML when the run starts.
+Overrides = Annotated[
+    dict[str, Any],
+    Field(examples=[{"gate.metrics.roc_auc.threshold": 0.7, "drift.window_days": 7}]),
+]
+
+#: Estimator hyperparameters, merged over the config's model.params.
+Hyperparameters = Annotated[
+    dict[str, Any],
+    Field(examples=[{"max_iter": 80, "learning_rate": 0.05}]),
+]
+
+#: A value the system records (a deployment trigger, a parent flow) and people do not type:
+#: left out of the deployment's schema, so the UI's form has no field for it.
+SystemValue = SkipJsonSchema[str]
+
+#: Seconds after which a run of each flow is TimedOut (and pages on-call): a hung run (an
+#: unanswered S3 or MLflow call) otherwise holds its worker slot for ever. Generous: several
+#: times the longest run seen on the local stack. DRIFTLOOP_TIMEOUT_<FLOW> (seconds; 0: none)
+#: sets one for the worker that imports the flows.
+DEFAULT_TIMEOUTS: dict[str, float] = {
+    "process": 12 * 3600,
+    "ingest": 3600,
+    "score": 3 * 3600,
+    "check_drift": 3600,
+    "train": 6 * 3600,
+    "rollback": 1800,
+    "notify": 300,
+}
+
+
+def flow_timeout(flow: str, environ: Mapping[str, str] | None = None) -> float | None:
+    """The timeout of `flow` in seconds (None: no timeout), from DRIFTLOOP_TIMEOUT_<FLOW>."""
+    env = os.environ if environ is None else environ
+    name = f"DRIFTLOOP_TIMEOUT_{flow.upper()}"
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUTS[flow]
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if seconds < 0:
+        raise ConfigError(f"{name}={raw!r}: give the timeout in seconds (0: no timeout)")
+    return seconds or None
 
 
 def merged_overrides(

@@ -12,7 +12,7 @@ from prefect.states import State
 from driftloop.configs.settings import Settings, load_settings
 from driftloop.flows.check_drift import check_drift
 from driftloop.flows.ingest import ingest
-from driftloop.flows.params import Day
+from driftloop.flows.params import Day, Overrides, Profile, flow_timeout
 from driftloop.flows.score import score
 from driftloop.flows.train import train
 from driftloop.tasks import common
@@ -33,6 +33,7 @@ from driftloop.tasks.core.results import DayOutcome, ProcessSummary
 
 @flow(
     name="process",
+    timeout_seconds=flow_timeout("process"),
     flow_run_name="process",
     log_prints=True,
     on_failure=[on_failure_hook],
@@ -42,8 +43,8 @@ def process(
     since: Day | None = None,
     until: Day | None = None,
     check: bool | None = None,
-    profile: str | None = None,
-    overrides: dict[str, Any] | None = None,
+    profile: Profile | None = None,
+    overrides: Overrides | None = None,
 ) -> ProcessSummary:
     """Work through every day whose raw file has landed and is not done yet, oldest first.
 
@@ -61,8 +62,8 @@ def process(
         until: last day to work on, inclusive (YYYY-MM-DD; empty: the last day that landed).
         check: run the drift check after each day is scored (empty: the config's
             process.check).
-        profile: config profile, configs/<profile>.yaml over base.yaml (empty: the
-            worker's $DRIFTLOOP_PROFILE, else local).
+        profile: config profile, configs/PROFILE.yaml read over base.yaml, e.g. prod (empty:
+            the worker's DRIFTLOOP_PROFILE, else local).
         overrides: dotted config keys for this run and the runs it starts, validated like
             the YAML, e.g. {"drift.window_days": 7}.
     """

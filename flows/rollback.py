@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import flow
 
 from driftloop.configs.settings import load_settings
+from driftloop.flows.params import Overrides, Profile, flow_timeout
 from driftloop.tasks import common
 from driftloop.tasks import rollback as steps
 from driftloop.tasks.adapters.oncall import on_failure_hook
@@ -15,6 +14,7 @@ from driftloop.tasks.core.results import RollbackSummary
 
 @flow(
     name="rollback",
+    timeout_seconds=flow_timeout("rollback"),
     flow_run_name="rollback-to-{to_version}",
     log_prints=True,
     on_failure=[on_failure_hook],
@@ -23,8 +23,8 @@ from driftloop.tasks.core.results import RollbackSummary
 def rollback(
     reason: str,
     to_version: str | None = None,
-    profile: str | None = None,
-    overrides: dict[str, Any] | None = None,
+    profile: Profile | None = None,
+    overrides: Overrides | None = None,
 ) -> RollbackSummary:
     """Re-point `champion` to the version it replaced last (or `to_version`).
 
@@ -34,8 +34,8 @@ def rollback(
     Args:
         reason: why (an incident, a ticket): recorded in the promotion ledger.
         to_version: the version to restore (empty: the champion the current one replaced).
-        profile: config profile, configs/<profile>.yaml over base.yaml (empty: the
-            worker's $DRIFTLOOP_PROFILE, else local).
+        profile: config profile, configs/PROFILE.yaml read over base.yaml, e.g. prod (empty:
+            the worker's DRIFTLOOP_PROFILE, else local).
         overrides: dotted config keys for this run only, validated like the YAML.
     """
     settings = load_settings(profile, overrides)
@@ -52,4 +52,5 @@ def rollback(
         ledger_entry=entry.entry_id,
     )
     steps.publish_rollback(summary, settings.registry.model_name)
+    common.publish_loop_status(settings)
     return summary

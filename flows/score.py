@@ -12,12 +12,12 @@ Two ways to read a large input (`scoring.mode` or the `mode` parameter):
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Literal
 
 from prefect import flow
 
 from driftloop.configs.settings import Settings, load_settings
-from driftloop.flows.params import Day, run_name, yesterday
+from driftloop.flows.params import Day, Overrides, Profile, flow_timeout, run_name, yesterday
 from driftloop.tasks import common
 from driftloop.tasks import score as steps
 from driftloop.tasks.adapters.oncall import on_failure_hook
@@ -30,6 +30,7 @@ from driftloop.tasks.core.results import ScoreSummary
 
 @flow(
     name="score",
+    timeout_seconds=flow_timeout("score"),
     flow_run_name=run_name("score", "day"),
     log_prints=True,
     on_failure=[on_failure_hook],
@@ -38,8 +39,8 @@ from driftloop.tasks.core.results import ScoreSummary
 def score(
     day: Day | None = None,
     source: str | None = None,
-    profile: str | None = None,
-    overrides: dict[str, Any] | None = None,
+    profile: Profile | None = None,
+    overrides: Overrides | None = None,
     dry_run: bool = False,
     mode: Literal["stream", "partitioned"] | None = None,
 ) -> ScoreSummary:
@@ -49,8 +50,8 @@ def score(
         day: the day of the batch to score (YYYY-MM-DD; empty: yesterday, UTC).
         source: a file, folder or s3:// URI/prefix to score instead of the day's file under
             raw/ in the lake (a folder/prefix needs mode "partitioned").
-        profile: config profile, configs/<profile>.yaml over base.yaml (empty: the
-            worker's $DRIFTLOOP_PROFILE, else local).
+        profile: config profile, configs/PROFILE.yaml read over base.yaml, e.g. prod (empty:
+            the worker's DRIFTLOOP_PROFILE, else local).
         overrides: dotted config keys for this run only, validated like the YAML, e.g.
             {"gate.metrics.roc_auc.threshold": 0.7}.
         dry_run: validate and predict, but write no predictions (quarantine is still kept).
@@ -68,6 +69,7 @@ def score(
     else:
         summary = score_streamed(settings, champion, uri, day, dry_run)
     steps.publish_scoring(settings.registry.model_name, summary_markdown(summary))
+    common.publish_loop_status(settings)
     return summary
 
 

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 from prefect import flow
 
 from driftloop.configs.settings import load_settings
-from driftloop.flows.params import Day, merged_overrides
+from driftloop.flows.params import (
+    Day,
+    Hyperparameters,
+    Overrides,
+    Profile,
+    SystemValue,
+    flow_timeout,
+    merged_overrides,
+)
 from driftloop.tasks import common
 from driftloop.tasks import train as steps
 from driftloop.tasks.adapters.approval import request_approval
@@ -20,6 +27,7 @@ from driftloop.tasks.core.search import plan_trials, with_params
 
 @flow(
     name="train",
+    timeout_seconds=flow_timeout("train"),
     flow_run_name="train-{window_start}..{window_end}",
     log_prints=True,
     on_failure=[on_failure_hook],
@@ -28,10 +36,10 @@ from driftloop.tasks.core.search import plan_trials, with_params
 def train(
     window_start: Day,
     window_end: Day,
-    trigger: str = "manual",
-    profile: str | None = None,
-    overrides: dict[str, Any] | None = None,
-    hyperparameters: dict[str, Any] | None = None,
+    trigger: SystemValue = "manual",
+    profile: Profile | None = None,
+    overrides: Overrides | None = None,
+    hyperparameters: Hyperparameters | None = None,
     dry_run: bool = False,
     allow_unvalidated: bool = False,
     override_reason: str | None = None,
@@ -46,9 +54,11 @@ def train(
             data (never ingested, or failed their contract) are skipped.
         window_end: last day of the window, inclusive (YYYY-MM-DD). With the default
             `split.strategy: out_of_time` its most recent day(s) judge the candidate.
-        trigger: why this run happened: manual, schedule, or drift:<report URI>.
-        profile: config profile, configs/<profile>.yaml over base.yaml (empty: the
-            worker's $DRIFTLOOP_PROFILE, else local).
+        trigger: why this run happened, recorded by the system and not in the form:
+            manual, bootstrap, or "drift:" and the drift check's decision record and report
+            (set by the retrain-on-drift trigger and by an inline retrain).
+        profile: config profile, configs/PROFILE.yaml read over base.yaml, e.g. prod (empty:
+            the worker's DRIFTLOOP_PROFILE, else local).
         overrides: dotted config keys for this run only, validated like the YAML, e.g.
             {"gate.metrics.roc_auc.threshold": 0.7}.
         hyperparameters: estimator hyperparameters for this run, merged over model.params,
@@ -118,6 +128,7 @@ def train(
         dry_run=dry_run,
     )
     steps.publish_training(summary, decision, trained, lineage)
+    common.publish_loop_status(settings)
     return summary
 
 

@@ -293,8 +293,15 @@ def publish_policy(
     if plot_uri:
         create_link_artifact(
             key=artifact_key("drift-history-plot", model),
-            link=plot_uri if "://" in plot_uri else f"file://{plot_uri}",
+            link=storage.browser_link(plot_uri),
             link_text="drift and realised metrics over time (PNG)",
+        )
+    if decision.report_uri:
+        create_link_artifact(
+            key=artifact_key("drift-report", model),
+            link=storage.browser_link(decision.report_uri),
+            link_text=f"Evidently drift report, window ending {decision.window_end} (HTML)",
+            description="presigned for 7 days on S3",
         )
     return plot_uri
 

@@ -30,6 +30,7 @@ from driftloop.tasks.adapters import registry, storage
 from driftloop.tasks.adapters.registry import ModelVersionInfo
 from driftloop.tasks.core.contract import ValidatedBatch, raise_for_result
 from driftloop.tasks.core.days import ParameterError
+from driftloop.tasks.core.status import ChampionMove, CheckLine, LoopStatus, status_markdown
 
 
 def is_transient(error: BaseException | None) -> bool:
@@ -160,7 +161,7 @@ def publish_validation(
     if data_docs_uri:
         create_link_artifact(
             key=artifact_key("data-docs", dataset),
-            link=data_docs_uri if "://" in data_docs_uri else f"file://{data_docs_uri}",
+            link=storage.browser_link(data_docs_uri),
             link_text=f"Data Docs: {batch.result.source}",
             description="Great Expectations Data Docs for this validation",
         )
@@ -196,3 +197,110 @@ def require_champion(settings: Settings) -> ModelVersionInfo:
             "train flow first (or the demo), then score again."
         )
     return champion
+
+
+@task(name="publish-loop-status", cache_policy=NONE)
+def publish_loop_status(settings: Settings) -> str | None:
+    """Rewrite the dataset's loop status page (artifact `loop-status-<dataset>`).
+
+    Why after every run: it is the page people open first, so it must say what the last run
+    changed. It reads the registry, the promotion ledger, the drift history and the Prefect API;
+    if one of them does not answer, the page waits for the next run instead of failing this one.
+    """
+    try:
+        text = status_markdown(_loop_status(settings))
+    except Exception as err:  # the page is a view; the run's outcome does not depend on it
+        get_run_logger().warning("loop status page not updated: %s: %s", type(err).__name__, err)
+        return None
+    create_markdown_artifact(
+        key=loop_status_key(settings.dataset.name),
+        markdown=text,
+        description=f"the loop of {settings.dataset.name}: champion, labels, drift, retrains",
+    )
+    return text
+
+
+def loop_status_key(dataset: str) -> str:
+    return artifact_key("loop-status", dataset)
+
+
+def _loop_status(settings: Settings) -> LoopStatus:
+    from datetime import UTC, datetime
+
+    from driftloop.tasks.adapters import history as drift_history
+    from driftloop.tasks.adapters.promotion import ledger_for
+
+    model = settings.registry.model_name
+    champion = find_champion.fn(settings)
+    moves = [
+        ChampionMove(
+            version=e.to_version,
+            kind=e.kind,
+            at=e.settled_at or e.at,
+            reason=e.reason,
+            evidence=e.evidence,
+        )
+        for e in ledger_for(settings).entries()
+        if e.status == "committed"
+    ]
+    lake = storage.Lake(settings.storage.root, settings.dataset.name)
+    frame = drift_history.read(lake.drift_history(model))
+    checks, realised, realised_window = [], {}, ""
+    for check_id, rows in frame.groupby("check_id", sort=False):
+        decision = rows[rows["kind"] == "decision"]
+        if decision.empty:
+            continue
+        made = drift_history.decisions(decision)[0]
+        signals = rows[(rows["kind"] == "signal") & rows["breached"].astype(bool)]
+        checks.append(
+            CheckLine(
+                checked_at=pd.Timestamp(decision["checked_at"].iloc[0]).to_pydatetime(),
+                window=f"{made.window_start}..{made.window_end}",
+                rule=made.rule,
+                retrain=made.retrain,
+                reason=made.reason,
+                breached=list(signals["name"]),
+            )
+        )
+        metrics = rows[(rows["kind"] == "metric") & ~rows["name"].str.contains(":")]
+        if not metrics.empty:
+            realised = dict(zip(metrics["name"], metrics["value"].astype(float), strict=True))
+            realised_window = f"{made.window_start}..{made.window_end} (check {check_id})"
+    checks.sort(key=lambda c: c.checked_at)
+    return LoopStatus(
+        model=model,
+        dataset=settings.dataset.name,
+        now=datetime.now(UTC),
+        champion=champion.version if champion else None,
+        moves=sorted(moves, key=lambda m: m.at),
+        checks=checks,
+        realised=realised,
+        realised_window=realised_window,
+        waiting=_waiting_for_approval(),
+    )
+
+
+def _waiting_for_approval() -> list[str]:
+    """Runs paused for a person (the approval form of `train`), with their link."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.settings import get_current_settings
+
+    ui = get_current_settings().ui_url
+    with get_client(sync_client=True) as client:
+        paused = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
+            ),
+            limit=20,
+        )
+    return [
+        f"{r.name}: {r.state.message if r.state and r.state.message else 'paused for input'}"
+        + (f" ({ui}/runs/flow-run/{r.id})" if ui else "")
+        for r in paused
+    ]

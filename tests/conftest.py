@@ -226,3 +226,58 @@ def run_benchmark() -> Callable[..., str]:
     Why a fixture: each benchmark's tiny-size test needs only to know that the script runs and
     prints its report (timings are never asserted)."""
     return _run_benchmark
+
+
+@pytest.fixture(scope="module")
+def ui_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A small stack from deployments/stack.py: a Prefect server (SQLite), the deployments of
+    prefect.yaml and a process worker whose flows time out after 3 s in `rollback`; its MLflow
+    address accepts connections and never answers (a run that calls MLflow hangs there).
+
+    Why: the server's own behaviour (schema refusals, timeouts, schedules, the UI) needs a real
+    server with real deployments, but not the data or the MLflow of tests/e2e/test_stack.py."""
+    import socket
+
+    from driftloop.deployments.stack import Stack, StackConfig, free_port
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)
+    config = StackConfig(
+        home=tmp_path_factory.mktemp("ui-stack"),
+        prefect_port=free_port(),
+        database="sqlite",
+        mlflow_url=f"http://127.0.0.1:{silent.getsockname()[1]}",
+        worker_poll_seconds=1,
+        env={"DRIFTLOOP_TIMEOUT_ROLLBACK": "3", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"},
+    )
+    stack = Stack(config)
+    try:
+        stack.start_prefect()
+        stack.deploy()
+        stack.start_worker()
+        yield stack
+    finally:
+        stack.down()
+        silent.close()
+
+
+def stack_api(stack: Any, coro_fn: Any, *args: Any) -> Any:
+    """Run `coro_fn(client, *args)` against `stack`'s API, as the UI would call it."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    async def call() -> Any:
+        with temporary_settings(updates={PREFECT_API_URL: stack.config.api_url}):
+            async with get_client() as client:
+                return await coro_fn(client, *args)
+
+    return asyncio.run(call())
+
+
+@pytest.fixture
+def on_stack() -> Callable[..., Any]:
+    """`on_stack(stack, coro_fn, *args)`: `coro_fn(client, *args)` against that stack's API."""
+    return stack_api

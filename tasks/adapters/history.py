@@ -242,4 +242,4 @@ def decisions_markdown(history: pd.DataFrame, plot_uri: str | None, last: int = 
 
 
 def _link(uri: str) -> str:
-    return uri if "://" in uri else f"file://{uri}"
+    return storage.browser_link(uri)

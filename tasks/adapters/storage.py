@@ -86,6 +86,34 @@ def _suffix(uri: str) -> str:
     return Path(uri.rstrip("/")).suffix.lower()
 
 
+#: How long a presigned link in an artifact or message opens: S3's longest for SigV4 (7 days).
+LINK_EXPIRY_SECONDS = 7 * 24 * 3600
+
+
+def browser_link(uri: str, expires_seconds: int = LINK_EXPIRY_SECONDS) -> str:
+    """A link a browser can open: for s3:// a presigned GET on the S3 endpoint (served with the
+    content type of its name, so an HTML report renders), valid `expires_seconds`; a local
+    path as file://. Why: people click links in the UI and in Slack, where s3:// opens nothing.
+    """
+    if is_s3(uri):
+        import mimetypes
+
+        bucket, key = _split_s3(uri)
+        params = {"Bucket": bucket, "Key": key}
+        content_type = mimetypes.guess_type(key)[0]
+        if content_type:
+            params["ResponseContentType"] = content_type
+        return _s3_call(
+            uri,
+            lambda: _s3().generate_presigned_url(
+                "get_object", Params=params, ExpiresIn=expires_seconds
+            ),
+        )
+    if "://" in uri:
+        return uri
+    return Path(uri).absolute().as_uri()
+
+
 # ---------------------------------------------------------------- S3 client
 
 

@@ -172,6 +172,17 @@ async def _pause(client: Any, deployment_id: Any, scheduled_id: Any, pause: bool
     await client.update_deployment_schedule(scheduled_id, schedule.id, active=not pause)
 
 
+async def _latest_artifact(client: Any, key: str) -> Any:
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    found = await client.read_artifacts(
+        artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+        sort="CREATED_DESC",
+        limit=1,
+    )
+    return found[0] if found else None
+
+
 async def _automation_names(client: Any) -> list[str]:
     return sorted(a.name for a in await client.read_automations())
 
@@ -341,6 +352,10 @@ def test_the_loop_runs_unattended_and_alerts_on_failure(
     moves = [(e.kind, e.to_version) for e in Ledger(lake_root, model).entries()]
     assert moves[:1] == [("promotion", "1")] and ("promotion", "2") in moves, moves
     assert champion_is("2"), "the ledger and the registry agree"
+    # The loop status page, rewritten by the runs on the worker, names the new champion.
+    page = api(stack, _latest_artifact, "loop-status-loans")
+    assert page is not None and "**v2** since " in page.data, page
+    assert "## Drift checks this week" in page.data and "RETRAIN" in page.data
 
     # The corrupt day produced one on-call message with everything needed to act on it.
     _url, received = shared_webhook

@@ -208,3 +208,32 @@ def test_loading_the_champion_leaves_no_model_copy_behind(
     model = registry.load_version(champion)
     assert hasattr(model, "predict_proba")
     assert list(scratch.iterdir()) == []
+
+
+def test_the_loop_status_page_says_who_is_champion_and_why(trained) -> None:
+    """After a train and a score, the page people open first names v1, since when and why."""
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    day = START + timedelta(days=21)
+    write_raw(trained, 1, start=day)
+    run = score(day, overrides=trained.overrides, return_state=True)
+    assert run.is_completed()
+
+    async def latest() -> list:
+        async with get_client() as client:
+            return await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["loop-status-loans"])),
+                sort="CREATED_DESC",
+                limit=1,
+            )
+
+    import asyncio
+
+    (artifact,) = asyncio.run(latest())
+    assert str(artifact.flow_run_id) == str(run.state_details.flow_run_id), "this run wrote it"
+    page = artifact.data
+    assert page.startswith("# Loop status: loans (model loan-default)")
+    assert "**v1** since " in page and "(promotion)" in page
+    assert "1 candidate(s) judged by the gate, 1 promoted (v1)" in page
+    assert "## Drift checks this week" in page and "## On recent labels" in page
+    assert "Nothing waits for approval." in page

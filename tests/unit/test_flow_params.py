@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 from typing import Any
 
 import pytest
@@ -10,7 +11,8 @@ import yaml
 from prefect.utilities.callables import parameter_schema
 from prefect.utilities.schema_tools.validation import ValidationError, validate
 
-from driftloop.configs.settings import PROJECT_ROOT
+from driftloop.configs.settings import PROJECT_ROOT, ConfigError
+from driftloop.flows.params import DEFAULT_TIMEOUTS, flow_timeout
 
 
 def _deployments() -> list[tuple[str, Any]]:
@@ -41,3 +43,75 @@ def test_an_impossible_day_is_refused_when_the_run_is_created(name: str, flow: A
         validate({field: "2026-11-05"}, schema, raise_on_error=True, ignore_required=True)
         with pytest.raises(ValidationError, match=field):
             validate({field: "2026-13-45"}, schema, raise_on_error=True, ignore_required=True)
+
+
+def _schema(flow: Any) -> dict[str, Any]:
+    return parameter_schema(flow.fn).model_dump_for_openapi()
+
+
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _texts(v)]
+    if isinstance(value, list):
+        return [t for v in value for t in _texts(v)]
+    return [value] if isinstance(value, str) else []
+
+
+@pytest.mark.parametrize(("name", "flow"), DEPLOYMENTS, ids=[name for name, _ in DEPLOYMENTS])
+def test_the_form_reads_as_written(name: str, flow: Any) -> None:
+    """The UI renders descriptions as HTML: text in angle brackets would vanish."""
+    spec = yaml.safe_load((PROJECT_ROOT / "deployments" / "prefect.yaml").read_text())
+    (deployment,) = [d for d in spec["deployments"] if d["name"] == name]
+    schema = _schema(flow)
+    descriptions = [p.get("description", "") for p in schema["properties"].values()]
+    for text in [deployment["description"], *descriptions]:
+        assert not re.search(r"<[^>]*>", text), f"{name}: {text!r}"
+    assert all(descriptions), f"{name}: every parameter has a description"
+    assert deployment.get("enforce_parameter_schema") is True, name
+    assert flow.timeout_seconds == DEFAULT_TIMEOUTS[name], name
+
+
+@pytest.mark.parametrize(("name", "flow"), DEPLOYMENTS, ids=[name for name, _ in DEPLOYMENTS])
+def test_profile_is_a_choice_and_free_json_has_examples(name: str, flow: Any) -> None:
+    properties = _schema(flow)["properties"]
+    if "profile" in properties:
+        (choice,) = [o for o in properties["profile"]["anyOf"] if o.get("enum")]
+        assert choice["enum"] == ["local", "prod"], "the files in configs/ but base.yaml"
+        validate({"profile": "prod"}, _schema(flow), raise_on_error=True, ignore_required=True)
+        with pytest.raises(ValidationError, match="profile"):
+            validate({"profile": "staging"}, _schema(flow), True, ignore_required=True)
+    for field in ("overrides", "hyperparameters"):
+        if field in properties:
+            (obj,) = [o for o in properties[field]["anyOf"] if o.get("type") == "object"]
+            assert obj["examples"], field
+
+
+def test_trigger_is_recorded_by_the_system_not_typed() -> None:
+    from driftloop.flows.train import train
+
+    assert "trigger" not in _schema(train)["properties"]
+    assert "trigger" in train.fn.__code__.co_varnames, "the flow still takes it"
+    spec = yaml.safe_load((PROJECT_ROOT / "deployments" / "prefect.yaml").read_text())
+    (deployment,) = [d for d in spec["deployments"] if d["name"] == "train"]
+    assert "trigger" not in deployment["parameters"]
+    (trigger,) = deployment["triggers"]
+    assert trigger["parameters"]["trigger"].startswith("drift:"), "the event sets it"
+
+
+def test_schedules_name_their_time_zone_and_keep_their_id() -> None:
+    spec = yaml.safe_load((PROJECT_ROOT / "deployments" / "prefect.yaml").read_text())
+    schedules = [s for d in spec["deployments"] for s in d.get("schedules") or []]
+    assert schedules
+    for schedule in schedules:
+        assert schedule["timezone"] == "UTC"
+        assert schedule["anchor_date"].endswith("+00:00"), "the UI names the zone with it"
+        assert schedule["slug"], "updated in place by a second deploy"
+        assert "active" not in schedule, "a deploy must not resume a paused schedule"
+
+
+def test_timeouts_come_from_the_environment() -> None:
+    assert flow_timeout("train", {}) == DEFAULT_TIMEOUTS["train"]
+    assert flow_timeout("train", {"DRIFTLOOP_TIMEOUT_TRAIN": "90"}) == 90
+    assert flow_timeout("train", {"DRIFTLOOP_TIMEOUT_TRAIN": "0"}) is None
+    with pytest.raises(ConfigError, match="DRIFTLOOP_TIMEOUT_TRAIN='an hour'"):
+        flow_timeout("train", {"DRIFTLOOP_TIMEOUT_TRAIN": "an hour"})
