@@ -580,7 +580,8 @@ class DriftSettings(Strict):
         description="when a check renders its Evidently report and history plot: 'signals' "
         "(a signal breached), 'decisions' (the policy decided to retrain or escalate) or "
         "'always'; the decision never needs them, and every day's statistics are in the drift "
-        "history either way. A catch-up over many days renders 'decisions' but for its last day",
+        "history either way; under 'decisions' the loop status page is rewritten only by checks "
+        "that decided. A catch-up over many days renders 'decisions' but for its last day",
     )
     event: str = "driftloop.drift.detected"
     retrain_inline: bool = Field(

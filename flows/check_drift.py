@@ -101,7 +101,8 @@ def check_drift(
     plot_uri = steps.publish_policy(
         settings, quote(decision), quote(assessment), quote(history), record_uri, render
     )
-    common.publish_loop_status(settings)
+    if render or settings.drift.report != "decisions":  # a catch-up's quiet earlier day
+        common.publish_loop_status(settings)
     feature = assessment.signals["feature_drift"]
     summary = DriftSummary(
         window=window,

@@ -69,7 +69,8 @@ def score(
     else:
         summary = score_streamed(settings, champion, uri, day, dry_run)
     steps.publish_scoring(settings.registry.model_name, summary_markdown(summary))
-    common.publish_loop_status(settings)
+    if settings.drift.report != "decisions":  # a catch-up's earlier day: its check decides
+        common.publish_loop_status(settings)
     return summary
 
 
