@@ -95,6 +95,26 @@ def _check_predictions(name: str, predictions: Any) -> None:
         assert np.isfinite(values).all() and 25 < values.mean() < 350
 
 
+def _check_summary(name: str, scored: Any, predictions: Any) -> None:
+    """The run's summary describes the predictions in the task's terms: a positive rate only
+    for binary, class shares for multiclass, the mean for regression (flows/score.py)."""
+    task = SOURCES[name].task
+    assert scored.task == task
+    text = scored.predictions_text()
+    if task == "binary":
+        assert scored.positive_rate == pytest.approx((predictions["prediction"] == 1).mean())
+        assert text.startswith("positive rate ")
+        return
+    assert scored.positive_rate is None and "positive" not in text
+    if task == "multiclass":
+        shares = predictions["prediction"].value_counts(normalize=True).to_dict()
+        assert scored.class_shares == pytest.approx(shares)
+        assert text.startswith("class shares class_0 ")
+    else:
+        assert scored.prediction_mean == pytest.approx(predictions["prediction"].mean())
+        assert text.startswith("mean prediction ")
+
+
 @pytest.mark.parametrize(
     ("name", "primary"),
     [("breast_cancer", "roc_auc"), ("wine", "log_loss"), ("diabetes", "rmse")],
@@ -123,7 +143,9 @@ def test_task_type_runs_the_loop_onboarded_by_init(
 
     for day in days[TRAIN_DAYS:]:
         scored = score(day, overrides=overrides)
-        _check_predictions(name, storage.read_frame(scored.output_uri))
+        predictions = storage.read_frame(scored.output_uri)
+        _check_predictions(name, predictions)
+        _check_summary(name, scored, predictions)
         write_labels(workspace.lake_root, name, day)
 
     checked = check_drift(days[-1], window_days=DRIFT_DAYS, retrain=False, overrides=overrides)
