@@ -196,6 +196,7 @@ def run_sklearn_demo(
                      f"{scored.output_uri}")  # fmt: skip
         if day >= days[4]:
             checked = check_drift(day, window_days=2, **run)
+            timeline.drift_checks.append(checked)
             breached = [n for n, hit in checked.signals.items() if hit]
             timeline.add(
                 checked.window,

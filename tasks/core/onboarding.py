@@ -434,6 +434,9 @@ def render(draft: Draft, source: str, why: dict[str, str]) -> str:
         "as drift (half the sample's rows, 50..1000)",
         f"  min_labelled_rows: {t['drift.min_labelled_rows']}  # REVIEW: fewer labelled rows: "
         "decay not judged (a quarter of the sample's rows, 50..500)",
+        f"# REVIEW: a retrain waits for policy.min_new_rows rows in its window (3000 unless the "
+        f"profile says otherwise; the sample has {draft.rows}): `policy` lives in the profile, "
+        "not here",
         "",
     ]
     return "\n".join(lines)
