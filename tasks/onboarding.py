@@ -1,6 +1,6 @@
 """`driftloop init`: read a sample file, write its draft contract, prove that it loads.
 
-Not a Prefect task: init runs before any flow exists for the dataset, offline and in a second
+Not a Prefect task: init runs before any flow exists for the dataset, offline, in seconds
 (no server to start). The guesses are the core's (tasks/core/onboarding.py); this module reads
 the sample through the lake adapter (so CSV and parquet read as ingest reads them), refuses to
 overwrite a contract unless asked, and loads the written file with the config loader, so a
