@@ -83,6 +83,12 @@ def init_dataset(
         )
     frame = read_sample(sample)
     draft = draft_contract(frame, name, target, source=Path(sample).name)
+    try:  # a profile that does not load is the profile's fault, not the draft's
+        load_settings(profile, config_dir=config_dir)
+    except ConfigError as err:
+        raise OnboardingError(
+            f"nothing written: the configs do not load as they are: {err}"
+        ) from err
     before = path.read_bytes() if path.exists() else None
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(draft.text, encoding="utf-8")

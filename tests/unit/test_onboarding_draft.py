@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -181,6 +182,13 @@ def test_no_id_or_timestamp_column_is_named(tmp_path: Path) -> None:
         draft_contract(frame, "tiny")
 
 
+def test_a_broken_profile_is_named_and_nothing_is_written(tmp_path: Path, config_dir: Path) -> None:
+    sample = _sample(tmp_path, generate_day("wine", date(2026, 11, 1), 60))
+    with pytest.raises(OnboardingError, match=r"nothing written: .*profile 'nope' has no file"):
+        init_dataset(sample, name="shop", profile="nope", config_dir=config_dir)
+    assert not (config_dir / "datasets" / "shop.yaml").exists()
+
+
 def test_an_existing_contract_is_kept_unless_forced(tmp_path: Path, config_dir: Path) -> None:
     sample = _sample(tmp_path, generate_day("wine", date(2026, 11, 1), 60))
     existing = config_dir / "datasets" / "shop.yaml"
@@ -195,7 +203,7 @@ def test_an_existing_contract_is_kept_unless_forced(tmp_path: Path, config_dir: 
 def test_the_cli_prints_the_next_steps_or_one_line_error(tmp_path: Path, config_dir: Path) -> None:
     sample = _sample(tmp_path, generate_day("diabetes", date(2026, 11, 1), 60), "2026-11-01.csv")
     env = {"DRIFTLOOP_CONFIG_DIR": str(config_dir), "PATH": "/usr/bin:/bin"}
-    env.update({k: v for k, v in __import__("os").environ.items() if k == "PYTHONPATH"})
+    env.update({k: v for k, v in os.environ.items() if k == "PYTHONPATH"})
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
