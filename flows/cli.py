@@ -111,7 +111,35 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("--no-retrain", action="store_true")
     cmd.add_argument("--labels", default=None, help="labels file/folder (default: the lake's)")
     _backtest_parser(sub)
+    _init_parser(sub)
     return parser
+
+
+def _init_parser(sub: Any) -> None:
+    cmd = sub.add_parser(
+        "init",
+        help="write a draft contract configs/datasets/<name>.yaml from a sample file",
+        description="Read a CSV or parquet sample and write a draft data contract (dtypes, "
+        "nullability, ranges, categories, id/timestamp, target and task type, thresholds), each "
+        "guess with a REVIEW comment. No server is started. See docs/onboarding.md.",
+    )
+    cmd.add_argument("sample", help="a CSV or parquet file with some rows of the data")
+    cmd.add_argument("--name", default=None, help="dataset name (default: from the file name)")
+    cmd.add_argument("--target", default=None, help="the column to predict (default: guessed)")
+    cmd.add_argument("--force", action="store_true", help="replace an existing contract")
+
+
+def _init(args: argparse.Namespace, profile: str) -> int:
+    """Offline: no Prefect import, no server."""
+    from driftloop.tasks.onboarding import OnboardingError, init_dataset, next_steps
+
+    try:
+        result = init_dataset(args.sample, args.name, args.target, args.force, profile)
+    except OnboardingError as err:
+        print(f"driftloop init: {err}", file=sys.stderr)
+        return 2
+    print(next_steps(result))
+    return 0
 
 
 def _backtest_parser(sub: Any) -> None:
@@ -354,6 +382,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("OMP_NUM_THREADS", "1")
     quiet_environment()
     profile = args.profile or os.environ.get("DRIFTLOOP_PROFILE", "local")
+    if args.command == "init":
+        return _init(args, profile)
     if args.command == "backtest":
         try:
             return _backtest(args, profile)

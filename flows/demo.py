@@ -133,7 +133,7 @@ def run_demo(plan: DemoPlan | None = None, home: Path = DEMO_HOME) -> Timeline:
             "ingest+score",
             f"{got.rows_valid} valid / {got.rows_quarantined} quarantined; champion "
             f"v{scored.model_version} scored {scored.rows} rows "
-            f"(positive rate {scored.positive_rate:.3f}){quarantine}",
+            f"({scored.predictions_text()}){quarantine}",
         )
         if day in check_days:
             checked = check_drift(day, **run)
@@ -192,9 +192,11 @@ def run_sklearn_demo(
         scored = score(day, **run)
         write_labels(settings.storage.root, name, day)
         timeline.add(str(day), "ingest+score", f"champion v{scored.model_version}: "
-                     f"{scored.rows} rows -> {scored.output_uri}")  # fmt: skip
+                     f"{scored.rows} rows ({scored.predictions_text()}) -> "
+                     f"{scored.output_uri}")  # fmt: skip
         if day >= days[4]:
             checked = check_drift(day, window_days=2, **run)
+            timeline.drift_checks.append(checked)
             breached = [n for n, hit in checked.signals.items() if hit]
             timeline.add(
                 checked.window,

@@ -91,7 +91,13 @@ def score_streamed(
         model_version=champion.version,
         rows=outcome.rows_scored,
         rows_quarantined=outcome.result.rows_quarantined,
-        positive_rate=outcome.positive_rate,
+        **ScoreSummary.predictions_of(
+            settings.dataset.task,
+            outcome.rows_scored,
+            outcome.positives,
+            outcome.score_sum,
+            outcome.class_counts,
+        ),
     )
 
 
@@ -123,7 +129,13 @@ def score_partitioned(
         model_version=champion.version,
         rows=int(counts["rows"]),
         rows_quarantined=verdict.result.rows_quarantined,
-        positive_rate=counts["positive_rate"],
+        **ScoreSummary.predictions_of(
+            settings.dataset.task,
+            counts["rows"],
+            counts["positives"],
+            counts["score_sum"],
+            counts["class_counts"],
+        ),
         mode="partitioned",
         partitions=len(outcomes),
         partitions_reused=sum(o.skipped for o in outcomes),
@@ -171,7 +183,7 @@ def summary_markdown(summary: ScoreSummary) -> str:
         f"## Scoring {summary.day}\n\n| field | value |\n|---|---|\n"
         f"| model version | {summary.model_version} |\n| rows scored | {summary.rows} |\n"
         f"| rows quarantined | {summary.rows_quarantined} |\n"
-        f"| predicted positive rate | {summary.positive_rate:.3f} |\n"
+        f"| predictions | {summary.predictions_text()} |\n"
         f"| input | `{summary.source}` |\n| output | `{summary.output_uri}` |\n{parts}"
     )
 

@@ -84,6 +84,7 @@ class PartitionOutcome(BaseModel):
     rows_scored: int
     positives: int
     score_sum: float
+    class_counts: dict[str, int] = {}
     skipped: bool = False
     seconds: dict[str, float] = {}
 
@@ -216,6 +217,7 @@ def score_one(
         rows_scored=outcome.rows_scored,
         positives=outcome.positives,
         score_sum=outcome.score_sum,
+        class_counts=outcome.class_counts,
         seconds=outcome.seconds,
     )
 
@@ -229,8 +231,16 @@ def settle(folder: str, outcomes: list[PartitionOutcome], keep: bool) -> list[st
     return removed
 
 
-def summary_counts(outcomes: list[PartitionOutcome]) -> dict[str, float]:
-    """Rows and predicted positive rate over all partitions."""
-    rows = sum(o.rows_scored for o in outcomes)
-    positives = sum(o.positives for o in outcomes)
-    return {"rows": rows, "positive_rate": positives / rows if rows else float("nan")}
+def summary_counts(outcomes: list[PartitionOutcome]) -> dict[str, Any]:
+    """Rows, predicted positives, the output's sum and the rows per predicted class (multiclass)
+    over all partitions."""
+    classes: dict[str, int] = {}
+    for outcome in outcomes:
+        for name, n in outcome.class_counts.items():
+            classes[name] = classes.get(name, 0) + n
+    return {
+        "rows": sum(o.rows_scored for o in outcomes),
+        "positives": sum(o.positives for o in outcomes),
+        "score_sum": sum(o.score_sum for o in outcomes),
+        "class_counts": classes,
+    }

@@ -72,6 +72,7 @@ from driftloop.tasks.core.scoring import (
     DECISION_THRESHOLD,
     PredictionMeta,
     append_predictions,
+    count_classes,
     model_frame,
     predict_scores,
     prediction_table,
@@ -370,6 +371,7 @@ class StreamOutcome(BaseModel):
     output_uri: str | None
     quarantine_uri: str | None
     data_docs_dir: str | None = None
+    class_counts: dict[str, int] = {}  # multiclass: rows per predicted class
     seconds: dict[str, float] = {}
 
     @property
@@ -558,6 +560,7 @@ def score_stream(
     parts: list[str] = []
     rows = positives = 0
     score_sum = 0.0
+    class_counts: dict[str, int] = {}
     written: str | None = None
     quarantine_written: str | None = None
     try:
@@ -591,7 +594,10 @@ def score_stream(
                     scores = predict_scores(model, features, dataset, chunk_rows)
                     del features
                 rows += len(scores)
-                positives += int((scores >= DECISION_THRESHOLD).sum())
+                if dataset.task == "multiclass":
+                    count_classes(scores, class_counts)
+                else:
+                    positives += int((scores >= DECISION_THRESHOLD).sum())
                 score_sum += float(scores.sum())
                 if tmp is None:
                     continue
@@ -618,6 +624,7 @@ def score_stream(
                     "rows_scored": rows,
                     "positives": positives,
                     "score_sum": score_sum,
+                    "class_counts": class_counts,
                     "quarantine_uri": quarantine_written,
                 }
                 writer.add_key_value_metadata({**(metadata or {}), OUTCOME_KEY: json.dumps(stored)})
@@ -633,6 +640,7 @@ def score_stream(
         rows_scored=rows,
         positives=positives,
         score_sum=score_sum,
+        class_counts=class_counts,
         output_uri=written,
         quarantine_uri=quarantine_written,
         data_docs_dir=docs_dir if docs_dir and os.path.isfile(f"{docs_dir}/index.html") else None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -36,16 +37,46 @@ class TrainSummary(BaseModel):
 
 
 class ScoreSummary(BaseModel):
+    """What a scoring run wrote. What its predictions look like depends on the task: the
+    predicted positive rate (binary), each class's share of the predictions (multiclass), the
+    mean predicted value (regression); the others are None."""
+
     day: date
     source: str
     output_uri: str
     model_version: str
     rows: int
     rows_quarantined: int
-    positive_rate: float
+    positive_rate: float | None
+    task: str = "binary"
+    class_shares: dict[str, float] | None = None
+    prediction_mean: float | None = None
     mode: str = "stream"  # or "partitioned": output_uri is then a folder of part files
     partitions: int | None = None
     partitions_reused: int | None = None  # finished parts a re-run kept as they were
+
+    @classmethod
+    def predictions_of(
+        cls, task: str, rows: int, positives: int, score_sum: float, class_counts: dict[str, int]
+    ) -> dict[str, Any]:
+        """The task's prediction fields from a run's counts (see the class docstring)."""
+        if task == "multiclass":
+            shares = {c: n / rows for c, n in sorted(class_counts.items())} if rows else {}
+            return {"task": task, "positive_rate": None, "class_shares": shares}
+        if task == "regression":
+            mean = score_sum / rows if rows else float("nan")
+            return {"task": task, "positive_rate": None, "prediction_mean": mean}
+        return {"task": task, "positive_rate": positives / rows if rows else float("nan")}
+
+    def predictions_text(self) -> str:
+        """One phrase for timelines and the scoring artifact, e.g. 'positive rate 0.123'."""
+        if self.class_shares is not None:
+            shares = ", ".join(f"{c} {s:.2f}" for c, s in self.class_shares.items())
+            return f"class shares {shares or 'none'}"
+        if self.prediction_mean is not None:
+            return f"mean prediction {self.prediction_mean:.4g}"
+        rate = float("nan") if self.positive_rate is None else self.positive_rate
+        return f"positive rate {rate:.3f}"
 
 
 class DriftSummary(BaseModel):

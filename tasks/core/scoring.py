@@ -97,6 +97,17 @@ def output_columns(
     }
 
 
+def count_classes(outputs: np.ndarray, counts: dict[str, int]) -> dict[str, int]:
+    """Add the rows each class is predicted for (multiclass outputs) to `counts`."""
+    classes = [str(c) for c in getattr(outputs, "classes", ())]
+    values = np.asarray(outputs)
+    if values.size and classes:
+        picked = np.bincount(values.argmax(axis=1), minlength=len(classes))
+        for name, n in zip(classes, picked, strict=True):
+            counts[name] = counts.get(name, 0) + int(n)
+    return counts
+
+
 def prediction_table(
     frame: pd.DataFrame,
     scores: np.ndarray,
