@@ -49,6 +49,14 @@ PROJECT_ROOT = project_root()
 DType = Literal["string", "int", "float", "category", "datetime", "bool"]
 Severity = Literal["error", "warning"]
 TaskType = Literal["binary", "multiclass", "regression"]
+Derived = Literal["row_id", "batch_day"]
+
+#: The column a dataset without `id_column` gets: "<first 16 hex of the input's sha256>-<row
+#: position in the file>", so identical rows get different ids and the same file the same ids.
+ROW_ID_COLUMN = "row_id"
+#: The column a dataset without `timestamp_column` gets: the start of the batch's day (in
+#: `dataset.time_zone`), the event time of every row of that batch.
+BATCH_TIME_COLUMN = "event_time"
 
 MetricName = Literal[
     "roc_auc", "average_precision", "log_loss", "brier", "accuracy", "f1", "recall_at_precision",
@@ -135,8 +143,18 @@ class ColumnSpec(Strict):
         "never guessed",
     )
 
+    derived: Derived | None = Field(
+        None,
+        description="set by driftloop, not read from the file: row_id (dataset without "
+        "id_column) or batch_day (dataset without timestamp_column)",
+    )
+
     @model_validator(mode="after")
     def _consistent(self) -> ColumnSpec:
+        if self.derived == "row_id" and self.dtype != "string":
+            raise ValueError("a derived row_id column has dtype string")
+        if self.derived == "batch_day" and self.dtype != "datetime":
+            raise ValueError("a derived batch_day column has dtype datetime")
         if self.format is not None and self.dtype != "datetime":
             raise ValueError("format is only allowed on dtype 'datetime'")
         if self.min is not None and self.max is not None and self.min > self.max:
@@ -173,12 +191,49 @@ class CrossColumnRule(Strict):
         return self
 
 
+class FeatureSelection(Strict):
+    """Which contract columns the model learns from (`dataset.features`).
+
+    Every contract column is validated and monitored whatever this says; a column left out
+    (say a leaky one) is only kept out of the model, and its drift is reported without
+    driving the retrain policy (unless `drift.drive_policy` names it).
+    """
+
+    include: list[str] | None = Field(
+        None, description="only these columns are model features (null: every column)"
+    )
+    exclude: list[str] = Field(
+        default_factory=list, description="these columns are not model features"
+    )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> FeatureSelection:
+        if self.include is not None and self.exclude:
+            raise ValueError("'dataset.features' sets both include and exclude: use one of them")
+        if self.include is not None and not self.include:
+            raise ValueError("'dataset.features.include' is empty: name at least one column")
+        return self
+
+
 class DatasetSettings(Strict):
-    """The data contract: columns, roles, cross-column rules and batch-level bounds."""
+    """The data contract: columns, roles, cross-column rules and batch-level bounds.
+
+    `id_column` and `timestamp_column` are optional: left out, each is replaced by a column
+    driftloop derives for every batch (`ROW_ID_COLUMN`, `BATCH_TIME_COLUMN`), declared in
+    `columns` with `derived` set, so the rest of the pipeline sees one contract either way.
+    """
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    id_column: str
-    timestamp_column: str
+    id_column: str = Field(
+        ROW_ID_COLUMN,
+        description="the column that identifies a row (labels are joined on it); left out, "
+        f"a derived {ROW_ID_COLUMN!r}: '<input sha256[:16]>-<row position>'",
+    )
+    timestamp_column: str = Field(
+        BATCH_TIME_COLUMN,
+        description="the row's event time (dtype datetime); left out, a derived "
+        f"{BATCH_TIME_COLUMN!r}: the start of the batch's day in time_zone",
+    )
     target: str
     task: TaskType = Field(
         "binary",
@@ -216,6 +271,11 @@ class DatasetSettings(Strict):
     rules: list[CrossColumnRule] = Field(
         default_factory=list, description="row-level rules over pairs of columns"
     )
+    features: FeatureSelection = Field(
+        default_factory=FeatureSelection,
+        description="{include: [...]} or {exclude: [...]}: the model's features among the "
+        "columns; every column is still validated and monitored",
+    )
     data_docs: Literal["failures", "always", "never"] = Field(
         "failures",
         description="when to build a Great Expectations Data Docs site for a validation: "
@@ -230,6 +290,81 @@ class DatasetSettings(Strict):
         if isinstance(value, bool):
             return "always" if value else "never"
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_roles(cls, data: Any) -> Any:
+        """A dataset without an id or a timestamp gets a derived column for each (see class
+        docstring); a declared column of the derived name must be named as the role instead."""
+        if not isinstance(data, dict) or not isinstance(data.get("columns"), dict):
+            return data
+        data = dict(data)
+        columns = dict(data["columns"])
+        for role, name, kind, spec in (
+            (
+                "id_column",
+                ROW_ID_COLUMN,
+                "row_id",
+                {"dtype": "string", "nullable": False, "unique": True},
+            ),
+            ("timestamp_column", BATCH_TIME_COLUMN, "batch_day", {"dtype": "datetime"}),
+        ):
+            if data.get(role) is not None:
+                continue
+            if name in columns:
+                raise ValueError(
+                    f"'dataset.{role}' is not set but a column {name!r} is declared: set "
+                    f"'dataset.{role}: {name}' to use it, or rename it (driftloop derives a "
+                    f"{name!r} column when {role} is left out)"
+                )
+            what = (
+                "derived: <input sha256[:16]>-<row position in the file>"
+                if kind == "row_id"
+                else "derived: the start of the batch's day"
+            )
+            columns[name] = {
+                **spec,
+                "nullable": False,
+                "derived": kind,
+                "description": what,
+            }
+            data[role] = name
+        data["columns"] = columns
+        return data
+
+    @property
+    def derived_columns(self) -> dict[str, str]:
+        """Column name -> what it is derived from, for the columns no file carries."""
+        return {name: spec.derived for name, spec in self.columns.items() if spec.derived}
+
+    @model_validator(mode="after")
+    def _features_known(self) -> DatasetSettings:
+        roles = {self.id_column, self.timestamp_column, self.target}
+        candidates = [c for c in self.columns if c not in roles]
+        named = [("include", n) for n in self.features.include or []]
+        named += [("exclude", n) for n in self.features.exclude]
+        for key, name in named:
+            if name in roles:
+                raise ValueError(
+                    f"'dataset.features.{key}' names {name!r}, which is the dataset's id, "
+                    "timestamp or target, never a model feature: remove it"
+                )
+            if name not in self.columns:
+                raise ValueError(
+                    f"'dataset.features.{key}' names column {name!r}, which is not one of the "
+                    f"declared columns ({', '.join(candidates)})"
+                )
+        if not [c for c in candidates if self._is_feature(c)]:
+            raise ValueError(
+                "'dataset.features' leaves the model no feature: include at least one of "
+                f"{', '.join(candidates)}"
+            )
+        return self
+
+    def _is_feature(self, name: str) -> bool:
+        if self.features.include is not None:
+            return name in self.features.include
+        return name not in self.features.exclude
 
     @model_validator(mode="after")
     def _roles_exist(self) -> DatasetSettings:
@@ -337,9 +472,20 @@ class DatasetSettings(Strict):
         return self
 
     @property
-    def feature_columns(self) -> list[str]:
+    def monitored_columns(self) -> list[str]:
+        """Every column but the roles: validated and checked for drift, model feature or not."""
         roles = {self.id_column, self.timestamp_column, self.target}
         return [c for c in self.columns if c not in roles]
+
+    @property
+    def feature_columns(self) -> list[str]:
+        """The model's features: `monitored_columns` narrowed by `dataset.features`."""
+        return [c for c in self.monitored_columns if self._is_feature(c)]
+
+    @property
+    def excluded_columns(self) -> list[str]:
+        """Monitored columns kept out of the model (`dataset.features`)."""
+        return [c for c in self.monitored_columns if not self._is_feature(c)]
 
     @property
     def numeric_features(self) -> list[str]:

@@ -51,7 +51,13 @@ def ingest(
     steps.refuse_repeated_batch(uri, digest, earlier, lake, day)
     raw = common.read_frame(uri)
     batch = steps.validate_batch(
-        raw, settings.dataset, source=uri, with_target=True, day=day, known_ids=earlier.ids
+        raw,
+        settings.dataset,
+        source=uri,
+        with_target=True,
+        day=day,
+        known_ids=earlier.ids,
+        digest=digest,
     )
     summary = steps.store_validated(batch, lake, day, curated=True, input_digest=digest)
     common.publish_validation(

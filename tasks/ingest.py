@@ -108,7 +108,10 @@ def validate_batch(
     with_target: bool,
     day: date | None = None,
     known_ids: pd.Series | None = None,
+    digest: str | None = None,
 ) -> ValidatedBatch:
+    """The contract's verdict on a raw batch; `digest` (the input's sha256) derives the row
+    ids of a dataset without an id column."""
     wanted = dataset.data_docs != "never"
     docs_dir = tempfile.mkdtemp(prefix="driftloop-data-docs-") if wanted else None
     try:
@@ -120,6 +123,7 @@ def validate_batch(
             docs_dir=docs_dir,
             day=day,
             known_ids=known_ids,
+            digest=digest,
         )
     except BaseException:
         if docs_dir:

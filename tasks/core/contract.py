@@ -1623,3 +1623,82 @@ def _merge_outcome(
             }
         )
     return first.model_copy(update={"success": all(o.success for o in group)})
+
+
+# ---------------------------------------------------------------- derived id and event time
+
+
+def row_ids(digest: str, offset: int, rows: int) -> np.ndarray:
+    """'<sha256[:16]>-<position>' for rows `offset..offset+rows-1` of the input with `digest`.
+
+    Why the position: identical rows of one file get different ids, and re-ingesting (or
+    scoring) the same file gives the same ids, so labels keyed by them join either way.
+    """
+    positions = np.arange(offset, offset + rows).astype(str)
+    return np.char.add(f"{digest[:16]}-", positions).astype(object)
+
+
+def batch_start(dataset: DatasetSettings, day: date) -> datetime:
+    """The start of `day` in the dataset's time zone, in UTC: a derived event time."""
+    zone = zoneinfo.ZoneInfo(dataset.time_zone)
+    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+
+
+def derive_columns(
+    raw: pd.DataFrame | pa.Table,
+    dataset: DatasetSettings,
+    *,
+    digest: str,
+    day: date | None,
+    source: str,
+    offset: int = 0,
+) -> pd.DataFrame | pa.Table:
+    """`raw` with the columns the contract derives (`DatasetSettings.derived_columns`) added:
+    a row id from the input's digest and the row's position (`offset`: rows of the input
+    before this batch), an event time from the batch's day. A new frame; `raw` is untouched.
+
+    A file that already carries a column of a derived name is refused (naming the role to
+    set), never overwritten.
+    """
+    derived = dataset.derived_columns
+    if not derived:
+        return raw
+    table = isinstance(raw, pa.Table)
+    names = raw.column_names if table else [str(c) for c in raw.columns]
+    for name, kind in derived.items():
+        if name in names:
+            role = "id_column" if kind == "row_id" else "timestamp_column"
+            raise DataContractError(
+                f"{source}: the file has a column {name!r}, but dataset.{role} is not set, so "
+                f"driftloop derives {name!r} itself. Set 'dataset.{role}: {name}' (and declare "
+                "its dtype) to use the file's column, or rename it in the file; the raw file "
+                "was not changed",
+                source=source,
+            )
+    n = raw.num_rows if table else len(raw)
+    added: dict[str, Any] = {}
+    for name, kind in derived.items():
+        if kind == "row_id":
+            ids = row_ids(digest, offset, n)
+            added[name] = pa.array(ids, type=pa.string()) if table else ids
+        else:
+            if day is None:
+                raise DataContractError(
+                    f"{source}: dataset.timestamp_column is not set, so every row's event time "
+                    "is its batch's day, but no day was given for this batch: pass the day",
+                    source=source,
+                )
+            start = pd.Timestamp(batch_start(dataset, day)).as_unit("ns")
+            added[name] = (
+                pa.array(np.full(n, start.value, dtype="int64"), pa.timestamp("ns", tz="UTC"))
+                if table
+                else pd.Series(
+                    pd.to_datetime(np.full(n, start.value, dtype="int64"), unit="ns", utc=True),
+                    index=raw.index,
+                )
+            )
+    if table:
+        for name, values in added.items():
+            raw = raw.append_column(name, values)
+        return raw
+    return raw.assign(**added)

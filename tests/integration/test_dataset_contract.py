@@ -1,0 +1,101 @@
+"""A dataset as it comes: no id column, no timestamp, CSV files, through the real flows.
+
+The breast cancer batches of `data/sklearn_datasets.py` lose their `row_id` and `observed_at`
+columns and are written as CSV, with a few identical rows; the contract leaves `id_column`
+and `timestamp_column` out. Ingest, train, score, the labels join and the drift check must
+all work on the ids and event times driftloop derives.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+
+from driftloop.configs.settings import CONFIG_DIR
+from driftloop.data.sklearn_datasets import generate_day
+from driftloop.flows.check_drift import check_drift
+from driftloop.flows.ingest import ingest
+from driftloop.flows.score import score
+from driftloop.flows.train import train
+from driftloop.tasks.adapters import storage
+
+pytestmark = pytest.mark.usefixtures("prefect_backend")
+
+START = date(2026, 11, 1)
+ROWS = 1500
+NAME = "anon_cancer"
+
+
+def anonymous_config(folder: Path) -> Path:
+    """configs/ copied, plus datasets/anon_cancer.yaml: breast_cancer without id/timestamp."""
+    shutil.copytree(CONFIG_DIR, folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    spec = yaml.safe_load((CONFIG_DIR / "datasets" / "breast_cancer.yaml").read_text())
+    dataset = spec["dataset"]
+    for role in ("id_column", "timestamp_column"):
+        del dataset["columns"][dataset.pop(role)]
+    dataset["name"] = NAME
+    spec["registry"] = {"model_name": "anon-cancer", "experiment": "driftloop-anon"}
+    (folder / "datasets" / f"{NAME}.yaml").write_text(yaml.safe_dump(spec))
+    return folder
+
+
+def raw_day(day: date, drifted: bool = False) -> pd.DataFrame:
+    frame = generate_day("breast_cancer", day, ROWS, drifted=drifted)
+    frame = frame.drop(columns=["row_id", "observed_at"])
+    frame.iloc[1] = frame.iloc[0]  # two identical rows: they must get two ids
+    return frame
+
+
+def test_dataset_without_id_or_timestamp_runs_the_loop(
+    workspace: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DRIFTLOOP_CONFIG_DIR", str(anonymous_config(tmp_path / "configs")))
+    overrides = {**workspace.overrides, "dataset_config": NAME}
+    settings = workspace.settings(dataset_config=NAME)
+    assert settings.dataset.id_column == "row_id"
+    assert settings.dataset.derived_columns == {"row_id": "row_id", "event_time": "batch_day"}
+    assert "row_id" not in settings.dataset.feature_columns
+    lake = storage.Lake(workspace.lake_root, NAME)
+    days = [START + timedelta(days=i) for i in range(4)]
+    for i, day in enumerate(days):
+        storage.write_frame(raw_day(day, drifted=i >= 2), lake.raw(day, "csv"))
+    raw_before = Path(lake.raw(days[0], "csv")).read_bytes()
+
+    for day in days[:2]:
+        assert ingest(day, overrides=overrides).rows_valid == ROWS
+    curated = storage.read_frame(lake.curated(days[0]))
+    digest = storage.sha256_of(lake.raw(days[0], "csv"))
+    assert curated["row_id"].is_unique
+    assert curated["row_id"].iloc[0] == f"{digest[:16]}-0"
+    assert curated["row_id"].iloc[1] == f"{digest[:16]}-1"  # the identical row: its own id
+    assert (curated["event_time"] == pd.Timestamp(days[0], tz="UTC")).all()
+    # the same file again: the same ids; the raw file is untouched
+    assert ingest(days[0], overrides=overrides).rows_valid == ROWS
+    again = storage.read_frame(lake.curated(days[0]))
+    assert again["row_id"].tolist() == curated["row_id"].tolist()
+    assert Path(lake.raw(days[0], "csv")).read_bytes() == raw_before
+
+    trained = train(days[0], days[1], overrides=overrides)
+    assert trained.promoted and trained.version == "1", trained.gate_reason
+
+    for day in days[2:]:
+        scored = score(day, overrides=overrides)
+        predictions = storage.read_frame(scored.output_uri)
+        assert len(predictions) == ROWS
+        day_digest = storage.sha256_of(lake.raw(day, "csv"))
+        assert predictions["row_id"].iloc[5] == f"{day_digest[:16]}-5"
+        # delayed labels keyed by the derived ids join with the predictions
+        labels = raw_day(day, drifted=True)[["diagnosis"]].assign(row_id=predictions["row_id"])
+        storage.write_frame(labels, lake.labels(day))
+
+    checked = check_drift(days[-1], window_days=2, retrain=False, overrides=overrides)
+    assert checked.signals["feature_drift"], checked.reason
+    record = storage.read_frame(checked.decision_uri)
+    decay = record[(record["kind"] == "signal") & (record["name"] == "performance_decay")]
+    assert "realised roc_auc" in decay["detail"].iloc[0]
