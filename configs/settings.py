@@ -499,6 +499,19 @@ class DatasetSettings(Strict):
             if self.columns[c].dtype in ("category", "string", "bool")
         ]
 
+    @property
+    def monitored_numeric(self) -> list[str]:
+        """Numeric columns summarised for drift, model features or not."""
+        return [c for c in self.monitored_columns if self.columns[c].dtype in ("int", "float")]
+
+    @property
+    def monitored_categorical(self) -> list[str]:
+        return [
+            c
+            for c in self.monitored_columns
+            if self.columns[c].dtype in ("category", "string", "bool")
+        ]
+
     def contract_columns(self, with_target: bool = True) -> dict[str, ColumnSpec]:
         """Scoring inputs use the same contract minus the target: labels come later."""
         if with_target:
@@ -718,6 +731,11 @@ class DriftSettings(Strict):
     column_thresholds: dict[str, float] = Field(default_factory=dict)
     share_threshold: float = Field(0.3, gt=0.0, le=1.0)
     key_features: list[str] = Field(default_factory=list)
+    drive_policy: list[str] = Field(
+        default_factory=list,
+        description="columns kept out of the model (dataset.features) whose drift counts "
+        "toward feature_drift like a feature's; others' drift is reported only",
+    )
     window_days: int = Field(3, ge=1)
     sample_size: int = Field(100_000, ge=100)
     min_rows: int = Field(100, ge=1)
@@ -989,10 +1007,12 @@ class Settings(Strict):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
-        known = self.dataset.feature_columns
+        known = self.dataset.monitored_columns
+        excluded = self.dataset.excluded_columns
         for key, names in (
             ("drift.key_features", self.drift.key_features),
             ("drift.column_thresholds", list(self.drift.column_thresholds)),
+            ("drift.drive_policy", self.drift.drive_policy),
             ("gate.slices.columns", self.gate.slices.columns),
             ("policy.features", self.policy.features),
         ):
@@ -1002,7 +1022,36 @@ class Settings(Strict):
                         f"'{key}' names column {name!r}, which is not a feature column "
                         f"(features: {', '.join(known)})"
                     )
+                if key == "drift.drive_policy" and name not in excluded:
+                    raise ValueError(
+                        f"'drift.drive_policy' names {name!r}, which is a model feature: its "
+                        "drift drives the policy already; list only columns that "
+                        "dataset.features keeps out of the model"
+                    )
+                if key in ("drift.key_features", "policy.features") and (
+                    name in excluded and name not in self.drift.drive_policy
+                ):
+                    raise ValueError(
+                        f"'{key}' names {name!r}, which dataset.features keeps out of the "
+                        "model, so its drift is reported only: add it to 'drift.drive_policy' "
+                        "to let it drive the retrain policy"
+                    )
         return self
+
+    @property
+    def policy_columns(self) -> list[str]:
+        """Columns whose drift drives the retrain policy: the model's features and the
+        excluded columns named in `drift.drive_policy`."""
+        driving = set(self.drift.drive_policy)
+        return [
+            c for c in self.dataset.monitored_columns
+            if c in self.dataset.feature_columns or c in driving
+        ]  # fmt: skip
+
+    @property
+    def reported_columns(self) -> list[str]:
+        """Excluded columns whose drift is measured and reported but drives nothing."""
+        return [c for c in self.dataset.excluded_columns if c not in self.drift.drive_policy]
 
     def digest(self) -> str:
         """A short hash of the effective config, recorded with every model version."""

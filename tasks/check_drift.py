@@ -46,8 +46,8 @@ def measure(reference: pd.DataFrame, current: pd.DataFrame, settings: Settings) 
     return measure_drift(
         reference,
         current,
-        numeric=settings.dataset.numeric_features,
-        categorical=settings.dataset.categorical_features,
+        numeric=settings.dataset.monitored_numeric,
+        categorical=settings.dataset.monitored_categorical,
         settings=settings.drift,
     )
 
@@ -277,7 +277,8 @@ def assess_window(
         realised=realised,
         quality=Quality(rows_received=current.rows + quarantined, rows_quarantined=quarantined),
         settings=settings.drift,
-        features=settings.dataset.feature_columns,
+        features=settings.policy_columns,
+        reported=settings.reported_columns,
     )
 
 

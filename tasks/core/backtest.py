@@ -358,7 +358,7 @@ class _Replay:
         self.settings = settings
         self.options = options
         self.dataset = settings.dataset
-        keep = [settings.dataset.id_column, *settings.dataset.feature_columns]
+        keep = [settings.dataset.id_column, *settings.dataset.monitored_columns]
         self.keep = list(dict.fromkeys([*keep, *settings.gate.slices.columns]))
 
     # -------------------------------------------------------------------------- the loop
@@ -501,7 +501,8 @@ class _Replay:
             realised=realised,
             quality=Quality(rows_received=stats.rows + quarantined, rows_quarantined=quarantined),
             settings=drift,
-            features=self.dataset.feature_columns,
+            features=settings.policy_columns,
+            reported=settings.reported_columns,
         )
         in_flight = [
             InFlightRun(id=f"bt-{p.started}", name=f"train-backtest-{p.started}", state="RUNNING")

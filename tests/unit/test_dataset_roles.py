@@ -97,3 +97,73 @@ def test_feature_selection_errors_name_the_key(features: dict[str, Any], message
 def test_shipped_base_config_is_unchanged_by_the_optional_roles() -> None:
     dataset = load_settings("local").dataset
     assert dataset.id_column == "loan_id" and dataset.derived_columns == {}
+
+
+def _excluding(**extra: Any) -> Any:
+    return load_settings("local", {"dataset.features.exclude": ["income"], **extra})
+
+
+def test_an_excluded_column_is_not_a_model_input() -> None:
+    from driftloop.data.generate import generate_day
+    from driftloop.tasks.core.training import model_input
+
+    settings = _excluding()
+    frame = generate_day(DAY, 50)
+    assert "income" not in model_input(frame, settings.dataset).columns
+    assert "income" in settings.dataset.monitored_numeric
+    assert settings.reported_columns == ["income"] and "income" not in settings.policy_columns
+
+
+def _income_shift(settings: Any) -> Any:
+    from driftloop.data.generate import generate_day
+    from driftloop.tasks.core.monitoring import ReferenceStats, assess, settings_stats
+
+    reference = generate_day(DAY, 3000).assign(score=0.2)
+    current = generate_day(DAY, 3000, seed=5).assign(score=0.2)
+    current["income"] = current["income"] * 3  # only the excluded column moves
+    baseline = ReferenceStats(
+        model_name="m", version="1", snapshot_uri="-",
+        stats=settings_stats(reference, settings, "score"),
+    )  # fmt: skip
+    return assess(
+        baseline,
+        settings_stats(current, settings, "score"),
+        previous=None,
+        realised=None,
+        quality=None,
+        settings=settings.drift,
+        features=settings.policy_columns,
+        reported=settings.reported_columns,
+    )
+
+
+def test_an_excluded_columns_drift_is_reported_but_drives_nothing() -> None:
+    result = _income_shift(_excluding(**{"drift.key_features": []}))
+    income = [s for s in result.scores if s.feature == "income"]
+    assert income and income[0].drifted  # measured and reported
+    signal = result.signals["feature_drift"]
+    assert "income" not in signal.features and not signal.breached
+    assert "not counted (kept out of the model): income drifted" in signal.detail
+
+
+def test_drive_policy_lets_an_excluded_column_count() -> None:
+    settings = _excluding(**{"drift.drive_policy": ["income"], "drift.key_features": ["income"]})
+    signal = _income_shift(settings).signals["feature_drift"]
+    assert "income" in signal.features and signal.breached
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"drift.key_features": ["income"]}, r"add it to 'drift\.drive_policy'"),
+        ({"drift.drive_policy": ["age"]}, "is a model feature"),
+        ({"drift.drive_policy": ["salary"]}, "names column 'salary'"),
+    ],
+)
+def test_policy_keys_on_excluded_columns_fail_naming_the_key(
+    overrides: dict[str, Any], message: str
+) -> None:
+    from driftloop.configs.settings import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        _excluding(**overrides)
