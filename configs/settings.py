@@ -191,6 +191,52 @@ class CrossColumnRule(Strict):
         return self
 
 
+#: `{date}` or `{date:<strftime format>}` in `dataset.raw_pattern`.
+DATE_PLACEHOLDER = re.compile(r"\{date(?::([^{}]*))?\}")
+#: strftime directives a file name can be read back with, as regular expressions.
+DATE_DIRECTIVES: dict[str, str] = {
+    "Y": r"\d{4}", "y": r"\d{2}", "m": r"\d{2}", "d": r"\d{2}", "j": r"\d{3}",
+    "b": r"[A-Za-z]{3}", "%": "%",
+}  # fmt: skip
+RAW_SUFFIXES: tuple[str, ...] = tuple(
+    f"{fmt}{zip_}" for fmt in (".csv", ".parquet") for zip_ in ("", ".gz", ".bz2", ".xz", ".zip")
+)
+
+
+def check_raw_pattern(pattern: str) -> str:
+    """A raw file pattern names its day with `{date[:format]}` and its format by its suffix
+    (see `DatasetSettings.raw_pattern`); the error says what is wrong with it."""
+    formats = [m.group(1) or "%Y-%m-%d" for m in DATE_PLACEHOLDER.finditer(pattern)]
+    if not formats:
+        raise ValueError(
+            f"'dataset.raw_pattern' {pattern!r} has no date placeholder: write the day as "
+            "{date} (YYYY-MM-DD) or {date:%Y%m%d}, e.g. exports/sales_{date:%Y%m%d}.csv.gz"
+        )
+    full = False
+    for fmt in formats:
+        directives = re.findall(r"%(.)", fmt)
+        unknown = sorted({d for d in directives if d not in DATE_DIRECTIVES})
+        if unknown:
+            raise ValueError(
+                f"'dataset.raw_pattern' {pattern!r}: {', '.join('%' + d for d in unknown)} "
+                f"cannot be read back from a file name; use "
+                f"{', '.join('%' + d for d in DATE_DIRECTIVES if d != '%')}"
+            )
+        found = set(directives)
+        full = full or (bool(found & {"Y", "y"}) and ({"m", "d"} <= found or "j" in found))
+    if not full:
+        raise ValueError(
+            f"'dataset.raw_pattern' {pattern!r}: no placeholder holds a whole date (a year "
+            "with month and day, or day of year), e.g. {date:%Y%m%d}"
+        )
+    if not pattern.lower().endswith(RAW_SUFFIXES):
+        raise ValueError(
+            f"'dataset.raw_pattern' {pattern!r} must end in the file's format: .csv or "
+            ".parquet, optionally compressed (.gz, .bz2, .xz, .zip), e.g. .csv.gz"
+        )
+    return pattern
+
+
 class FeatureSelection(Strict):
     """Which contract columns the model learns from (`dataset.features`).
 
@@ -270,6 +316,13 @@ class DatasetSettings(Strict):
     )
     rules: list[CrossColumnRule] = Field(
         default_factory=list, description="row-level rules over pairs of columns"
+    )
+    raw_pattern: str | None = Field(
+        None,
+        description="where a day's raw file is, relative to storage.root (or an absolute "
+        "path / s3:// URI), with the day as {date} or {date:%Y%m%d}, e.g. "
+        "exports/sales_{date:%Y%m%d}.csv.gz; the format comes from the suffix. Unset: "
+        "raw/<name>/<YYYY-MM-DD>.parquet (or .csv)",
     )
     features: FeatureSelection = Field(
         default_factory=FeatureSelection,
@@ -424,6 +477,11 @@ class DatasetSettings(Strict):
             )
         object.__setattr__(self, "positive_label", label)
         return self
+
+    @field_validator("raw_pattern")
+    @classmethod
+    def _readable_pattern(cls, pattern: str | None) -> str | None:
+        return None if pattern is None else check_raw_pattern(pattern)
 
     @field_validator("time_zone")
     @classmethod

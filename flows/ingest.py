@@ -44,8 +44,10 @@ def ingest(
             {"gate.metrics.roc_auc.threshold": 0.7}.
     """
     settings = load_settings(profile, overrides)
-    lake = Lake(settings.storage.root, settings.dataset.name)
-    uri = source or common.locate_raw(settings.storage.root, settings.dataset.name, day)
+    lake = Lake(settings.storage.root, settings.dataset.name, settings.dataset.raw_pattern)
+    uri = source or common.locate_raw(
+        settings.storage.root, settings.dataset.name, day, settings.dataset.raw_pattern
+    )
     digest = common.digest(uri)
     earlier = steps.recall_earlier_days(lake, day, settings.dataset)
     steps.refuse_repeated_batch(uri, digest, earlier, lake, day)

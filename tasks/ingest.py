@@ -83,7 +83,7 @@ def refuse_repeated_batch(
         size = storage.size_of(uri)
         wanted = set(earlier.days)
         for raw in storage.list_uris(lake.raw_folder()):
-            raw_of = day_states.raw_day(raw)
+            raw_of = day_states.raw_day(raw, lake)
             if raw_of not in wanted or raw == uri:
                 continue
             if storage.size_of(raw) == size and storage.sha256_of(raw) == digest:

@@ -93,7 +93,7 @@ def iter_raw_batches(
 ) -> Iterator[pd.DataFrame]:
     """Raw frames of at most `batch_rows` rows from a .parquet (optionally some row groups) or
     .csv file, never the whole file."""
-    if uri.lower().endswith(".csv"):
+    if storage.frame_format(uri)[0] == ".csv":
         if row_groups is not None:
             raise ValueError(f"{uri} is CSV: it has no row groups to select")
         return storage.iter_csv_batches(uri, batch_rows)
@@ -104,7 +104,7 @@ def iter_raw_tables(
     uri: str, batch_rows: int, row_groups: list[int] | None = None
 ) -> Iterator[pa.Table | pd.DataFrame]:
     """`iter_raw_batches`, with parquet batches left in arrow (CSV ones are frames)."""
-    if uri.lower().endswith(".csv"):
+    if storage.frame_format(uri)[0] == ".csv":
         return iter_raw_batches(uri, batch_rows, row_groups)
     return storage.iter_parquet_tables(uri, batch_rows, row_groups=row_groups)
 

@@ -1,13 +1,16 @@
-"""A dataset as it comes: no id column, no timestamp, CSV files, through the real flows.
+"""A dataset as it comes: no id column, no timestamp, gzipped CSV exports named by a date
+pattern, a leaky column kept out of the model, through the real flows.
 
 The breast cancer batches of `data/sklearn_datasets.py` lose their `row_id` and `observed_at`
-columns and are written as CSV, with a few identical rows; the contract leaves `id_column`
-and `timestamp_column` out. Ingest, train, score, the labels join and the drift check must
+columns and are written as `exports/cancer_<YYYYMMDD>.csv.gz`, with two identical rows; the
+contract leaves `id_column` and `timestamp_column` out, sets `raw_pattern` and excludes
+`mean_area` from the model. Ingest, train, score, the labels join and the drift check must
 all work on the ids and event times driftloop derives.
 """
 
 from __future__ import annotations
 
+import gzip
 import shutil
 from datetime import date, timedelta
 from pathlib import Path
@@ -30,6 +33,7 @@ pytestmark = pytest.mark.usefixtures("prefect_backend")
 START = date(2026, 11, 1)
 ROWS = 1500
 NAME = "anon_cancer"
+PATTERN = "exports/cancer_{date:%Y%m%d}.csv.gz"
 
 
 def anonymous_config(folder: Path) -> Path:
@@ -40,6 +44,8 @@ def anonymous_config(folder: Path) -> Path:
     for role in ("id_column", "timestamp_column"):
         del dataset["columns"][dataset.pop(role)]
     dataset["name"] = NAME
+    dataset["raw_pattern"] = PATTERN
+    dataset["features"] = {"exclude": ["mean_area"]}
     spec["registry"] = {"model_name": "anon-cancer", "experiment": "driftloop-anon"}
     (folder / "datasets" / f"{NAME}.yaml").write_text(yaml.safe_dump(spec))
     return folder
@@ -61,16 +67,21 @@ def test_dataset_without_id_or_timestamp_runs_the_loop(
     assert settings.dataset.id_column == "row_id"
     assert settings.dataset.derived_columns == {"row_id": "row_id", "event_time": "batch_day"}
     assert "row_id" not in settings.dataset.feature_columns
-    lake = storage.Lake(workspace.lake_root, NAME)
+    assert settings.dataset.excluded_columns == ["mean_area"]
+    lake = storage.Lake(workspace.lake_root, NAME, PATTERN)
     days = [START + timedelta(days=i) for i in range(4)]
+    raw = {day: Path(lake.raw_by_pattern(day)) for day in days}
+    raw[days[0]].parent.mkdir(parents=True)
     for i, day in enumerate(days):
-        storage.write_frame(raw_day(day, drifted=i >= 2), lake.raw(day, "csv"))
-    raw_before = Path(lake.raw(days[0], "csv")).read_bytes()
+        text = raw_day(day, drifted=i >= 2).to_csv(index=False).encode()
+        raw[day].write_bytes(gzip.compress(text, mtime=0))
+    assert raw[days[0]].name == "cancer_20261101.csv.gz"
+    raw_before = raw[days[0]].read_bytes()
 
     for day in days[:2]:
         assert ingest(day, overrides=overrides).rows_valid == ROWS
     curated = storage.read_frame(lake.curated(days[0]))
-    digest = storage.sha256_of(lake.raw(days[0], "csv"))
+    digest = storage.sha256_of(str(raw[days[0]]))
     assert curated["row_id"].is_unique
     assert curated["row_id"].iloc[0] == f"{digest[:16]}-0"
     assert curated["row_id"].iloc[1] == f"{digest[:16]}-1"  # the identical row: its own id
@@ -79,16 +90,18 @@ def test_dataset_without_id_or_timestamp_runs_the_loop(
     assert ingest(days[0], overrides=overrides).rows_valid == ROWS
     again = storage.read_frame(lake.curated(days[0]))
     assert again["row_id"].tolist() == curated["row_id"].tolist()
-    assert Path(lake.raw(days[0], "csv")).read_bytes() == raw_before
+    assert raw[days[0]].read_bytes() == raw_before
 
     trained = train(days[0], days[1], overrides=overrides)
     assert trained.promoted and trained.version == "1", trained.gate_reason
+    card = next(workspace.root.glob(f"mlartifacts/**/{trained.run_id}/artifacts/model_card.md"))
+    assert "kept out of the model (validated, monitored): mean_area" in card.read_text()
 
     for day in days[2:]:
         scored = score(day, overrides=overrides)
         predictions = storage.read_frame(scored.output_uri)
         assert len(predictions) == ROWS
-        day_digest = storage.sha256_of(lake.raw(day, "csv"))
+        day_digest = storage.sha256_of(str(raw[day]))
         assert predictions["row_id"].iloc[5] == f"{day_digest[:16]}-5"
         # delayed labels keyed by the derived ids join with the predictions
         labels = raw_day(day, drifted=True)[["diagnosis"]].assign(row_id=predictions["row_id"])
@@ -99,3 +112,18 @@ def test_dataset_without_id_or_timestamp_runs_the_loop(
     record = storage.read_frame(checked.decision_uri)
     decay = record[(record["kind"] == "signal") & (record["name"] == "performance_decay")]
     assert "realised roc_auc" in decay["detail"].iloc[0]
+    # the excluded column is monitored: its drift score is in the record, counted by nothing
+    assert "mean_area" in set(record["name"])
+    feature = record[(record["kind"] == "signal") & (record["name"] == "feature_drift")]
+    assert "mean_area" not in feature["detail"].iloc[0].split(";")[0]
+
+
+def test_a_missing_day_names_the_pattern_and_the_day(
+    workspace: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DRIFTLOOP_CONFIG_DIR", str(anonymous_config(tmp_path / "configs")))
+    overrides = {**workspace.overrides, "dataset_config": NAME}
+    with pytest.raises(storage.NotFoundError) as err:
+        ingest(START, overrides=overrides)
+    message = str(err.value)
+    assert PATTERN in message and "2026-11-01" in message and "cancer_20261101.csv.gz" in message
