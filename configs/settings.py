@@ -1207,6 +1207,10 @@ DATASETS_DIR = "datasets"
 # Sections a dataset file owns: each one it names replaces base.yaml's section as a whole, since
 # deep-merging one dataset's columns (or drift features) into another's would mix two contracts.
 DATASET_SECTIONS: tuple[str, ...] = ("dataset", "model", "split", "gate", "registry", "drift")
+# Sections a dataset file may also set key by key: where its data lives and how its loop
+# retrains are the dataset's business. They are deep-merged over the profile (the dataset file
+# wins over local.yaml's default root), and $DRIFTLOOP_OVERRIDES and run overrides win over them.
+DATASET_SETTINGS: tuple[str, ...] = ("storage", "policy", "training", "process", "scoring")
 
 
 def available_datasets(config_dir: Path | None = None) -> list[str]:
@@ -1234,11 +1238,13 @@ def _dataset_layer(config_dir: Path, name: Any, chosen_in: str) -> tuple[dict[st
             f"datasets: {available_datasets(config_dir)}"
         )
     data = _read_yaml(path)
-    foreign = [key for key in data if key not in DATASET_SECTIONS]
+    foreign = [key for key in data if key not in (*DATASET_SECTIONS, *DATASET_SETTINGS)]
     if foreign:
         raise ConfigError(
             f"config file {path}: key(s) {foreign} do not belong in a dataset file; it may hold "
-            f"only {list(DATASET_SECTIONS)} (where state lives belongs in the profile)"
+            f"{list(DATASET_SECTIONS)} (each replaces base.yaml's) and "
+            f"{list(DATASET_SETTINGS)} (key by key, over the profile); the MLflow server "
+            "(tracking) and the dask cluster belong in the profile"
         )
     if "dataset" not in data:
         raise ConfigError(f"config file {path}: missing key 'dataset' (the data contract)")
@@ -1270,8 +1276,10 @@ def load_settings(
 
     The dataset file is chosen by `dataset_config`, looked up in the overrides, then the
     DRIFTLOOP_DATASET environment variable, then the profile, then base.yaml; without one,
-    base.yaml's own dataset (loans) is used. Its sections replace base.yaml's whole; the
-    profile and the overrides are then deep-merged over the result. Raises ConfigError.
+    base.yaml's own dataset (loans) is used. Its DATASET_SECTIONS replace base.yaml's whole;
+    the profile is deep-merged over the result, then the dataset file's DATASET_SETTINGS
+    (storage, policy...: the dataset's own root wins over the profile's default), then
+    $DRIFTLOOP_OVERRIDES, then `overrides`. Raises ConfigError.
 
     Relative local paths are resolved against the project root, so flows behave the same
     whatever directory a worker starts them from.
@@ -1305,13 +1313,16 @@ def load_settings(
         None,
     )
     data = dict(base)
+    dataset_settings: dict[str, Any] = {}
     if chosen is not None:
         dataset_data, label = _dataset_layer(config_dir, *chosen)
-        data.update(dataset_data)
+        dataset_settings = {k: v for k, v in dataset_data.items() if k in DATASET_SETTINGS}
+        data.update({k: v for k, v in dataset_data.items() if k in DATASET_SECTIONS})
         _drop_other_task_sections(data, base, dataset_data)
         data["dataset_config"] = chosen[0]
         layers.append(label)
     data = deep_merge(data, profile_data)
+    data = deep_merge(data, dataset_settings)
     data = deep_merge(data, nested_env)
     data = deep_merge(data, nested_overrides)
     if chosen is not None:
