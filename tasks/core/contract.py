@@ -1702,3 +1702,48 @@ def derive_columns(
             raw = raw.append_column(name, values)
         return raw
     return raw.assign(**added)
+
+
+# ---------------------------------------------------------------- delayed labels
+
+
+def labels_contract(dataset: DatasetSettings) -> DatasetSettings:
+    """The contract a delayed-labels file is checked with: the id and the target columns only,
+    as the dataset declares them (a derived id is read from the file, not derived again: it
+    is the id the predictions carry). An id may appear once; other columns are dropped."""
+    id_spec = dataset.columns[dataset.id_column]
+    columns = {
+        dataset.id_column: id_spec.model_copy(
+            update={"derived": None, "unique": True, "nullable": False}
+        ),
+        dataset.target: dataset.columns[dataset.target],
+    }
+    return dataset.model_copy(
+        update={
+            "columns": columns,
+            "rules": [],
+            "extra_columns": "drop",
+            "min_rows": 1,
+            "max_rows": None,
+        }
+    )
+
+
+def check_labels_structure(found: list[str], dataset: DatasetSettings, source: str) -> None:
+    """A labels file without the id or the target column fails naming both and where the
+    ids come from (for a derived id: the predictions' `row_id`)."""
+    needed = [dataset.id_column, dataset.target]
+    missing = [c for c in needed if c not in found]
+    if not missing:
+        return
+    where = (
+        f" ('{dataset.id_column}' is derived: copy it from the day's predictions file)"
+        if dataset.columns[dataset.id_column].derived
+        else ""
+    )
+    raise DataContractError(
+        f"{source}: a labels file needs the columns {needed} (dataset.id_column and "
+        f"dataset.target); {missing} missing (found: {_names(found)}){where}. Fix the file "
+        "and run labels again; the file was not changed",
+        source=source,
+    )

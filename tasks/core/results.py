@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class IngestSummary(BaseModel):
@@ -16,6 +16,18 @@ class IngestSummary(BaseModel):
     rows_valid: int
     rows_quarantined: int
     data_docs_uri: str | None = None
+
+
+class LabelsSummary(BaseModel):
+    """What the labels flow stored: the day's labels the drift check joins, and the rest."""
+
+    day: date
+    source: str
+    labels_uri: str | None = Field(description="None when the file failed its contract")
+    quarantine_uri: str | None
+    rows_in: int
+    rows_valid: int
+    rows_quarantined: int
 
 
 class TrainSummary(BaseModel):

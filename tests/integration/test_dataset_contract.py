@@ -24,6 +24,7 @@ from driftloop.configs.settings import CONFIG_DIR
 from driftloop.data.sklearn_datasets import generate_day
 from driftloop.flows.check_drift import check_drift
 from driftloop.flows.ingest import ingest
+from driftloop.flows.labels import labels
 from driftloop.flows.score import score
 from driftloop.flows.train import train
 from driftloop.tasks.adapters import storage
@@ -56,6 +57,20 @@ def raw_day(day: date, drifted: bool = False) -> pd.DataFrame:
     frame = frame.drop(columns=["row_id", "observed_at"])
     frame.iloc[1] = frame.iloc[0]  # two identical rows: they must get two ids
     return frame
+
+
+def labels_csv(ids: pd.Series, frame: pd.DataFrame) -> str:
+    """The day's labels (id, target, an extra column) plus a row without id, a repeated id
+    and a target outside the contract's categories."""
+    good = pd.DataFrame({"row_id": ids, "diagnosis": frame["diagnosis"], "note": "ok"})
+    bad = pd.DataFrame(
+        {
+            "row_id": [None, ids.iloc[0], "abc-1"],
+            "diagnosis": ["benign", "benign", "unknown"],
+            "note": ["no id", "again", "bad class"],
+        }
+    )
+    return pd.concat([good, bad], ignore_index=True).to_csv(index=False)
 
 
 def test_dataset_without_id_or_timestamp_runs_the_loop(
@@ -103,9 +118,19 @@ def test_dataset_without_id_or_timestamp_runs_the_loop(
         assert len(predictions) == ROWS
         day_digest = storage.sha256_of(str(raw[day]))
         assert predictions["row_id"].iloc[5] == f"{day_digest[:16]}-5"
-        # delayed labels keyed by the derived ids join with the predictions
-        labels = raw_day(day, drifted=True)[["diagnosis"]].assign(row_id=predictions["row_id"])
-        storage.write_frame(labels, lake.labels(day))
+        # delayed labels keyed by the derived ids, delivered as a CSV with three bad rows
+        source = tmp_path / f"labels-{day}.csv"
+        source.write_text(labels_csv(predictions["row_id"], raw_day(day, drifted=True)))
+        before = source.read_bytes()
+        stored = labels(day, str(source), overrides=overrides)
+        assert (stored.rows_in, stored.rows_valid, stored.rows_quarantined) == (ROWS + 3, ROWS, 3)
+        assert source.read_bytes() == before
+        reasons = storage.read_frame(stored.quarantine_uri)["_dq_reasons"].tolist()
+        assert any("row_id" in r and "null" in r for r in reasons), reasons
+        assert any("row_id" in r and "repeat" in r.lower() for r in reasons), reasons
+        assert any("diagnosis" in r and "'unknown'" in r for r in reasons), reasons
+        kept = storage.read_frame(lake.labels(day))
+        assert list(kept.columns) == ["row_id", "diagnosis"] and len(kept) == ROWS
 
     checked = check_drift(days[-1], window_days=2, retrain=False, overrides=overrides)
     assert checked.signals["feature_drift"], checked.reason
@@ -116,6 +141,29 @@ def test_dataset_without_id_or_timestamp_runs_the_loop(
     assert "mean_area" in set(record["name"])
     feature = record[(record["kind"] == "signal") & (record["name"] == "feature_drift")]
     assert "mean_area" not in feature["detail"].iloc[0].split(";")[0]
+
+
+def test_a_labels_file_that_fails_its_contract_stores_no_labels(
+    workspace: Any, tmp_path: Path
+) -> None:
+    """On the shipped loans contract: a file without the target names the columns; a file
+    mostly bad keeps its quarantine, stores no labels and fails the run."""
+    from driftloop.tasks.core.contract import DataContractError
+
+    day = START
+    lake = storage.Lake(workspace.lake_root, "loans")
+    no_target = tmp_path / "no_target.csv"
+    no_target.write_text("loan_id,outcome\nL1,1\n")
+    with pytest.raises(DataContractError, match=r"needs the columns \['loan_id', 'default'\]"):
+        labels(day, str(no_target), overrides=workspace.overrides)
+    mostly_bad = tmp_path / "mostly_bad.csv"
+    mostly_bad.write_text("loan_id,default\nL1,1\nL2,7\nL3,yes\n,0\n")
+    with pytest.raises(DataContractError, match="max_quarantine_fraction"):
+        labels(day, str(mostly_bad), overrides=workspace.overrides)
+    assert not storage.exists(lake.labels(day))
+    quarantined = storage.list_uris(lake.quarantine_day(day))
+    assert len(quarantined) == 1 and "labels-input-" in quarantined[0]
+    assert len(storage.read_frame(quarantined[0])) == 3
 
 
 def test_a_missing_day_names_the_pattern_and_the_day(
