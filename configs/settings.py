@@ -49,6 +49,14 @@ PROJECT_ROOT = project_root()
 DType = Literal["string", "int", "float", "category", "datetime", "bool"]
 Severity = Literal["error", "warning"]
 TaskType = Literal["binary", "multiclass", "regression"]
+Derived = Literal["row_id", "batch_day"]
+
+#: The column a dataset without `id_column` gets: "<first 16 hex of the input's sha256>-<row
+#: position in the file>", so identical rows get different ids and the same file the same ids.
+ROW_ID_COLUMN = "row_id"
+#: The column a dataset without `timestamp_column` gets: the start of the batch's day (in
+#: `dataset.time_zone`), the event time of every row of that batch.
+BATCH_TIME_COLUMN = "event_time"
 
 MetricName = Literal[
     "roc_auc", "average_precision", "log_loss", "brier", "accuracy", "f1", "recall_at_precision",
@@ -135,8 +143,18 @@ class ColumnSpec(Strict):
         "never guessed",
     )
 
+    derived: Derived | None = Field(
+        None,
+        description="set by driftloop, not read from the file: row_id (dataset without "
+        "id_column) or batch_day (dataset without timestamp_column)",
+    )
+
     @model_validator(mode="after")
     def _consistent(self) -> ColumnSpec:
+        if self.derived == "row_id" and self.dtype != "string":
+            raise ValueError("a derived row_id column has dtype string")
+        if self.derived == "batch_day" and self.dtype != "datetime":
+            raise ValueError("a derived batch_day column has dtype datetime")
         if self.format is not None and self.dtype != "datetime":
             raise ValueError("format is only allowed on dtype 'datetime'")
         if self.min is not None and self.max is not None and self.min > self.max:
@@ -173,12 +191,95 @@ class CrossColumnRule(Strict):
         return self
 
 
+#: `{date}` or `{date:<strftime format>}` in `dataset.raw_pattern`.
+DATE_PLACEHOLDER = re.compile(r"\{date(?::([^{}]*))?\}")
+#: strftime directives a file name can be read back with, as regular expressions.
+DATE_DIRECTIVES: dict[str, str] = {
+    "Y": r"\d{4}", "y": r"\d{2}", "m": r"\d{2}", "d": r"\d{2}", "j": r"\d{3}",
+    "b": r"[A-Za-z]{3}", "%": "%",
+}  # fmt: skip
+RAW_SUFFIXES: tuple[str, ...] = tuple(
+    f"{fmt}{zip_}" for fmt in (".csv", ".parquet") for zip_ in ("", ".gz", ".bz2", ".xz", ".zip")
+)
+
+
+def check_raw_pattern(pattern: str) -> str:
+    """A raw file pattern names its day with `{date[:format]}` and its format by its suffix
+    (see `DatasetSettings.raw_pattern`); the error says what is wrong with it."""
+    formats = [m.group(1) or "%Y-%m-%d" for m in DATE_PLACEHOLDER.finditer(pattern)]
+    if not formats:
+        raise ValueError(
+            f"'dataset.raw_pattern' {pattern!r} has no date placeholder: write the day as "
+            "{date} (YYYY-MM-DD) or {date:%Y%m%d}, e.g. exports/sales_{date:%Y%m%d}.csv.gz"
+        )
+    full = False
+    for fmt in formats:
+        directives = re.findall(r"%(.)", fmt)
+        unknown = sorted({d for d in directives if d not in DATE_DIRECTIVES})
+        if unknown:
+            raise ValueError(
+                f"'dataset.raw_pattern' {pattern!r}: {', '.join('%' + d for d in unknown)} "
+                f"cannot be read back from a file name; use "
+                f"{', '.join('%' + d for d in DATE_DIRECTIVES if d != '%')}"
+            )
+        found = set(directives)
+        full = full or (bool(found & {"Y", "y"}) and ({"m", "d"} <= found or "j" in found))
+    if not full:
+        raise ValueError(
+            f"'dataset.raw_pattern' {pattern!r}: no placeholder holds a whole date (a year "
+            "with month and day, or day of year), e.g. {date:%Y%m%d}"
+        )
+    if not pattern.lower().endswith(RAW_SUFFIXES):
+        raise ValueError(
+            f"'dataset.raw_pattern' {pattern!r} must end in the file's format: .csv or "
+            ".parquet, optionally compressed (.gz, .bz2, .xz, .zip), e.g. .csv.gz"
+        )
+    return pattern
+
+
+class FeatureSelection(Strict):
+    """Which contract columns the model learns from (`dataset.features`).
+
+    Every contract column is validated and monitored whatever this says; a column left out
+    (say a leaky one) is only kept out of the model, and its drift is reported without
+    driving the retrain policy (unless `drift.drive_policy` names it).
+    """
+
+    include: list[str] | None = Field(
+        None, description="only these columns are model features (null: every column)"
+    )
+    exclude: list[str] = Field(
+        default_factory=list, description="these columns are not model features"
+    )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> FeatureSelection:
+        if self.include is not None and self.exclude:
+            raise ValueError("'dataset.features' sets both include and exclude: use one of them")
+        if self.include is not None and not self.include:
+            raise ValueError("'dataset.features.include' is empty: name at least one column")
+        return self
+
+
 class DatasetSettings(Strict):
-    """The data contract: columns, roles, cross-column rules and batch-level bounds."""
+    """The data contract: columns, roles, cross-column rules and batch-level bounds.
+
+    `id_column` and `timestamp_column` are optional: left out, each is replaced by a column
+    driftloop derives for every batch (`ROW_ID_COLUMN`, `BATCH_TIME_COLUMN`), declared in
+    `columns` with `derived` set, so the rest of the pipeline sees one contract either way.
+    """
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    id_column: str
-    timestamp_column: str
+    id_column: str = Field(
+        ROW_ID_COLUMN,
+        description="the column that identifies a row (labels are joined on it); left out, "
+        f"a derived {ROW_ID_COLUMN!r}: '<input sha256[:16]>-<row position>'",
+    )
+    timestamp_column: str = Field(
+        BATCH_TIME_COLUMN,
+        description="the row's event time (dtype datetime); left out, a derived "
+        f"{BATCH_TIME_COLUMN!r}: the start of the batch's day in time_zone",
+    )
     target: str
     task: TaskType = Field(
         "binary",
@@ -216,6 +317,18 @@ class DatasetSettings(Strict):
     rules: list[CrossColumnRule] = Field(
         default_factory=list, description="row-level rules over pairs of columns"
     )
+    raw_pattern: str | None = Field(
+        None,
+        description="where a day's raw file is, relative to storage.root (or an absolute "
+        "path / s3:// URI), with the day as {date} or {date:%Y%m%d}, e.g. "
+        "exports/sales_{date:%Y%m%d}.csv.gz; the format comes from the suffix. Unset: "
+        "raw/<name>/<YYYY-MM-DD>.parquet (or .csv)",
+    )
+    features: FeatureSelection = Field(
+        default_factory=FeatureSelection,
+        description="{include: [...]} or {exclude: [...]}: the model's features among the "
+        "columns; every column is still validated and monitored",
+    )
     data_docs: Literal["failures", "always", "never"] = Field(
         "failures",
         description="when to build a Great Expectations Data Docs site for a validation: "
@@ -230,6 +343,81 @@ class DatasetSettings(Strict):
         if isinstance(value, bool):
             return "always" if value else "never"
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_roles(cls, data: Any) -> Any:
+        """A dataset without an id or a timestamp gets a derived column for each (see class
+        docstring); a declared column of the derived name must be named as the role instead."""
+        if not isinstance(data, dict) or not isinstance(data.get("columns"), dict):
+            return data
+        data = dict(data)
+        columns = dict(data["columns"])
+        for role, name, kind, spec in (
+            (
+                "id_column",
+                ROW_ID_COLUMN,
+                "row_id",
+                {"dtype": "string", "nullable": False, "unique": True},
+            ),
+            ("timestamp_column", BATCH_TIME_COLUMN, "batch_day", {"dtype": "datetime"}),
+        ):
+            if data.get(role) is not None:
+                continue
+            if name in columns:
+                raise ValueError(
+                    f"'dataset.{role}' is not set but a column {name!r} is declared: set "
+                    f"'dataset.{role}: {name}' to use it, or rename it (driftloop derives a "
+                    f"{name!r} column when {role} is left out)"
+                )
+            what = (
+                "derived: <input sha256[:16]>-<row position in the file>"
+                if kind == "row_id"
+                else "derived: the start of the batch's day"
+            )
+            columns[name] = {
+                **spec,
+                "nullable": False,
+                "derived": kind,
+                "description": what,
+            }
+            data[role] = name
+        data["columns"] = columns
+        return data
+
+    @property
+    def derived_columns(self) -> dict[str, str]:
+        """Column name -> what it is derived from, for the columns no file carries."""
+        return {name: spec.derived for name, spec in self.columns.items() if spec.derived}
+
+    @model_validator(mode="after")
+    def _features_known(self) -> DatasetSettings:
+        roles = {self.id_column, self.timestamp_column, self.target}
+        candidates = [c for c in self.columns if c not in roles]
+        named = [("include", n) for n in self.features.include or []]
+        named += [("exclude", n) for n in self.features.exclude]
+        for key, name in named:
+            if name in roles:
+                raise ValueError(
+                    f"'dataset.features.{key}' names {name!r}, which is the dataset's id, "
+                    "timestamp or target, never a model feature: remove it"
+                )
+            if name not in self.columns:
+                raise ValueError(
+                    f"'dataset.features.{key}' names column {name!r}, which is not one of the "
+                    f"declared columns ({', '.join(candidates)})"
+                )
+        if not [c for c in candidates if self._is_feature(c)]:
+            raise ValueError(
+                "'dataset.features' leaves the model no feature: include at least one of "
+                f"{', '.join(candidates)}"
+            )
+        return self
+
+    def _is_feature(self, name: str) -> bool:
+        if self.features.include is not None:
+            return name in self.features.include
+        return name not in self.features.exclude
 
     @model_validator(mode="after")
     def _roles_exist(self) -> DatasetSettings:
@@ -290,6 +478,11 @@ class DatasetSettings(Strict):
         object.__setattr__(self, "positive_label", label)
         return self
 
+    @field_validator("raw_pattern")
+    @classmethod
+    def _readable_pattern(cls, pattern: str | None) -> str | None:
+        return None if pattern is None else check_raw_pattern(pattern)
+
     @field_validator("time_zone")
     @classmethod
     def _known_time_zone(cls, zone: str) -> str:
@@ -337,9 +530,20 @@ class DatasetSettings(Strict):
         return self
 
     @property
-    def feature_columns(self) -> list[str]:
+    def monitored_columns(self) -> list[str]:
+        """Every column but the roles: validated and checked for drift, model feature or not."""
         roles = {self.id_column, self.timestamp_column, self.target}
         return [c for c in self.columns if c not in roles]
+
+    @property
+    def feature_columns(self) -> list[str]:
+        """The model's features: `monitored_columns` narrowed by `dataset.features`."""
+        return [c for c in self.monitored_columns if self._is_feature(c)]
+
+    @property
+    def excluded_columns(self) -> list[str]:
+        """Monitored columns kept out of the model (`dataset.features`)."""
+        return [c for c in self.monitored_columns if not self._is_feature(c)]
 
     @property
     def numeric_features(self) -> list[str]:
@@ -350,6 +554,19 @@ class DatasetSettings(Strict):
         return [
             c
             for c in self.feature_columns
+            if self.columns[c].dtype in ("category", "string", "bool")
+        ]
+
+    @property
+    def monitored_numeric(self) -> list[str]:
+        """Numeric columns summarised for drift, model features or not."""
+        return [c for c in self.monitored_columns if self.columns[c].dtype in ("int", "float")]
+
+    @property
+    def monitored_categorical(self) -> list[str]:
+        return [
+            c
+            for c in self.monitored_columns
             if self.columns[c].dtype in ("category", "string", "bool")
         ]
 
@@ -572,6 +789,11 @@ class DriftSettings(Strict):
     column_thresholds: dict[str, float] = Field(default_factory=dict)
     share_threshold: float = Field(0.3, gt=0.0, le=1.0)
     key_features: list[str] = Field(default_factory=list)
+    drive_policy: list[str] = Field(
+        default_factory=list,
+        description="columns kept out of the model (dataset.features) whose drift counts "
+        "toward feature_drift like a feature's; others' drift is reported only",
+    )
     window_days: int = Field(3, ge=1)
     sample_size: int = Field(100_000, ge=100)
     min_rows: int = Field(100, ge=1)
@@ -845,10 +1067,12 @@ class Settings(Strict):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
-        known = self.dataset.feature_columns
+        known = self.dataset.monitored_columns
+        excluded = self.dataset.excluded_columns
         for key, names in (
             ("drift.key_features", self.drift.key_features),
             ("drift.column_thresholds", list(self.drift.column_thresholds)),
+            ("drift.drive_policy", self.drift.drive_policy),
             ("gate.slices.columns", self.gate.slices.columns),
             ("policy.features", self.policy.features),
         ):
@@ -858,7 +1082,36 @@ class Settings(Strict):
                         f"'{key}' names column {name!r}, which is not a feature column "
                         f"(features: {', '.join(known)})"
                     )
+                if key == "drift.drive_policy" and name not in excluded:
+                    raise ValueError(
+                        f"'drift.drive_policy' names {name!r}, which is a model feature: its "
+                        "drift drives the policy already; list only columns that "
+                        "dataset.features keeps out of the model"
+                    )
+                if key in ("drift.key_features", "policy.features") and (
+                    name in excluded and name not in self.drift.drive_policy
+                ):
+                    raise ValueError(
+                        f"'{key}' names {name!r}, which dataset.features keeps out of the "
+                        "model, so its drift is reported only: add it to 'drift.drive_policy' "
+                        "to let it drive the retrain policy"
+                    )
         return self
+
+    @property
+    def policy_columns(self) -> list[str]:
+        """Columns whose drift drives the retrain policy: the model's features and the
+        excluded columns named in `drift.drive_policy`."""
+        driving = set(self.drift.drive_policy)
+        return [
+            c for c in self.dataset.monitored_columns
+            if c in self.dataset.feature_columns or c in driving
+        ]  # fmt: skip
+
+    @property
+    def reported_columns(self) -> list[str]:
+        """Excluded columns whose drift is measured and reported but drives nothing."""
+        return [c for c in self.dataset.excluded_columns if c not in self.drift.drive_policy]
 
     def digest(self) -> str:
         """A short hash of the effective config, recorded with every model version."""
@@ -956,6 +1209,10 @@ DATASETS_DIR = "datasets"
 # Sections a dataset file owns: each one it names replaces base.yaml's section as a whole, since
 # deep-merging one dataset's columns (or drift features) into another's would mix two contracts.
 DATASET_SECTIONS: tuple[str, ...] = ("dataset", "model", "split", "gate", "registry", "drift")
+# Sections a dataset file may also set key by key: where its data lives and how its loop
+# retrains are the dataset's business. They are deep-merged over the profile (the dataset file
+# wins over local.yaml's default root), and $DRIFTLOOP_OVERRIDES and run overrides win over them.
+DATASET_SETTINGS: tuple[str, ...] = ("storage", "policy", "training", "process", "scoring")
 
 
 def available_datasets(config_dir: Path | None = None) -> list[str]:
@@ -983,11 +1240,13 @@ def _dataset_layer(config_dir: Path, name: Any, chosen_in: str) -> tuple[dict[st
             f"datasets: {available_datasets(config_dir)}"
         )
     data = _read_yaml(path)
-    foreign = [key for key in data if key not in DATASET_SECTIONS]
+    foreign = [key for key in data if key not in (*DATASET_SECTIONS, *DATASET_SETTINGS)]
     if foreign:
         raise ConfigError(
             f"config file {path}: key(s) {foreign} do not belong in a dataset file; it may hold "
-            f"only {list(DATASET_SECTIONS)} (where state lives belongs in the profile)"
+            f"{list(DATASET_SECTIONS)} (each replaces base.yaml's) and "
+            f"{list(DATASET_SETTINGS)} (key by key, over the profile); the MLflow server "
+            "(tracking) and the dask cluster belong in the profile"
         )
     if "dataset" not in data:
         raise ConfigError(f"config file {path}: missing key 'dataset' (the data contract)")
@@ -1019,8 +1278,10 @@ def load_settings(
 
     The dataset file is chosen by `dataset_config`, looked up in the overrides, then the
     DRIFTLOOP_DATASET environment variable, then the profile, then base.yaml; without one,
-    base.yaml's own dataset (loans) is used. Its sections replace base.yaml's whole; the
-    profile and the overrides are then deep-merged over the result. Raises ConfigError.
+    base.yaml's own dataset (loans) is used. Its DATASET_SECTIONS replace base.yaml's whole;
+    the profile is deep-merged over the result, then the dataset file's DATASET_SETTINGS
+    (storage, policy...: the dataset's own root wins over the profile's default), then
+    $DRIFTLOOP_OVERRIDES, then `overrides`. Raises ConfigError.
 
     Relative local paths are resolved against the project root, so flows behave the same
     whatever directory a worker starts them from.
@@ -1054,13 +1315,16 @@ def load_settings(
         None,
     )
     data = dict(base)
+    dataset_settings: dict[str, Any] = {}
     if chosen is not None:
         dataset_data, label = _dataset_layer(config_dir, *chosen)
-        data.update(dataset_data)
+        dataset_settings = {k: v for k, v in dataset_data.items() if k in DATASET_SETTINGS}
+        data.update({k: v for k, v in dataset_data.items() if k in DATASET_SECTIONS})
         _drop_other_task_sections(data, base, dataset_data)
         data["dataset_config"] = chosen[0]
         layers.append(label)
     data = deep_merge(data, profile_data)
+    data = deep_merge(data, dataset_settings)
     data = deep_merge(data, nested_env)
     data = deep_merge(data, nested_overrides)
     if chosen is not None:

@@ -99,6 +99,9 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("since", type=date.fromisoformat)
     cmd.add_argument("until", type=date.fromisoformat)
     cmd.add_argument("--no-check", action="store_true", help="ingest and score only")
+    cmd = sub.add_parser("labels", help="check a day's delayed labels (id + target) and store them")
+    cmd.add_argument("day", type=date.fromisoformat)
+    cmd.add_argument("--source", required=True, help="labels file or s3:// URI")
     cmd = sub.add_parser("train", help="run the train flow on a window of curated days")
     cmd.add_argument("window_start", type=date.fromisoformat)
     cmd.add_argument("window_end", type=date.fromisoformat)
@@ -523,6 +526,10 @@ def _run(args: argparse.Namespace, profile: str) -> int:
         from driftloop.flows.process import process
 
         result = process(args.since, args.until, False if args.no_check else None, profile)
+    elif args.command == "labels":
+        from driftloop.flows.labels import labels
+
+        result = labels(args.day, args.source, profile)
     elif args.command == "train":
         from driftloop.flows.train import train
 

@@ -45,7 +45,7 @@ def ingest(
             {"gate.metrics.roc_auc.threshold": 0.7}.
     """
     settings = load_settings(profile, overrides)
-    lake = Lake(settings.storage.root, settings.dataset.name)
+    lake = Lake(settings.storage.root, settings.dataset.name, settings.dataset.raw_pattern)
     received = steps.receive_batch(lake, day, settings.dataset, source)
     batch = steps.validate_batch(
         quote(received.raw),
@@ -54,6 +54,7 @@ def ingest(
         with_target=True,
         day=day,
         known_ids=quote(received.earlier.ids),
+        digest=received.digest,
     )
     summary = steps.store_validated(
         quote(batch), lake, day, curated=True, input_digest=received.digest

@@ -68,7 +68,7 @@ def process(
             the YAML, e.g. {"drift.window_days": 7}.
     """
     settings = load_settings(profile, overrides)
-    lake = Lake(settings.storage.root, settings.dataset.name)
+    lake = Lake(settings.storage.root, settings.dataset.name, settings.dataset.raw_pattern)
     log = get_run_logger()
     busy = steps.earlier_run()
     if busy:

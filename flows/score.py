@@ -63,7 +63,9 @@ def score(
     settings = load_settings(profile, overrides)
     mode = mode or settings.scoring.mode
     champion = common.require_champion(settings)
-    uri = source or common.locate_raw(settings.storage.root, settings.dataset.name, day)
+    uri = source or common.locate_raw(
+        settings.storage.root, settings.dataset.name, day, settings.dataset.raw_pattern
+    )
     if mode == "partitioned":
         summary = score_partitioned(settings, champion, uri, day, dry_run)
     else:

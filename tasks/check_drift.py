@@ -49,8 +49,8 @@ def measure(reference: pd.DataFrame, current: pd.DataFrame, settings: Settings) 
     return measure_drift(
         reference,
         current,
-        numeric=settings.dataset.numeric_features,
-        categorical=settings.dataset.categorical_features,
+        numeric=settings.dataset.monitored_numeric,
+        categorical=settings.dataset.monitored_categorical,
         settings=settings.drift,
     )
 
@@ -322,7 +322,8 @@ def assess_window(inputs: WindowInputs, settings: Settings, version: str) -> Ass
             rows_received=current.rows + inputs.quarantined, rows_quarantined=inputs.quarantined
         ),
         settings=settings.drift,
-        features=settings.dataset.feature_columns,
+        features=settings.policy_columns,
+        reported=settings.reported_columns,
     )
 
 

@@ -104,8 +104,9 @@ def digest(uri: str) -> str:
 
 
 @task(name="locate-raw-batch", task_run_name="locate-raw-{dataset}-{day}", **IO_RETRIES)
-def locate_raw(root: str, dataset: str, day: date) -> str:
-    return storage.Lake(root, dataset).raw_any(day)
+def locate_raw(root: str, dataset: str, day: date, pattern: str | None = None) -> str:
+    """The day's raw file: by `dataset.raw_pattern` when set, else raw/<dataset>/<day>.*"""
+    return storage.Lake(root, dataset, pattern).raw_any(day)
 
 
 @task(name="locate-curated-days", cache_policy=NONE, **IO_RETRIES)

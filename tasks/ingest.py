@@ -71,7 +71,7 @@ def refuse_repeated_batch(
         size = storage.size_of(uri)
         wanted = set(earlier.days)
         for raw in storage.list_uris(lake.raw_folder()):
-            raw_of = day_states.raw_day(raw)
+            raw_of = day_states.raw_day(raw, lake)
             if raw_of not in wanted or raw == uri:
                 continue
             if storage.size_of(raw) == size and storage.sha256_of(raw) == digest:
@@ -118,7 +118,10 @@ def validate_batch(
     with_target: bool,
     day: date | None = None,
     known_ids: pd.Series | None = None,
+    digest: str | None = None,
 ) -> ValidatedBatch:
+    """The contract's verdict on a raw batch; `digest` (the input's sha256) derives the row
+    ids of a dataset without an id column."""
     wanted = dataset.data_docs != "never"
     docs_dir = tempfile.mkdtemp(prefix="driftloop-data-docs-") if wanted else None
     try:
@@ -130,6 +133,7 @@ def validate_batch(
             docs_dir=docs_dir,
             day=day,
             known_ids=known_ids,
+            digest=digest,
         )
     except BaseException:
         if docs_dir:

@@ -16,14 +16,19 @@ from driftloop.tasks.core.days import DayState
 
 @task(name="list-landed-days", cache_policy=NONE, **IO_RETRIES)
 def landed(lake: storage.Lake) -> tuple[dict[date, str], list[str]]:
-    """Raw files by day; a file whose name is not <YYYY-MM-DD>.parquet|csv is named, not
-    guessed at."""
+    """Raw files by day; a file whose name is not <YYYY-MM-DD>.parquet|csv (or does not
+    match `dataset.raw_pattern`) is named, not guessed at."""
     days, unmatched = day_states.landed_days(lake)
     if unmatched:
+        expected = (
+            f"do not match dataset.raw_pattern {lake.raw_pattern!r}"
+            if lake.raw_pattern
+            else "are not named <YYYY-MM-DD>.parquet or .csv"
+        )
         get_run_logger().warning(
-            "%d raw file(s) are not named <YYYY-MM-DD>.parquet or .csv and are not processed: "
-            "%s. Rename (copy) them to the day they hold.",
+            "%d raw file(s) %s and are not processed: %s. Rename (copy) them to the day they hold.",
             len(unmatched),
+            expected,
             ", ".join(unmatched[:10]),
         )
     return days, unmatched

@@ -13,8 +13,11 @@ from driftloop.tasks.core.days import DayState
 _RAW_NAME = re.compile(r"^(?P<day>\d{4}-\d{2}-\d{2})\.(?P<ext>parquet|csv)$")
 
 
-def raw_day(uri: str) -> date | None:
-    """The day a raw file holds, by its name <YYYY-MM-DD>.parquet|csv; None for any other."""
+def raw_day(uri: str, lake: storage.Lake | None = None) -> date | None:
+    """The day a raw file holds: by the lake's `raw_pattern` when it has one, else by its
+    name <YYYY-MM-DD>.parquet|csv; None for any other."""
+    if lake is not None and lake.raw_pattern is not None:
+        return lake.raw_day_of(uri)
     found = _RAW_NAME.match(PurePosixPath(uri).name)
     try:
         return date.fromisoformat(found["day"]) if found else None
@@ -27,10 +30,14 @@ def landed_days(lake: storage.Lake) -> tuple[dict[date, str], list[str]]:
     parquet and a csv file is read from the parquet, as `Lake.raw_any` does."""
     days: dict[date, str] = {}
     unmatched = []
+    pattern = lake.raw_pattern
+    suffix = "." + pattern.rsplit("/", 1)[-1].split(".", 1)[-1] if pattern else ""
     for uri in storage.list_uris(lake.raw_folder()):
-        day = raw_day(uri)
+        day = raw_day(uri, lake)
         if day is None:
-            unmatched.append(uri)
+            # a pattern's folder may hold other files: only look-alikes are worth naming
+            if uri.endswith(suffix):
+                unmatched.append(uri)
         elif day not in days or uri.endswith(".parquet"):
             days[day] = uri
     return days, unmatched

@@ -10,15 +10,20 @@ retry mode. Writes are all-or-nothing: a reader never sees a half-written file o
 
 from __future__ import annotations
 
+import bz2
 import contextlib
 import csv
 import datetime
 import functools
+import gzip
 import hashlib
 import io
+import lzma
 import os
+import re
 import secrets
 import threading
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -28,6 +33,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 FRAME_SUFFIXES: tuple[str, ...] = (".parquet", ".csv")
+#: Compressed input is read as it comes: the last suffix names the compression, the one
+#: before it the format (`sales.csv.gz`, `part.parquet.zip`). Output is never compressed.
+COMPRESSIONS: dict[str, str] = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz", ".zip": "zip"}
 _CHUNK = 1 << 20
 _MULTIPART_THRESHOLD = 64 << 20
 _LIST_PAGE_SIZE = 1000
@@ -449,6 +457,63 @@ def _frame_suffix(uri: str) -> str:
     return suffix
 
 
+def frame_format(uri: str) -> tuple[str, str | None]:
+    """(".csv" or ".parquet", the compression or None) by the file's suffixes; an unknown
+    suffix is an error naming the ones that are read."""
+    suffixes = [s.lower() for s in Path(uri.rstrip("/")).suffixes]
+    compression = COMPRESSIONS.get(suffixes[-1]) if suffixes else None
+    inner = suffixes[-2] if compression and len(suffixes) > 1 else None
+    if compression is None:
+        return _frame_suffix(uri), None
+    if inner not in FRAME_SUFFIXES:
+        raise StorageError(
+            f"{uri}: a {compression}-compressed file must say what it holds before "
+            f"{suffixes[-1]!r}: name it <name>.csv{suffixes[-1]} or <name>.parquet{suffixes[-1]}"
+        )
+    return inner, compression
+
+
+def _decompressed(uri: str, binary: BinaryIO, compression: str) -> BinaryIO:
+    """A stream of the decompressed bytes of `binary` (zip: its one file)."""
+    if compression == "gzip":
+        return gzip.GzipFile(fileobj=binary, mode="rb")  # type: ignore[return-value]
+    if compression == "bzip2":
+        return bz2.BZ2File(binary, mode="rb")  # type: ignore[return-value]
+    if compression == "xz":
+        return lzma.LZMAFile(binary, mode="rb")  # type: ignore[return-value]
+    if not binary.seekable():
+        binary = io.BytesIO(binary.read())
+    try:
+        archive = zipfile.ZipFile(binary)
+    except zipfile.BadZipFile as err:
+        raise StorageError(
+            f"{uri} is named .zip but is not a zip archive ({err}): name it by what it holds"
+        ) from err
+    members = [m for m in archive.infolist() if not m.is_dir()]
+    if len(members) != 1:
+        names = [m.filename for m in members][:5]
+        raise StorageError(
+            f"{uri} is a zip archive of {len(members)} files {names}: a batch is one file; "
+            "deliver one file per zip (or the plain file)"
+        )
+    return archive.open(members[0])  # type: ignore[return-value]
+
+
+def _decompress(uri: str, data: bytes, compression: str) -> bytes:
+    """The whole decompressed content, or an error saying the bytes are not `compression`."""
+    try:
+        with _decompressed(uri, io.BytesIO(data), compression) as stream:
+            return stream.read()
+    except StorageError:
+        raise
+    except (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile, ValueError) as err:
+        raise StorageError(
+            f"{uri} is named as {compression}-compressed but cannot be decompressed ({err}): "
+            "it is truncated or not that format; deliver it again or name it by what it holds. "
+            "The raw file was not changed"
+        ) from err
+
+
 def _not_parquet(uri: str, err: Exception) -> StorageError:
     """A parquet reader's failure, with what the file really holds when that can be told."""
     kind = _sniff(_head(uri))
@@ -495,7 +560,8 @@ _MAGIC: tuple[tuple[bytes, str, str], ...] = (
     (
         b"\x1f\x8b",
         "gzip-compressed data (the file is gzip-compressed)",
-        "Decompress it (gunzip) and deliver the plain file",
+        "Name it <name>.csv.gz (read as it is), or decompress it (gunzip) and deliver the "
+        "plain file",
     ),
     (
         b"PK\x03\x04",
@@ -525,7 +591,7 @@ _MAGIC: tuple[tuple[bytes, str, str], ...] = (
     (
         b"BZh",
         "bzip2-compressed data (the file is bzip2-compressed)",
-        "Decompress it and deliver the plain file",
+        "Name it <name>.csv.bz2 (read as it is), or decompress it and deliver the plain file",
     ),
 )
 
@@ -765,8 +831,19 @@ class _CheckedCsv:
 
 
 def read_frame(uri: str, columns: list[str] | None = None) -> pd.DataFrame:
-    """Read a .parquet or .csv file; CSV values are inferred, typing is the caller's job."""
-    suffix = _frame_suffix(uri)
+    """Read a .parquet or .csv file, compressed or not (`frame_format`); CSV values are
+    inferred, typing is the caller's job."""
+    suffix, compression = frame_format(uri)
+    if compression is not None:
+        data = read_bytes(uri)
+        if not data:
+            raise StorageError(f"{uri} is empty (0 bytes): the writer failed; write it again")
+        data = _decompress(uri, data, compression)
+        if not data:
+            raise StorageError(f"{uri} holds an empty file once decompressed: write it again")
+        if suffix == ".parquet":
+            return _read_parquet(uri, pa.BufferReader(data), columns)
+        return _read_csv(uri, data, columns)
     if suffix == ".parquet" and not is_s3(uri):
         # Local parquet is read from the file itself, never first copied into one bytes object.
         try:
@@ -865,9 +942,14 @@ def iter_parquet_tables(
     pandas (a scorer feeding a model) converts only those."""
     if batch_rows < 1:
         raise ValueError(f"batch_rows must be >= 1, got {batch_rows}")
-    if _frame_suffix(uri) != ".parquet":
+    suffix, compression = frame_format(uri)
+    if suffix != ".parquet":
         raise StorageError(f"{uri} is not a .parquet file; batches need parquet")
-    source = _parquet_source(uri, buffer_size=8 << 20)
+    source: str | BinaryIO
+    if compression is not None:  # parquet needs random access: decompressed in memory
+        source = io.BytesIO(_decompress(uri, read_bytes(uri), compression))
+    else:
+        source = _parquet_source(uri, buffer_size=8 << 20)
     try:
         parquet = _open_parquet(uri, source)
     except BaseException:
@@ -946,10 +1028,13 @@ def iter_csv_batches(uri: str, batch_rows: int) -> Iterator[pd.DataFrame]:
     """
     if batch_rows < 1:
         raise ValueError(f"batch_rows must be >= 1, got {batch_rows}")
-    if _frame_suffix(uri) != ".csv":
+    suffix, compression = frame_format(uri)
+    if suffix != ".csv":
         raise StorageError(f"{uri} is not a .csv file")
-    binary: Any
-    if is_s3(uri):
+    if compression is not None:
+        data = _decompress(uri, read_bytes(uri), compression)
+        binary: Any = io.BufferedReader(io.BytesIO(data), buffer_size=1 << 16)
+    elif is_s3(uri):
         bucket, key = _split_s3(uri)
         resp = _s3_call(uri, lambda: _s3().get_object(Bucket=bucket, Key=key))
         binary = io.BufferedReader(resp["Body"], buffer_size=1 << 16)
@@ -1083,11 +1168,62 @@ def _day(day: datetime.date) -> str:
 class Lake:
     """The one place that knows the lake layout under a local folder or s3:// prefix."""
 
-    def __init__(self, root: str, dataset: str) -> None:
+    def __init__(self, root: str, dataset: str, raw_pattern: str | None = None) -> None:
         if not dataset or "/" in dataset or dataset.startswith("."):
             raise ValueError(f"dataset name {dataset!r} must be a plain name without '/'")
         self.root = root if root in ("/", "s3://") else root.rstrip("/")
         self.dataset = dataset
+        self.raw_pattern = raw_pattern  # `dataset.raw_pattern`: files as they come
+
+    def _pattern_uri(self, text: str) -> str:
+        """A pattern (or its folder) as a URI: relative to the root unless absolute / s3://."""
+        if is_s3(text) or os.path.isabs(text):
+            return text
+        return join(self.root, text)
+
+    def raw_by_pattern(self, day: datetime.date) -> str:
+        """The URI `dataset.raw_pattern` gives the day's raw file."""
+        from driftloop.configs.settings import DATE_PLACEHOLDER
+
+        assert self.raw_pattern is not None
+        text = DATE_PLACEHOLDER.sub(
+            lambda m: day.strftime(m.group(1) or "%Y-%m-%d"), self.raw_pattern
+        )
+        return self._pattern_uri(text)
+
+    def raw_day_of(self, uri: str) -> datetime.date | None:
+        """The day a raw file under `raw_folder` holds by `raw_pattern`; None when it does not
+        match (or the pattern is unset: `day_states.raw_day` reads the default names)."""
+        if self.raw_pattern is None:
+            return None
+        from driftloop.configs.settings import DATE_DIRECTIVES, DATE_PLACEHOLDER
+
+        def group(match: Any) -> str:
+            fmt = match.group(1) or "%Y-%m-%d"
+            parts = re.split(r"(%.)", fmt)
+            return "(" + "".join(
+                DATE_DIRECTIVES[p[1]] if p.startswith("%") and len(p) == 2 else re.escape(p)
+                for p in parts
+            ) + ")"  # fmt: skip
+
+        full = self._pattern_uri(self.raw_pattern)  # placeholders survive the join
+        pieces, formats, last = [], [], 0
+        for match in DATE_PLACEHOLDER.finditer(full):
+            pieces += [re.escape(full[last : match.start()]), group(match)]
+            formats.append(match.group(1) or "%Y-%m-%d")
+            last = match.end()
+        pieces.append(re.escape(full[last:]))
+        found = re.fullmatch("".join(pieces), uri)
+        if found is None:
+            return None
+        for text, fmt in zip(found.groups(), formats, strict=True):
+            try:
+                day = datetime.datetime.strptime(text, fmt).date()
+            except ValueError:
+                continue
+            if self.raw_by_pattern(day) == uri:  # every placeholder agrees on the day
+                return day
+        return None
 
     def __repr__(self) -> str:
         return f"Lake(root={self.root!r}, dataset={self.dataset!r})"
@@ -1098,7 +1234,17 @@ class Lake:
         return join(self.root, "raw", self.dataset, f"{_day(day)}.{fmt}")
 
     def raw_any(self, day: datetime.date) -> str:
-        """The raw file stored for the day: parquet if present, else csv."""
+        """The raw file stored for the day: by `raw_pattern` when set, else the parquet file
+        if present, else the csv one."""
+        if self.raw_pattern is not None:
+            uri = self.raw_by_pattern(day)
+            if not exists(uri):
+                raise NotFoundError(
+                    f"no raw {self.dataset} file for {_day(day)}: dataset.raw_pattern "
+                    f"{self.raw_pattern!r} gives {uri}, which does not exist; deliver that "
+                    "file (or fix the pattern, or pass --source)"
+                )
+            return uri
         candidates = [self.raw(day, "parquet"), self.raw(day, "csv")]
         for uri in candidates:
             if exists(uri):
@@ -1109,6 +1255,12 @@ class Lake:
         )
 
     def raw_folder(self) -> str:
+        """Where raw files land: raw/<dataset>, or the folder of `raw_pattern` before its
+        first placeholder."""
+        if self.raw_pattern is not None:
+            static = self.raw_pattern.split("{", 1)[0]
+            folder = static.rsplit("/", 1)[0] if "/" in static else ""
+            return self._pattern_uri(folder) if folder else self.root
         return join(self.root, "raw", self.dataset)
 
     def curated(self, day: datetime.date) -> str:

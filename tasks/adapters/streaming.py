@@ -62,6 +62,7 @@ from driftloop.tasks.core.contract import (
     ValidatedBatch,
     ValidationResult,
     coerce_column,
+    derive_columns,
     hash_values,
     merge_results,
     quarantine_frame,
@@ -93,7 +94,7 @@ def iter_raw_batches(
 ) -> Iterator[pd.DataFrame]:
     """Raw frames of at most `batch_rows` rows from a .parquet (optionally some row groups) or
     .csv file, never the whole file."""
-    if uri.lower().endswith(".csv"):
+    if storage.frame_format(uri)[0] == ".csv":
         if row_groups is not None:
             raise ValueError(f"{uri} is CSV: it has no row groups to select")
         return storage.iter_csv_batches(uri, batch_rows)
@@ -104,7 +105,7 @@ def iter_raw_tables(
     uri: str, batch_rows: int, row_groups: list[int] | None = None
 ) -> Iterator[pa.Table | pd.DataFrame]:
     """`iter_raw_batches`, with parquet batches left in arrow (CSV ones are frames)."""
-    if uri.lower().endswith(".csv"):
+    if storage.frame_format(uri)[0] == ".csv":
         return iter_raw_batches(uri, batch_rows, row_groups)
     return storage.iter_parquet_tables(uri, batch_rows, row_groups=row_groups)
 
@@ -217,8 +218,10 @@ class ContractStream:
         prior: dict[str, np.ndarray] | None = None,
         docs_dir: str | None = None,
         day: date | None = None,
+        digest: str = "",
     ) -> None:
         self.dataset = dataset
+        self.digest = digest  # the input's sha256: a derived row id is digest + position
         self.source = source
         self.now = now
         self.day = day  # the batch's day: timestamps must fall on it, as at ingest
@@ -231,8 +234,17 @@ class ContractStream:
                 self.seen[column].add(hashes)
         self.results: list[ValidationResult] = []
 
+    def _derived(self, raw: pd.DataFrame | pa.Table) -> Any:
+        return derive_columns(
+            raw, self.dataset, digest=self.digest, day=self.day, source=self.source,
+            offset=self.offset,
+        )  # fmt: skip
+
     def check(self, raw: pd.DataFrame) -> ValidatedBatch:
         """The batch's valid rows and quarantine, with row numbers counted from the file start."""
+        return self._check(self._derived(raw))
+
+    def _check(self, raw: pd.DataFrame) -> ValidatedBatch:
         docs = self.docs_dir if not self.results else None  # Data Docs: the first batch only
         batch = validate_frame(
             raw,
@@ -254,6 +266,7 @@ class ContractStream:
     def check_table(self, table: pa.Table) -> ValidatedBatch | CleanTable:
         """`check` for an arrow batch: a clean one is judged without pandas (`validate_table`)
         if none of its unique values occurred before; any other goes through `check`."""
+        table = self._derived(table)
         clean = None
         # GE builds Data Docs from the first batch, unless they are only for failing batches
         if self.docs_dir is None or self.results or self.dataset.data_docs == "failures":
@@ -266,7 +279,7 @@ class ContractStream:
                 day=self.day,
             )
         if clean is None or self._repeats_earlier(clean):
-            return self.check(storage.table_to_frame(table, self.offset))
+            return self._check(storage.table_to_frame(table, self.offset))
         for column, (present, hashes) in clean.unique_hashes.items():
             self.seen[column].add(hashes[present])
         self.results.append(clean.result)
@@ -540,6 +553,7 @@ def score_stream(
         prior=prior,
         docs_dir=docs_dir,
         day=day,
+        digest=meta.input_digest,
     )
 
     def validated() -> Iterator[ValidatedBatch | CleanTable]:

@@ -35,6 +35,7 @@ from driftloop.tasks.core.contract import (
     build_checks,
     coerce_batch,
     collect_findings,
+    derive_columns,
     derived_columns,
     flag_known_ids,
     narrow,
@@ -249,6 +250,7 @@ def validate_frame(
     docs_dir: str | None = None,
     day: date | None = None,
     known_ids: pd.Series | None = None,
+    digest: str | None = None,
 ) -> ValidatedBatch:
     """Split a raw batch into typed valid rows and raw quarantined rows, with the verdict.
 
@@ -258,8 +260,12 @@ def validate_frame(
     (`dataset.data_docs`: always, or only when a check failed; the batch's docs_dir says which).
     With `day`, timestamps must fall on the batch's day (`dataset.event_time_tolerance_hours`);
     with `known_ids` (id -> the earlier day it was curated), those ids are quarantined.
+    With `digest` (the input file's sha256), the columns the contract derives (a dataset
+    without id or timestamp: `derive_columns`) are added first; without it `raw` has them.
     """
     now = as_utc(now or datetime.now(UTC))
+    if digest is not None:
+        raw = derive_columns(raw, dataset, digest=digest, day=day, source=source)
     coerced = coerce_batch(raw, dataset, with_target=with_target, source=source)
     typed, contract = coerced.frame, coerced.contract
     n = len(typed)

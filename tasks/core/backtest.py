@@ -33,6 +33,7 @@ day's labelled rows as scored by the model in service that day, pooled over the 
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 import time
@@ -47,7 +48,7 @@ import pandas as pd
 from pydantic import BaseModel, Field, model_validator
 
 from driftloop.configs.settings import DatasetSettings, Settings
-from driftloop.tasks.core.contract import batch_verdict, screen_batch
+from driftloop.tasks.core.contract import batch_verdict, derive_columns, screen_batch
 from driftloop.tasks.core.evaluation import metric_value
 from driftloop.tasks.core.evidence import measure_evidence
 from driftloop.tasks.core.gate import decide_gate
@@ -248,10 +249,10 @@ def curate(window: Window, dataset: DatasetSettings) -> Curated:
     neither curated nor scored."""
     end_of_day = datetime.combine(window.day + timedelta(days=1), clock.min, tzinfo=UTC)
     source = f"window {window.source} ({window.day})"
-    bad, batch_level = screen_batch(
-        window.frame, dataset, now=end_of_day, source=source, day=window.day
-    )
-    valid = window.frame[~bad].reset_index(drop=True)
+    digest = hashlib.sha256(f"{window.source}/{window.day}".encode()).hexdigest()
+    frame = derive_columns(window.frame, dataset, digest=digest, day=window.day, source=source)
+    bad, batch_level = screen_batch(frame, dataset, now=end_of_day, source=source, day=window.day)
+    valid = frame[~bad].reset_index(drop=True)
     blocking = batch_verdict(
         batch_level, dataset, source=source, rows_in=len(window.frame), rows_valid=len(valid)
     )
@@ -357,7 +358,7 @@ class _Replay:
         self.settings = settings
         self.options = options
         self.dataset = settings.dataset
-        keep = [settings.dataset.id_column, *settings.dataset.feature_columns]
+        keep = [settings.dataset.id_column, *settings.dataset.monitored_columns]
         self.keep = list(dict.fromkeys([*keep, *settings.gate.slices.columns]))
 
     # -------------------------------------------------------------------------- the loop
@@ -500,7 +501,8 @@ class _Replay:
             realised=realised,
             quality=Quality(rows_received=stats.rows + quarantined, rows_quarantined=quarantined),
             settings=drift,
-            features=self.dataset.feature_columns,
+            features=settings.policy_columns,
+            reported=settings.reported_columns,
         )
         in_flight = [
             InFlightRun(id=f"bt-{p.started}", name=f"train-backtest-{p.started}", state="RUNNING")

@@ -1623,3 +1623,128 @@ def _merge_outcome(
             }
         )
     return first.model_copy(update={"success": all(o.success for o in group)})
+
+
+# ---------------------------------------------------------------- derived id and event time
+
+
+def row_ids(digest: str, offset: int, rows: int) -> pa.Array:
+    """'<sha256[:16]>-<position>' for rows `offset..offset+rows-1` of the input with `digest`.
+
+    Why the position: identical rows of one file get different ids, and re-ingesting (or
+    scoring) the same file gives the same ids, so labels keyed by them join either way.
+    Built with arrow kernels: about 10x faster than numpy's string functions at 1M rows.
+    """
+    positions = pc.cast(pa.array(np.arange(offset, offset + rows, dtype=np.int64)), pa.string())
+    return pc.binary_join_element_wise(f"{digest[:16]}-", positions, "")
+
+
+def batch_start(dataset: DatasetSettings, day: date) -> datetime:
+    """The start of `day` in the dataset's time zone, in UTC: a derived event time."""
+    zone = zoneinfo.ZoneInfo(dataset.time_zone)
+    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+
+
+def derive_columns(
+    raw: pd.DataFrame | pa.Table,
+    dataset: DatasetSettings,
+    *,
+    digest: str,
+    day: date | None,
+    source: str,
+    offset: int = 0,
+) -> pd.DataFrame | pa.Table:
+    """`raw` with the columns the contract derives (`DatasetSettings.derived_columns`) added:
+    a row id from the input's digest and the row's position (`offset`: rows of the input
+    before this batch), an event time from the batch's day. A new frame; `raw` is untouched.
+
+    A file that already carries a column of a derived name is refused (naming the role to
+    set), never overwritten.
+    """
+    derived = dataset.derived_columns
+    if not derived:
+        return raw
+    table = isinstance(raw, pa.Table)
+    names = raw.column_names if table else [str(c) for c in raw.columns]
+    for name, kind in derived.items():
+        if name in names:
+            role = "id_column" if kind == "row_id" else "timestamp_column"
+            raise DataContractError(
+                f"{source}: the file has a column {name!r}, but dataset.{role} is not set, so "
+                f"driftloop derives {name!r} itself. Set 'dataset.{role}: {name}' (and declare "
+                "its dtype) to use the file's column, or rename it in the file; the raw file "
+                "was not changed",
+                source=source,
+            )
+    n = raw.num_rows if table else len(raw)
+    added: dict[str, Any] = {}
+    for name, kind in derived.items():
+        if kind == "row_id":
+            ids = row_ids(digest, offset, n)
+            added[name] = ids if table else ids.to_numpy(zero_copy_only=False)
+        else:
+            if day is None:
+                raise DataContractError(
+                    f"{source}: dataset.timestamp_column is not set, so every row's event time "
+                    "is its batch's day, but no day was given for this batch: pass the day",
+                    source=source,
+                )
+            start = pd.Timestamp(batch_start(dataset, day)).as_unit("ns")
+            added[name] = (
+                pa.array(np.full(n, start.value, dtype="int64"), pa.timestamp("ns", tz="UTC"))
+                if table
+                else pd.Series(
+                    pd.to_datetime(np.full(n, start.value, dtype="int64"), unit="ns", utc=True),
+                    index=raw.index,
+                )
+            )
+    if table:
+        for name, values in added.items():
+            raw = raw.append_column(name, values)
+        return raw
+    return raw.assign(**added)
+
+
+# ---------------------------------------------------------------- delayed labels
+
+
+def labels_contract(dataset: DatasetSettings) -> DatasetSettings:
+    """The contract a delayed-labels file is checked with: the id and the target columns only,
+    as the dataset declares them (a derived id is read from the file, not derived again: it
+    is the id the predictions carry). An id may appear once; other columns are dropped."""
+    id_spec = dataset.columns[dataset.id_column]
+    columns = {
+        dataset.id_column: id_spec.model_copy(
+            update={"derived": None, "unique": True, "nullable": False}
+        ),
+        dataset.target: dataset.columns[dataset.target],
+    }
+    return dataset.model_copy(
+        update={
+            "columns": columns,
+            "rules": [],
+            "extra_columns": "drop",
+            "min_rows": 1,
+            "max_rows": None,
+        }
+    )
+
+
+def check_labels_structure(found: list[str], dataset: DatasetSettings, source: str) -> None:
+    """A labels file without the id or the target column fails naming both and where the
+    ids come from (for a derived id: the predictions' `row_id`)."""
+    needed = [dataset.id_column, dataset.target]
+    missing = [c for c in needed if c not in found]
+    if not missing:
+        return
+    where = (
+        f" ('{dataset.id_column}' is derived: copy it from the day's predictions file)"
+        if dataset.columns[dataset.id_column].derived
+        else ""
+    )
+    raise DataContractError(
+        f"{source}: a labels file needs the columns {needed} (dataset.id_column and "
+        f"dataset.target); {missing} missing (found: {_names(found)}){where}. Fix the file "
+        "and run labels again; the file was not changed",
+        source=source,
+    )

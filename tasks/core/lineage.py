@@ -84,7 +84,12 @@ def model_card(
         "## Data",
         f"- window {summary.window}, {summary.rows} rows; {lineage['validation']}",
         f"- data digest `{lineage['data_digest'][:16]}`, location `{lineage['data_location']}`",
-        f"- target `{dataset.target}`; features: {', '.join(dataset.feature_columns)}",
+        f"- target `{dataset.target}`; features: {', '.join(dataset.feature_columns)}"
+        + (
+            f"; kept out of the model (validated, monitored): {', '.join(dataset.excluded_columns)}"
+            if dataset.excluded_columns
+            else ""
+        ),
         f"- task: {_task_line(settings)}",
         *(
             [

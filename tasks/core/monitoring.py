@@ -405,11 +405,17 @@ def assess(
     quality: Quality | None,
     settings: DriftSettings,
     features: Sequence[str],
+    reported: Sequence[str] = (),
 ) -> Assessment:
-    """All signals of one check, from summaries only (pure: table-tested, replayable)."""
+    """All signals of one check, from summaries only (pure: table-tested, replayable).
+
+    `features` drive the signals; `reported` (columns kept out of the model) are compared
+    and listed in the scores, but no signal counts them."""
     ref = reference.stats
     skew = compare(ref, current, comparison="skew", settings=settings, columns=features)
-    scores = list(skew)
+    side = compare(ref, current, comparison="skew", settings=settings, columns=reported)
+    scores = [*skew, *side]
+    side_drifted = [s.feature for s in side if s.drifted]
     signals: dict[str, Signal] = {}
     enough = current.rows >= settings.min_rows
     too_few = f"only {current.rows:,} rows (drift.min_rows {settings.min_rows:,}): not judged"
@@ -428,7 +434,12 @@ def assess(
         if not enough
         else f"{len(drifted)} of {len(skew)} features drifted vs baseline v{reference.version}"
         + (f" ({', '.join(drifted)})" if drifted else "")
-        + (f"; key feature(s) {', '.join(keys)}" if keys else ""),
+        + (f"; key feature(s) {', '.join(keys)}" if keys else "")
+        + (
+            f"; not counted (kept out of the model): {', '.join(side_drifted)} drifted"
+            if side_drifted
+            else ""
+        ),
     )
 
     if ref.score is not None and current.score is not None and not ref.score.empty:
@@ -585,8 +596,8 @@ def settings_stats(
         column = score_column
     return window_stats(
         frame,
-        numeric=settings.dataset.numeric_features,
-        categorical=settings.dataset.categorical_features,
+        numeric=settings.dataset.monitored_numeric,
+        categorical=settings.dataset.monitored_categorical,
         quantiles=settings.drift.quantiles,
         score_column=column,
         score_kind=kind,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class IngestSummary(BaseModel):
@@ -17,6 +17,18 @@ class IngestSummary(BaseModel):
     rows_valid: int
     rows_quarantined: int
     data_docs_uri: str | None = None
+
+
+class LabelsSummary(BaseModel):
+    """What the labels flow stored: the day's labels the drift check joins, and the rest."""
+
+    day: date
+    source: str
+    labels_uri: str | None = Field(description="None when the file failed its contract")
+    quarantine_uri: str | None
+    rows_in: int
+    rows_valid: int
+    rows_quarantined: int
 
 
 class TrainSummary(BaseModel):

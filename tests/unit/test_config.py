@@ -121,7 +121,7 @@ def _dataset_dir(tmp_path: Path, text: str) -> Path:
 @pytest.mark.parametrize(
     ("appended", "fragments"),
     [
-        ("storage: {root: /elsewhere}\n", ["datasets/mine.yaml", "'storage'"]),
+        ("tracking: {uri: sqlite:///x.db}\n", ["datasets/mine.yaml", "'tracking'"]),
         ("split: {seeed: 1}\n", ["unknown key 'split.seeed'", "datasets/mine.yaml"]),
         ("gate: {floors: {roc_auc: 2}, primary_metric: rocauc}\n", ["'gate.primary_metric'"]),
     ],
@@ -140,3 +140,21 @@ def test_broken_dataset_file_fails_naming_file_and_key(
 def test_dataset_config_must_be_a_plain_name() -> None:
     with pytest.raises(ConfigError, match=r"'dataset_config' in overrides must be a dataset name"):
         load_settings("local", {"dataset_config": "../base"})
+
+
+def test_a_dataset_file_sets_its_own_storage_and_policy_under_the_overrides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Precedence: base < dataset file sections < profile < dataset file's storage/policy <
+    $DRIFTLOOP_OVERRIDES < run overrides (docs/data-engineer.md, "Every way to set a key")."""
+    appended = "storage: {root: /data/mine}\npolicy: {cooldown_days: 11}\n"
+    config_dir = _dataset_dir(tmp_path, appended)
+    chosen = {"dataset_config": "mine"}
+    settings = load_settings("local", chosen, config_dir=config_dir)
+    assert settings.storage.root == "/data/mine"  # over local.yaml's data/lake
+    assert settings.policy.cooldown_days == 11
+    assert settings.storage.score_chunk_rows == 500_000  # merged key by key, not replaced
+    monkeypatch.setenv("DRIFTLOOP_OVERRIDES", '{"storage.root": "/from/env"}')
+    assert load_settings("local", chosen, config_dir=config_dir).storage.root == "/from/env"
+    run = load_settings("local", {**chosen, "storage.root": "/run"}, config_dir=config_dir)
+    assert run.storage.root == "/run"
