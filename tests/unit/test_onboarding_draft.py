@@ -176,10 +176,12 @@ def test_empty_unreadable_and_missing_samples_are_refused(tmp_path: Path, config
     assert list((config_dir / "datasets").iterdir()) == []
 
 
-def test_no_id_or_timestamp_column_is_named(tmp_path: Path) -> None:
+def test_a_sample_without_id_or_timestamp_leaves_both_out(tmp_path: Path) -> None:
+    """Both are optional in the contract: rows get derived ids and the batch's day."""
     frame = pd.DataFrame({"x": [1.0, 2.0, 2.0, 1.0], "y": [0, 1, 1, 0]})
-    with pytest.raises(OnboardingError, match=r"no column can be the (id_column|timestamp_col)"):
-        draft_contract(frame, "tiny")
+    draft = draft_contract(frame, "tiny")
+    assert draft.id_column is None and draft.timestamp_column is None
+    assert draft.target == "y"
 
 
 def test_a_broken_profile_is_named_and_nothing_is_written(tmp_path: Path, config_dir: Path) -> None:
