@@ -93,6 +93,11 @@ ROUTES: tuple[Route, ...] = (
         FailureKind.INPUT_MISSING,
         step="digest-",
     ),
+    Route(  # ingest's first step finds, digests and reads the day's raw file
+        "driftloop.tasks.adapters.storage.NotFoundError",
+        FailureKind.INPUT_MISSING,
+        step="receive-",
+    ),
     Route("driftloop.tasks.adapters.storage.UnreadableFileError", FailureKind.UNREADABLE_INPUT),
     Route("driftloop.tasks.core.contract.DataContractError", FailureKind.DATA_VALIDATION),
     Route("driftloop.tasks.common.MissingDataError", FailureKind.WINDOW_NOT_CURATED),

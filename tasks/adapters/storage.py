@@ -837,10 +837,16 @@ def read_frame(uri: str, columns: list[str] | None = None) -> pd.DataFrame:
     if compression is not None:
         data = read_bytes(uri)
         if not data:
-            raise StorageError(f"{uri} is empty (0 bytes): the writer failed; write it again")
+            raise UnreadableFileError(
+                f"{uri} is empty (0 bytes): the writer failed. Deliver a corrected file for the "
+                "day; the raw file was not changed"
+            )
         data = _decompress(uri, data, compression)
         if not data:
-            raise StorageError(f"{uri} holds an empty file once decompressed: write it again")
+            raise UnreadableFileError(
+                f"{uri} holds an empty file once decompressed. Deliver a corrected file for the "
+                "day; the raw file was not changed"
+            )
         if suffix == ".parquet":
             return _read_parquet(uri, pa.BufferReader(data), columns)
         return _read_csv(uri, data, columns)

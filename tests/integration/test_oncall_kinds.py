@@ -77,7 +77,7 @@ def test_a_day_that_never_arrived_pages_input_missing(workspace, pages) -> None:
     with pytest.raises(storage.NotFoundError):
         ingest(DAY, overrides=workspace.overrides)
     page = the_page(pages, "input-did-not-arrive")
-    assert page["driftloop"]["failing_task"].startswith("locate-raw")
+    assert page["driftloop"]["failing_task"].startswith("receive-")
 
 
 def test_a_broken_contract_pages_data_validation(workspace, pages) -> None:
