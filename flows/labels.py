@@ -46,8 +46,7 @@ def labels(
     raw = common.read_frame(source)
     batch = steps.validate_labels(raw, settings.dataset, source)
     summary = steps.store_labels(batch, lake, day, digest)
-    common.publish_validation(batch, settings.dataset.name, summary.quarantine_uri)
-    common.enforce_contract(batch)
+    common.enforce_contract(batch, settings.dataset.name, summary.quarantine_uri)
     return summary
 
 
