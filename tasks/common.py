@@ -138,11 +138,6 @@ def read_window(uris: list[str]) -> pd.DataFrame:
     return pd.concat([storage.read_frame(uri) for uri in uris], ignore_index=True)
 
 
-@task(name="write-text", task_run_name="write-{uri}", **IO_RETRIES)
-def write_text(uri: str, text: str) -> str:
-    return storage.write_text(uri, text)
-
-
 def publish_validation(
     batch: ValidatedBatch,
     dataset: str,
