@@ -76,6 +76,7 @@ def _driftloop(home: Path, days: int) -> dict[str, Any]:
         "import_seconds": imported,
         "days_done": sum(1 for d in summary.days if set(d.stages.values()) <= {"done"}),
         "days_failed": len(summary.failed_days),
+        "failures": [f"{o.day}: {o.detail}" for o in summary.days if "failed" in o.stages.values()],
         "model_versions": len(versions),
         "champion": summary.champion,
     }
@@ -155,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{ours['days_done']} days done, {ours['days_failed']} failed, "
         f"{ours['model_versions']} model versions, champion v{ours['champion']})"
     )
+    for failure in ours["failures"]:
+        print(f"  failed day {failure}")
     print(f"  ratio {ours['seconds'] / bare['seconds']:.1f}x; {per_day:.2f} s per day over bare")
     print(f"  365 days at this rate: {ours['seconds'] / args.days * 365 / 60:.1f} min (target 15)")
     return 0

@@ -4,12 +4,19 @@ Why one file per check under a prefix: appending to one parquet object is imposs
 racy locally; a new object per check is atomic everywhere and needs no lock. The history is
 "long": one row per feature score, signal, realised metric and decision, so new signals never
 change its schema.
+
+Why compacted files: a check reads the whole history, so a year of daily checks would read
+365 objects per check. Every `COMPACT_AFTER` checks, the history is written once more as one
+file under `compacted/`, named by how many checks it holds; a reader takes the newest one and
+only the check files it does not hold (their check ids are in the names). Check files are never
+deleted, so a compaction written twice at once, or a reader between two, sees the same history.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import posixpath
 from datetime import datetime
 
 import pandas as pd
@@ -117,31 +124,65 @@ def _metric_row(name: str, value: float, detail: str) -> dict[str, object]:
     }
 
 
+COMPACT_AFTER = 30
+COMPACTED = "compacted"
+
+
 def check_file(prefix: str, decision: PolicyDecision) -> str:
     return storage.join(prefix, f"{decision.window_end}-{decision.check_id}.parquet")
 
 
 def append(prefix: str, rows: pd.DataFrame, decision: PolicyDecision) -> str:
-    """Write this check's rows as their own file; returns its URI (the decision record)."""
-    return storage.write_frame(rows, check_file(prefix, decision))
+    """Write this check's rows as their own file; returns its URI (the decision record).
+    Every `COMPACT_AFTER` checks, the history is also written as one compacted file."""
+    uri = storage.write_frame(rows, check_file(prefix, decision))
+    compacted, pending = _parts(prefix)
+    if len(pending) >= COMPACT_AFTER:
+        history = _read_parts(prefix, compacted, pending)
+        held = history["check_id"].nunique()
+        storage.write_frame(history, storage.join(prefix, COMPACTED, f"{held:08d}.parquet"))
+    return uri
 
 
 def read(prefix: str) -> pd.DataFrame:
     """Every check under the prefix, oldest first (empty frame when there is none yet)."""
+    compacted, pending = _parts(prefix)
+    return _read_parts(prefix, compacted, pending)
+
+
+def _parts(prefix: str) -> tuple[pd.DataFrame | None, list[str]]:
+    """The newest compacted history and the check files it does not hold (one listing)."""
     uris = storage.list_uris(prefix, ".parquet")
-    if not uris:
-        return pd.DataFrame(columns=list(COLUMNS))
-    frames = []
-    for uri in uris:
-        frame = storage.read_frame(uri)
-        missing = [c for c in COLUMNS if c not in frame.columns]
-        if missing:
-            raise HistoryError(
-                f"{uri} is not a drift-check history file (missing columns {missing}); move it "
-                f"out of {prefix}"
-            )
-        frames.append(frame)
-    return combine(frames)
+    folder = storage.join(prefix, COMPACTED) + "/"
+    compacted = [u for u in uris if u.startswith(folder)]
+    checks = [u for u in uris if not u.startswith(folder)]
+    if not compacted:
+        return None, checks
+    newest = _read_one(prefix, max(compacted, key=posixpath.basename))
+    held = set(newest["check_id"].astype(str))
+    return newest, [u for u in checks if _check_id(u) not in held]
+
+
+def _check_id(uri: str) -> str:
+    """The check id in a check file's name (`<window end>-<check id>.parquet`)."""
+    name = posixpath.basename(uri).removesuffix(".parquet")
+    return name[len("YYYY-MM-DD-") :]
+
+
+def _read_parts(prefix: str, compacted: pd.DataFrame | None, pending: list[str]) -> pd.DataFrame:
+    frames = [] if compacted is None else [compacted]
+    return combine(frames + [_read_one(prefix, uri) for uri in pending])
+
+
+def _read_one(prefix: str, uri: str) -> pd.DataFrame:
+    frame = storage.read_frame(uri)
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise HistoryError(
+            f"{uri} is not a drift-check history file (missing columns {missing}); move it "
+            f"out of {prefix}"
+        )
+    return frame
 
 
 def combine(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -86,6 +86,31 @@ def test_checks_append_as_files_and_read_back_as_records(where, tmp_path, reques
     assert history.decisions(frame)[1].report_uri == "s3://bucket/reports/drift/x.html"
 
 
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_a_long_history_is_read_from_a_compacted_file_and_the_checks_after_it(
+    where, tmp_path, request, monkeypatch
+) -> None:
+    """A year of checks must not mean a year of reads per check: the reader opens the newest
+    compacted file and the few checks after it, and sees every check exactly once."""
+    root = str(tmp_path) if where == "local" else request.getfixturevalue("s3_bucket")
+    prefix = storage.Lake(root, "loans").drift_history("loan-default")
+    total = 2 * history.COMPACT_AFTER + 5
+    for n in range(total):
+        decision, assessment = check(DAY + timedelta(days=n), n % 7 == 0, f"c{n:03d}")
+        history.append(
+            prefix, history.history_rows(decision, assessment, datetime.now(UTC)), decision
+        )
+    opened: list[str] = []
+    read_frame = storage.read_frame
+    monkeypatch.setattr(storage, "read_frame", lambda uri: opened.append(uri) or read_frame(uri))
+    records = history.records(history.read(prefix))
+    assert [r.check_id for r in records] == [f"c{n:03d}" for n in range(total)]
+    assert [r.retrain for r in records] == [n % 7 == 0 for n in range(total)]
+    compacted = [u for u in opened if "/compacted/" in u]
+    assert len(compacted) == 1 and compacted[0].endswith(f"{2 * history.COMPACT_AFTER:08d}.parquet")
+    assert len(opened) == 1 + 5  # the compacted file and the 5 checks after it
+
+
 def test_a_foreign_file_in_the_history_is_named(tmp_path) -> None:
     prefix = str(tmp_path / "history")
     write_two(prefix)
