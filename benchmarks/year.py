@@ -14,7 +14,7 @@ nothing around it: read the raw parquet and write it back, `predict_proba` with 
 once on the first days and write the predictions, and a two-sample Kolmogorov-Smirnov test per
 numeric feature on the window against the training data. Its retrains are not counted.
 
-    python benchmarks/year.py                 # 365 days x 2,000 rows (about 15 minutes)
+    python benchmarks/year.py                 # 365 days x 2,000 rows (about 11 minutes, quiet)
     python benchmarks/year.py --days 20       # a smoke run
 """
 
