@@ -7,7 +7,9 @@ worker. Then, through the real webhook: each failed run is paged exactly once (t
 hook and the server's `notify` automation both try), the message names the runbook entry of
 its kind, the entry's heading is where the link lands, and the Prefect link is the run the
 REST API knows. A run with bad parameters is refused when it is created and never paged.
-Every run reads its own lake (`storage.root` in its overrides), never the stack's.
+Last, a real `process` run over a drifting week whose retrain the gate rejects pages
+`retrains-keep-failing` once. Every run reads its own lake (`storage.root` in its overrides),
+never the stack's.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import os
 import re
 import signal
 import urllib.request
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -222,3 +224,89 @@ def test_each_failure_kind_pages_once_under_its_entry(
     assert raw.read_bytes() == raw_before, "raw input is never modified"
     refused = [m for m in received if "2026-13-45" in json.dumps(m) or "staging" in json.dumps(m)]
     assert not refused, "a run refused at creation is never paged"
+
+
+async def _run_of(client: Any, name: str, overrides: dict[str, Any]) -> Any:
+    return await _create(client, name, {"overrides": overrides})
+
+
+def test_retrains_that_keep_failing_the_gate_page_once(
+    ui_stack: Stack,
+    ui_webhook: tuple[str, list[dict[str, Any]]],
+    on_stack: Any,
+    wait_for: Any,
+    tmp_path: Path,
+) -> None:
+    """A drift episode whose retrain the gate rejects: the next breaching check stops
+    retraining and pages `retrains-keep-failing`, once, through a real `process` run."""
+    from driftloop.tasks.adapters import day_states
+
+    _url, received = ui_webhook
+    lake_root = str(tmp_path / "lake")
+    days = [date(2026, 8, 1) + timedelta(days=i) for i in range(7)]
+    shift = days[3]
+    lake = storage.Lake(lake_root, "loans")
+    for day in days:
+        frame = generate_day(day, 1000, scenario="covariate_shift", drift_start=shift, seed=5)
+        storage.write_frame(frame, lake.raw(day))
+    overrides = {
+        "storage.root": lake_root,
+        "tracking.uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "tracking.artifact_location": str(tmp_path / "mlartifacts"),
+        "drift.retrain_inline": True,  # this run's checks retrain in place, on this lake
+        # v1 has no champion to beat; every retrain must beat it by an impossible 0.5
+        "gate.metrics.roc_auc.min_absolute_change": 0.5,
+        "policy.consecutive_windows": 1,
+        "policy.cooldown_days": 0,
+        "policy.min_new_rows": 1000,
+        "policy.max_rejected_in_episode": 1,
+    }
+
+    def last_day_checked() -> Any:
+        state = day_states.read_states(lake).get(days[-1])
+        return state is not None and "check" in state.stages
+
+    runs = []
+    while not last_day_checked():  # a scheduled `process` run may hold the turn: ask again
+        assert len(runs) < 3, f"process runs {runs} left the days undone"
+        runs.append(on_stack(ui_stack, _run_of, "process", overrides).id)
+        wait_for(
+            lambda: on_stack(ui_stack, _read, runs[-1]).state.is_final(),
+            480,
+            interval=2,
+            what="the process run to end",
+            detail=lambda: f"{day_states.read_states(lake)}\n{ui_stack.worker.tail(60)}",
+        )
+
+    def escalated() -> list[dict[str, Any]]:
+        return [
+            m
+            for m in received
+            if m.get("driftloop", {}).get("kind") == "retrains-keep-failing"
+            and lake_root in json.dumps(m.get("driftloop", {}).get("parameters"))
+        ]
+
+    page = wait_for(
+        escalated,
+        120,
+        interval=1,
+        what="the retrains-keep-failing page",
+        detail=lambda: f"{day_states.read_states(lake)}\n{[m['text'][:200] for m in received]}",
+    )[0]
+    facts = page["driftloop"]
+    assert facts["flow"] == "check_drift" and facts["exception_type"] == "RetrainsKeepFailing"
+    run_id = facts["flow_run_id"]
+
+    def settled() -> bool:
+        ours = [r for r in on_stack(ui_stack, _notify_runs) if run_id in str(r.parameters)]
+        return bool(ours) and all(r.state.is_final() for r in ours)
+
+    wait_for(settled, 120, interval=2, what="the notify run for the escalating check")
+    assert len(escalated()) == 1, "paged once per episode, however many checks follow"
+    link = urlsplit(facts["runbook"])
+    text = Path(url2pathname(link.path)).read_text(encoding="utf-8")
+    assert link.fragment == "retrains-keep-failing"
+    assert '<a id="retrains-keep-failing"></a>\n## ' in text
+    known = _rest(ui_stack, f"/flow_runs/{run_id}")
+    assert known["name"] == facts["flow_run_name"] and known["state"]["type"] == "FAILED"
+    assert "max_rejected_in_episode" in facts["exception_message"]
