@@ -94,6 +94,11 @@ def test_the_train_form_reads_as_written_and_offers_the_profiles(
     assert "config profile, configs/PROFILE.yaml read over base.yaml, e.g. prod" in page
     assert "first day of the training window (YYYY-MM-DD)" in page
     assert 'e.g. {"max_iter": 80, "learning_rate": 0.05}' in page
+    # overrides and hyperparameters are JSON editors holding {}, not a choice of type with
+    # "None" picked (before: 'dict | None' tabs and 'Property is type "None"')
+    json_fields = page[page.find("overrides (Optional)") : page.find("dry_run (Optional)")]
+    assert json_fields.count("{}") == 2, json_fields
+    assert 'Property is type "None"' not in json_fields, json_fields
     assert "trigger" not in page.split("Parameters", 1)[1], "the system records the trigger"
 
     def open_the_profile_choices(b: Any) -> list[str]:
