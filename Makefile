@@ -6,7 +6,8 @@
 #                 for CI's smaller run)
 #   make lint   - ruff check + ruff format --check;  make format - ruff format
 #   make up     - start (or keep) the production-shaped stack: Prefect server, MLflow server,
-#                 a process worker, deployments from deployments/prefect.yaml, on-call automations
+#                 a process worker, deployments from deployments/prefect.yaml, on-call automations,
+#                 a read-only server of a local lake's reports
 #   make down   - stop it;  make status - what is running
 #   Stack settings come from the environment (see deployments/stack.py), e.g.
 #   DRIFTLOOP_STACK=prod (PostgreSQL + S3), DRIFTLOOP_WEBHOOK_URL=https://hooks.slack.com/...

@@ -23,6 +23,13 @@ no PREFECT_API_URL starts it on first use (its database too) and reuses it after
 temporary server per command; an idle watcher stops it after `DRIFTLOOP_LOCAL_SERVER_IDLE_MINUTES`
 (default 30) without a command or a running flow run, and `make down` stops it at once. It is
 left alone while the stack's worker runs (`make up` owns it then).
+
+Reports in a local lake (Evidently drift reports, Data Docs, drift-history plots, all under
+`<storage.root>/reports/`) are served read-only over HTTP on 127.0.0.1 (`reports`, port
+`DRIFTLOOP_REPORTS_PORT`, default 4210), and the worker's flows are told so
+(`DRIFTLOOP_REPORTS_DIR` / `DRIFTLOOP_REPORTS_URL`): the links they publish in artifacts and
+messages are http:// links a browser opens, not file:// paths. A lake in S3 needs no server:
+its links are presigned.
 """
 
 from __future__ import annotations
@@ -86,6 +93,7 @@ class StackConfig:
     home: Path = field(default_factory=lambda: project_root() / ".stack")
     prefect_port: int = 4200
     mlflow_port: int = 5000
+    reports_port: int = 4210  # the local lake's reports, read-only over HTTP
     prefect_db_url: str | None = None  # None: the embedded database (see `database`)
     mlflow_backend_uri: str | None = None  # None: the embedded database (see `database`)
     database: str = "postgres"  # what "embedded" is: "postgres" (own server) or "sqlite"
@@ -118,6 +126,7 @@ class StackConfig:
             home=Path(env.get("DRIFTLOOP_STACK_HOME") or project_root(env) / ".stack"),
             prefect_port=int(env.get("DRIFTLOOP_PREFECT_PORT", "4200")),
             mlflow_port=int(env.get("DRIFTLOOP_MLFLOW_PORT", "5000")),
+            reports_port=int(env.get("DRIFTLOOP_REPORTS_PORT", "4210")),
             prefect_db_url=pick("prefect_db_url", "DRIFTLOOP_PREFECT_DB_URL"),
             database=_database_kind(env.get("DRIFTLOOP_STACK_DB")),
             mlflow_backend_uri=pick("mlflow_backend_uri", "DRIFTLOOP_MLFLOW_BACKEND_URI"),
@@ -168,6 +177,10 @@ class StackConfig:
     @property
     def tracking_url(self) -> str:
         return self.mlflow_url or f"http://{HOST}:{self.mlflow_port}"
+
+    @property
+    def reports_url(self) -> str:
+        return f"http://{HOST}:{self.reports_port}"
 
     def flow_overrides(self) -> dict[str, Any]:
         """What every flow run on this stack's worker sees on top of its profile."""
@@ -454,6 +467,7 @@ class Stack:
         self.mlflow = Managed("mlflow", home)
         self.worker = Managed("worker", home)
         self.idle_watch = Managed("idle-watch", home)
+        self.reports = Managed("reports", home)
         self.postgres = EmbeddedPostgres(home)
 
     def embedded_url(self, name: str, driver: str) -> str:
@@ -471,6 +485,9 @@ class Stack:
 
     def mlflow_healthy(self) -> bool:
         return http_ok(f"{self.config.tracking_url}/health")
+
+    def reports_healthy(self) -> bool:
+        return http_ok(f"{self.config.reports_url}/")
 
     def _wait(self, proc: Managed, healthy: Any, what: str) -> None:
         deadline = time.monotonic() + self.config.start_timeout
@@ -521,6 +538,45 @@ class Stack:
         env = {**QUIET_ENV, **cfg.env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
         self.mlflow.start(argv, env)
         self._wait(self.mlflow, self.mlflow_healthy, f"MLflow server on {cfg.tracking_url}")
+
+    def reports_dir(self) -> Path | None:
+        """The local lake's reports folder (drift reports, Data Docs, history plots), or None
+        for a lake in S3, whose links are presigned and need no server of ours."""
+        root = self._lake_root()
+        return None if "://" in root else Path(root) / "reports"
+
+    def reports_env(self) -> dict[str, str]:
+        """What tells the flows' `browser_link` to link the served folder over HTTP."""
+        folder = self.reports_dir()
+        if folder is None:
+            return {}
+        return {
+            "DRIFTLOOP_REPORTS_DIR": str(folder),
+            "DRIFTLOOP_REPORTS_URL": self.config.reports_url,
+        }
+
+    def start_reports(self) -> None:
+        """Serve the local lake's reports read-only (GET/HEAD, Python's http.server) on
+        127.0.0.1. Why: a file:// link opens only on this machine and not from the Prefect UI
+        (browsers block file:// from an http:// page); an http:// one opens from both."""
+        cfg = self.config
+        folder = self.reports_dir()
+        served = cfg.home / "pids" / "reports.dir"
+        if folder is None:
+            return
+        if self.reports.pid():
+            same = served.is_file() and served.read_text() == str(folder)
+            if same and self.reports_healthy():
+                return
+            self.reports.stop()  # the lake moved since the last `up`, or it stopped answering
+        folder.mkdir(parents=True, exist_ok=True)
+        argv = [
+            _python(), "-m", "http.server", "--bind", HOST, "--directory", str(folder),
+            str(cfg.reports_port),
+        ]  # fmt: skip
+        self.reports.start(argv, {**QUIET_ENV, **cfg.env})
+        served.write_text(str(folder))
+        self._wait(self.reports, self.reports_healthy, f"report server on {cfg.reports_url}")
 
     def _cli(self, *args: str, timeout: float = 300) -> str:
         """Run a Prefect-side command against this stack; its output, or a StackError."""
@@ -602,6 +658,7 @@ class Stack:
             "DRIFTLOOP_OVERRIDES": json.dumps(cfg.flow_overrides()),
             "PREFECT_WORKER_QUERY_SECONDS": str(cfg.worker_poll_seconds),
             "PREFECT_WORKER_PREFETCH_SECONDS": str(max(cfg.worker_poll_seconds, 1.0)),
+            **(self.reports_env() if cfg.work_pool_type == "process" else {}),
         }
         argv = [
             _python(), "-m", "prefect", "worker", "start",
@@ -674,11 +731,17 @@ class Stack:
         self.start_prefect()
         self.deploy()
         notes = self.apply_automations()
+        self.start_reports()
         self.start_worker()
         return {
             "Prefect UI": self.config.prefect_url,
             "PREFECT_API_URL": self.config.api_url,
             "MLflow UI": self.config.tracking_url,
+            "Reports": (
+                self.config.reports_url
+                if self.reports.pid()
+                else "(lake in S3: links are presigned)"
+            ),
             "logs": str(self.config.home / "logs"),
             "automations": notes,
         }
@@ -686,7 +749,7 @@ class Stack:
     def down(self) -> list[str]:
         """Stop the worker first (no new runs), then the servers."""
         stopped = []
-        for proc in (self.idle_watch, self.worker, self.prefect, self.mlflow):
+        for proc in (self.idle_watch, self.worker, self.reports, self.prefect, self.mlflow):
             if proc.stop():
                 stopped.append(proc.name)
         if self.postgres.stop():
@@ -706,6 +769,8 @@ class Stack:
             "prefect-server": state(self.prefect, self.prefect_healthy()),
             "mlflow": state(self.mlflow, self.mlflow_healthy()),
             "worker": state(self.worker, None),
+            "reports": state(self.reports, self.reports_healthy())
+            + (f", {self.config.reports_url}" if self.reports.pid() else ""),
             "idle-watch": state(self.idle_watch, None),
             "postgres": "stopped" if (pg := self.postgres.pid()) is None else f"pid {pg}",
         }

@@ -37,7 +37,7 @@ def check_drift(
     window_days: Annotated[int | None, Field(ge=1)] = None,
     retrain: bool | None = None,
     profile: Profile | None = None,
-    overrides: Overrides | None = None,
+    overrides: Overrides = None,
     labels: str | None = None,
 ) -> DriftSummary:
     """Measure the window's signals against the champion's baseline; let the policy decide.

@@ -115,6 +115,11 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("--labels", default=None, help="labels file/folder (default: the lake's)")
     _backtest_parser(sub)
     _init_parser(sub)
+    for command in set(sub.choices.values()):  # also after the command: `ingest DAY --profile X`
+        command.add_argument("--profile", default=argparse.SUPPRESS, help="config profile")
+        command.add_argument(
+            "--verbose", action="store_true", default=argparse.SUPPRESS, help="print tracebacks"
+        )
     return parser
 
 
@@ -374,6 +379,21 @@ def _backtest(args: argparse.Namespace, profile: str) -> int:
     return 0
 
 
+def _unknown_profile(profile: str, given_by: str) -> str | None:
+    """Why `profile` cannot be used, in one line, or None. Checked before any run starts: a
+    run would only fail later, in Prefect's parameter check, with a page of its wording."""
+    from driftloop.flows.params import available_profiles
+
+    existing = available_profiles()
+    if profile in existing:
+        return None
+    folder = os.environ.get("DRIFTLOOP_CONFIG_DIR") or "configs"
+    return (
+        f"profile {profile!r} ({given_by}) does not exist: no {folder}/{profile}.yaml; "
+        f"existing profiles: {', '.join(existing) or '(none)'}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "demo":
@@ -385,6 +405,10 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("OMP_NUM_THREADS", "1")
     quiet_environment()
     profile = args.profile or os.environ.get("DRIFTLOOP_PROFILE", "local")
+    unknown = _unknown_profile(profile, "--profile" if args.profile else "DRIFTLOOP_PROFILE")
+    if unknown:
+        print(f"driftloop: {unknown}", file=sys.stderr)
+        return 2
     if args.command == "init":
         return _init(args, profile)
     if args.command == "backtest":

@@ -28,7 +28,7 @@ def ingest(
     day: Day,
     source: str | None = None,
     profile: Profile | None = None,
-    overrides: Overrides | None = None,
+    overrides: Overrides = None,
 ) -> IngestSummary:
     """Validate one day's raw batch against the data contract and store the valid rows.
 

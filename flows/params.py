@@ -38,16 +38,26 @@ def available_profiles(config_dir: Path | None = None) -> tuple[str, ...]:
 #: server when it names no file in configs/); the list is read when the flows are deployed.
 Profile = Literal[available_profiles()]  # type: ignore[valid-type]
 
+#: An optional JSON object as the UI's form should show it: a JSON field with its example and
+#: `{}` when left alone. Python callers may still pass None (a parent flow's "no overrides"),
+#: but the deployment's schema has no null branch: with one, the form offered "None" as a type
+#: and showed "Property is type None" instead of the field. The server keeps enforcing the
+#: schema (an object, or nothing).
+OptionalObject = dict[str, Any] | SkipJsonSchema[None]
+
 #: Config overrides: dotted keys, validated like the YAML when the run starts.
 Overrides = Annotated[
-    dict[str, Any],
-    Field(examples=[{"gate.metrics.roc_auc.threshold": 0.7, "drift.window_days": 7}]),
+    OptionalObject,
+    Field(
+        examples=[{"gate.metrics.roc_auc.threshold": 0.7, "drift.window_days": 7}],
+        json_schema_extra={"default": {}},
+    ),
 ]
 
 #: Estimator hyperparameters, merged over the config's model.params.
 Hyperparameters = Annotated[
-    dict[str, Any],
-    Field(examples=[{"max_iter": 80, "learning_rate": 0.05}]),
+    OptionalObject,
+    Field(examples=[{"max_iter": 80, "learning_rate": 0.05}], json_schema_extra={"default": {}}),
 ]
 
 #: A value the system records (a deployment trigger, a parent flow) and people do not type:

@@ -44,7 +44,7 @@ def process(
     until: Day | None = None,
     check: bool | None = None,
     profile: Profile | None = None,
-    overrides: Overrides | None = None,
+    overrides: Overrides = None,
 ) -> ProcessSummary:
     """Work through every day whose raw file has landed and is not done yet, oldest first.
 

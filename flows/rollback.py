@@ -24,7 +24,7 @@ def rollback(
     reason: str,
     to_version: str | None = None,
     profile: Profile | None = None,
-    overrides: Overrides | None = None,
+    overrides: Overrides = None,
 ) -> RollbackSummary:
     """Re-point `champion` to the version it replaced last (or `to_version`).
 

@@ -40,7 +40,7 @@ def score(
     day: Day | None = None,
     source: str | None = None,
     profile: Profile | None = None,
-    overrides: Overrides | None = None,
+    overrides: Overrides = None,
     dry_run: bool = False,
     mode: Literal["stream", "partitioned"] | None = None,
 ) -> ScoreSummary:

@@ -72,7 +72,7 @@ def _wait_for(
     raise AssertionError(message)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def wait_for() -> Callable[..., Any]:
     """`wait_for(predicate, timeout, interval=0.5, what=..., detail=None)`: the predicate's first
     truthy value, or an AssertionError naming what never happened.
@@ -228,38 +228,79 @@ def run_benchmark() -> Callable[..., str]:
     return _run_benchmark
 
 
-@pytest.fixture(scope="module")
-def ui_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A small stack from deployments/stack.py: a Prefect server (SQLite), the deployments of
-    prefect.yaml and a process worker whose flows time out after 3 s in `rollback`; its MLflow
-    address accepts connections and never answers (a run that calls MLflow hangs there).
-
-    Why: the server's own behaviour (schema refusals, timeouts, schedules, the UI) needs a real
-    server with real deployments, but not the data or the MLflow of tests/e2e/test_stack.py."""
+@pytest.fixture(scope="session")
+def silent_mlflow() -> Iterator[str]:
+    """The URL of an "MLflow server" that accepts connections and never answers: a run given
+    it as `tracking.uri` hangs there, as a run on an unresponsive tracking server would."""
     import socket
-
-    from driftloop.deployments.stack import Stack, StackConfig, free_port
 
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(64)
+    try:
+        yield f"http://127.0.0.1:{silent.getsockname()[1]}"
+    finally:
+        silent.close()
+
+
+@pytest.fixture(scope="session")
+def ui_webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """(url, messages received) of the webhook `ui_stack`'s on-call alerts post to."""
+    with _webhook_receiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="session")
+def ui_stack(
+    tmp_path_factory: pytest.TempPathFactory, ui_webhook: tuple[str, list[dict[str, Any]]]
+) -> Iterator[Any]:
+    """The one shared small stack of the e2e and browser tests, from deployments/stack.py as
+    `make up` builds it: a Prefect server on the embedded PostgreSQL, the deployments of
+    prefect.yaml, the on-call automations posting to `ui_webhook`, the report server for its
+    local lake and a process worker. MLflow is a SQLite store in the stack's folder (no MLflow
+    server: the flows reach it as the demo does); `rollback` times out after 3 s.
+
+    Why one for the session: each start costs a server start-up; tests tell their runs
+    apart by id (the webhook's messages too). Runs that must not touch the shared lake pass
+    their own `storage.root` in `overrides`."""
+    from driftloop.deployments.stack import Stack, StackConfig, free_port
+
+    home = tmp_path_factory.mktemp("ui-stack")
     config = StackConfig(
-        home=tmp_path_factory.mktemp("ui-stack"),
+        home=home,
         prefect_port=free_port(),
-        database="sqlite",
-        mlflow_url=f"http://127.0.0.1:{silent.getsockname()[1]}",
+        reports_port=free_port(),
+        mlflow_url=f"sqlite:///{home / 'mlflow.db'}",  # not started: a store, not a server
+        overrides={
+            "storage.root": str(home / "lake"),
+            "tracking.artifact_location": str(home / "mlartifacts"),
+            **UI_STACK_SETTINGS,
+        },
         worker_poll_seconds=1,
+        webhook_url=ui_webhook[0],
         env={"DRIFTLOOP_TIMEOUT_ROLLBACK": "3", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"},
     )
     stack = Stack(config)
     try:
         stack.start_prefect()
         stack.deploy()
+        stack.apply_automations()
+        stack.start_reports()
         stack.start_worker()
         yield stack
     finally:
         stack.down()
-        silent.close()
+
+
+#: The loop's settings on `ui_stack`: small days, v1 after three, every check renders its
+#: report and every validation its Data Docs (the links the browser tests open).
+UI_STACK_SETTINGS: dict[str, Any] = {
+    "process.bootstrap_days": 3,
+    "drift.window_days": 1,
+    "drift.min_rows": 300,
+    "drift.report": "always",
+    "dataset.data_docs": "always",
+}
 
 
 def stack_api(stack: Any, coro_fn: Any, *args: Any) -> Any:
@@ -277,7 +318,7 @@ def stack_api(stack: Any, coro_fn: Any, *args: Any) -> Any:
     return asyncio.run(call())
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def on_stack() -> Callable[..., Any]:
     """`on_stack(stack, coro_fn, *args)`: `coro_fn(client, *args)` against that stack's API."""
     return stack_api

@@ -23,6 +23,7 @@ import os
 import re
 import secrets
 import threading
+import urllib.parse
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -98,10 +99,30 @@ def _suffix(uri: str) -> str:
 LINK_EXPIRY_SECONDS = 7 * 24 * 3600
 
 
+#: Set by the stack (`make up`, deployments/stack.py) for its worker's flows: the local folder
+#: it serves read-only over HTTP, and the URL it serves it at.
+REPORTS_DIR_ENV = "DRIFTLOOP_REPORTS_DIR"
+REPORTS_URL_ENV = "DRIFTLOOP_REPORTS_URL"
+
+
+def served_link(path: str) -> str | None:
+    """The stack's HTTP URL of a local file under the folder it serves, else None."""
+    folder = os.environ.get(REPORTS_DIR_ENV, "").strip()
+    base = os.environ.get(REPORTS_URL_ENV, "").strip()
+    if not folder or not base:
+        return None
+    try:
+        inside = Path(path).absolute().relative_to(Path(folder).absolute())
+    except ValueError:
+        return None
+    return base.rstrip("/") + "/" + urllib.parse.quote(inside.as_posix())
+
+
 def browser_link(uri: str, expires_seconds: int = LINK_EXPIRY_SECONDS) -> str:
     """A link a browser can open: for s3:// a presigned GET on the S3 endpoint (served with the
     content type of its name, so an HTML report renders), valid `expires_seconds`; a local
-    path as file://. Why: people click links in the UI and in Slack, where s3:// opens nothing.
+    path the stack serves (`served_link`) as its http:// URL; any other local path as file://.
+    Why: people click links in the UI and in Slack, where s3:// opens nothing.
     """
     if is_s3(uri):
         import mimetypes
@@ -119,7 +140,7 @@ def browser_link(uri: str, expires_seconds: int = LINK_EXPIRY_SECONDS) -> str:
         )
     if "://" in uri:
         return uri
-    return Path(uri).absolute().as_uri()
+    return served_link(uri) or Path(uri).absolute().as_uri()
 
 
 # ---------------------------------------------------------------- S3 client

@@ -2,14 +2,20 @@
 `chromium-driver`, driven by selenium) against a real Prefect server with driftloop's
 deployments (the `ui_stack` fixture of tests/conftest.py).
 
-Assertions are on visible text: the UI answers 200 for any route, so a status says nothing.
+Three days land in the stack's lake and a real `process` run (on the stack's worker) ingests
+them, trains v1, scores and checks drift: the status page, the drift report, the history
+plot and the Data Docs it published are what these tests open. Assertions are on what comes
+back: the UIs answer 200 for any route, so a status says nothing.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
+import urllib.request
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -88,6 +94,11 @@ def test_the_train_form_reads_as_written_and_offers_the_profiles(
     assert "config profile, configs/PROFILE.yaml read over base.yaml, e.g. prod" in page
     assert "first day of the training window (YYYY-MM-DD)" in page
     assert 'e.g. {"max_iter": 80, "learning_rate": 0.05}' in page
+    # overrides and hyperparameters are JSON editors holding {}, not a choice of type with
+    # "None" picked (before: 'dict | None' tabs and 'Property is type "None"')
+    json_fields = page[page.find("overrides (Optional)") : page.find("dry_run (Optional)")]
+    assert json_fields.count("{}") == 2, json_fields
+    assert 'Property is type "None"' not in json_fields, json_fields
     assert "trigger" not in page.split("Parameters", 1)[1], "the system records the trigger"
 
     def open_the_profile_choices(b: Any) -> list[str]:
@@ -127,34 +138,151 @@ def test_the_schedule_names_its_time_zone(ui_stack: Stack, browser: Any) -> None
     assert any("Every 15 minutes" in t and "(UTC)" in t for t in shown), shown
 
 
-def test_the_loop_status_page_shows_the_champion(
-    ui_stack: Stack, on_stack: Any, browser: Any
-) -> None:
-    from driftloop.tasks.core.status import ChampionMove, LoopStatus, status_markdown
+DAYS = [date(2026, 11, 1) + timedelta(days=i) for i in range(3)]
+ROWS = 1000
 
-    now = datetime.now(UTC)
-    page = status_markdown(
-        LoopStatus(
-            model="loan-default",
-            dataset="loans",
-            now=now,
-            champion="2",
-            moves=[ChampionMove("2", "promotion", now - timedelta(days=1), "gate passed: +0.04")],
-            checks=[],
-        )
+
+@dataclass(frozen=True)
+class Published:
+    """What the real `process` run left behind: the runs of the last day's stages and the
+    artifacts they published (newest of each key)."""
+
+    runs: dict[str, str]  # stage -> flow run id
+    artifacts: dict[str, Any]  # key -> artifact
+
+
+@pytest.fixture(scope="module")
+def published(ui_stack: Stack, on_stack: Any, wait_for: Any) -> Published:
+    from driftloop.configs.settings import load_settings
+    from driftloop.data.generate import generate_day
+    from driftloop.tasks.adapters import day_states, storage
+
+    lake = storage.Lake(ui_stack.config.overrides["storage.root"], "loans")
+    for day in DAYS:
+        storage.write_frame(generate_day(day, ROWS, seed=3), lake.raw(day))
+
+    async def start(client: Any) -> Any:
+        deployment = await client.read_deployment_by_name("process/process")
+        return await client.create_flow_run_from_deployment(deployment.id)
+
+    run = on_stack(ui_stack, start)
+    done = {"ingest": "done", "score": "done", "check": "done"}
+
+    def last_day_done() -> Any:  # by this run, or a scheduled one that got there first
+        state = day_states.read_states(lake).get(DAYS[-1])
+        if state is None:
+            return None
+        stages = {k: r.status for k, r in state.stages.items()}
+        if "failed" in stages.values():
+            raise AssertionError(f"the last day failed: {state}")
+        return state if stages == done else None
+
+    state = wait_for(
+        last_day_done,
+        420,
+        interval=2,
+        what=f"the process run {run.id} to ingest, train, score and check the days",
+        detail=lambda: ui_stack.worker.tail(60),
     )
+    runs = {stage: str(record.flow_run_id) for stage, record in state.stages.items()}
+    every_day = day_states.read_states(lake).values()
+    stage_runs = {str(r.flow_run_id) for s in every_day for r in s.stages.values()}
+    model = load_settings("local").registry.model_name
 
-    async def publish(client: Any) -> Any:
-        from prefect.client.schemas.actions import ArtifactCreate
+    async def artifacts(client: Any) -> dict[str, Any]:
+        from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-        made = await client.create_artifact(
-            ArtifactCreate(key="loop-status-loans", type="markdown", data=page)
-        )
-        return made.id
+        keys = [
+            f"drift-report-{model}",
+            f"drift-history-plot-{model}",
+            "data-docs-loans",
+            "loop-status-loans",
+        ]
+        found = {}
+        for key in keys:
+            newest = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+                sort="CREATED_DESC",
+                limit=1,
+            )
+            found[key.removesuffix(f"-{model}")] = newest[0] if newest else None
+        return found
 
-    artifact = on_stack(ui_stack, publish)
-    browser.get(f"{ui_stack.config.prefect_url}/v2/artifacts/artifact/{artifact}")
+    found = on_stack(ui_stack, artifacts)
+    assert all(found.values()), [key for key, artifact in found.items() if artifact is None]
+    docs_by = str(found["data-docs-loans"].flow_run_id)
+    assert docs_by in stage_runs, "Data Docs of the contract check of an ingest or score run"
+    return Published(runs=runs, artifacts=found)
+
+
+def _link(artifact: Any) -> str:
+    """The URL of a link artifact (Prefect stores it as markdown: `[text](url)`)."""
+    found = re.fullmatch(r"\[.*\]\((?P<url>[^)\s]+)\)", artifact.data.strip(), re.S)
+    assert found, artifact.data
+    return found["url"]
+
+
+def _fetch(url: str) -> tuple[str, bytes]:
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        return resp.headers["Content-Type"], resp.read()
+
+
+def test_the_drift_report_link_opens_the_report(
+    ui_stack: Stack, published: Published, browser: Any
+) -> None:
+    from driftloop.configs.settings import load_settings
+
+    artifact = published.artifacts["drift-report"]
+    assert str(artifact.flow_run_id) == published.runs["check"], "the check_drift run's report"
+    link = _link(artifact)
+    assert link.startswith(ui_stack.config.reports_url + "/"), link
+    content_type, body = _fetch(link)
+    html = body.decode("utf-8", errors="replace")
+    assert content_type.startswith("text/html")
+    features = load_settings("local").dataset.feature_columns
+    assert features
+    # each column's drift section names it ("Value Drift for column income", "column 'income'")
+    missing = [c for c in features if not re.search(rf"column '?{re.escape(c)}\b", html)]
+    assert not missing, f"columns not in the report: {missing}"
+
+    # ... and the Prefect UI's artifact page links it (not a file:// path a browser refuses)
+    browser.get(f"{ui_stack.config.prefect_url}/v2/artifacts/artifact/{artifact.id}")
+    _until(browser, lambda b: _links_to(b, link), "the report's link on the artifact page")
+
+
+def _links_to(browser: Any, url: str) -> bool:
+    from selenium.webdriver.common.by import By
+
+    return any(a.get_attribute("href") == url for a in browser.find_elements(By.TAG_NAME, "a"))
+
+
+def test_the_history_plot_and_the_data_docs_links_open(
+    ui_stack: Stack, published: Published
+) -> None:
+    plot = _link(published.artifacts["drift-history-plot"])
+    assert plot.startswith(ui_stack.config.reports_url + "/"), plot
+    content_type, body = _fetch(plot)
+    assert content_type == "image/png" and body.startswith(b"\x89PNG"), content_type
+
+    docs = _link(published.artifacts["data-docs-loans"])
+    assert docs.startswith(ui_stack.config.reports_url + "/") and docs.endswith("index.html")
+    content_type, body = _fetch(docs)
+    assert content_type.startswith("text/html")
+    assert b"Data Docs" in body or b"Great Expectations" in body, body[:500]
+
+
+def test_the_loop_status_page_shows_the_champion(
+    ui_stack: Stack, on_stack: Any, published: Published, browser: Any
+) -> None:
+    page = published.artifacts["loop-status-loans"]
+
+    async def publisher(client: Any) -> Any:
+        return await client.read_flow_run(page.flow_run_id)
+
+    run = on_stack(ui_stack, publisher)  # a run on the stack wrote it, not this test
+    assert str(run.id) in published.runs.values() and run.state.is_completed(), run
+    browser.get(f"{ui_stack.config.prefect_url}/v2/artifacts/artifact/{page.id}")
     _until(browser, lambda b: "Loop status: loans" in _text(b), "the status page")
     shown = _text(browser)
-    assert "v2 since" in shown and "(promotion): gate passed: +0.04" in shown
+    assert "v1 since" in shown, shown[-2000:]
     assert "Nothing waits for approval." in shown

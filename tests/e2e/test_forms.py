@@ -1,9 +1,9 @@
 """What the Prefect server itself does with driftloop's deployments, on a real server.
 
-A small stack from `deployments/stack.py` (Prefect server on SQLite, the deployments from
-`prefect.yaml`, a process worker) whose MLflow address accepts connections and never answers:
-a run that calls MLflow hangs there, as a run on an unresponsive tracking server would. Cheap
-next to tests/e2e/test_stack.py: no MLflow server, no data.
+The shared small stack (`ui_stack` in tests/conftest.py: a Prefect server, the deployments
+from `prefect.yaml`, a process worker). A run given the `silent_mlflow` address as its
+tracking URI hangs there, as a run on an unresponsive tracking server would. Cheap next to
+tests/e2e/test_stack.py: no MLflow server, no data.
 """
 
 from __future__ import annotations
@@ -17,11 +17,14 @@ from driftloop.deployments.stack import Stack
 pytestmark = pytest.mark.e2e
 
 
-def test_a_hung_run_ends_timed_out(ui_stack: Stack, wait_for: Any, on_stack: Any) -> None:
+def test_a_hung_run_ends_timed_out(
+    ui_stack: Stack, silent_mlflow: str, wait_for: Any, on_stack: Any
+) -> None:
     async def start(client: Any) -> Any:
         deployment = await client.read_deployment_by_name("rollback/rollback")
         return await client.create_flow_run_from_deployment(
-            deployment.id, parameters={"reason": "timeout test"}
+            deployment.id,
+            parameters={"reason": "timeout test", "overrides": {"tracking.uri": silent_mlflow}},
         )
 
     async def read(client: Any, run_id: Any) -> Any:

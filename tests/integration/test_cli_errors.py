@@ -83,3 +83,29 @@ def test_an_unknown_config_key_is_one_line(tmp_path: Path) -> None:
     (first,) = [i for i, line in enumerate(lines) if line.startswith("driftloop: ")]
     assert "invalid driftloop config" in lines[first]
     assert any("dataset.no_such_key" in line for line in lines[first : first + 6]), lines[first:]
+
+
+def test_a_profile_that_does_not_exist_is_one_line_naming_the_existing_ones(
+    tmp_path: Path,
+) -> None:
+    """Before any run (and any server) starts: not Prefect's parameter check a page later."""
+    for args in (
+        ("ingest", "2026-11-01", "--profile", "staging"),
+        ("--profile", "staging", "train", "2026-11-01", "2026-11-03"),
+    ):
+        done = _driftloop(*args, root=tmp_path)
+        assert done.returncode == 2, done.stderr[-2000:]
+        assert done.stderr.strip().splitlines() == [
+            "driftloop: profile 'staging' (--profile) does not exist: no configs/staging.yaml; "
+            "existing profiles: local, prod"
+        ], done.stderr[-2000:]
+        assert not (tmp_path / "curated").exists() and "Flow run" not in done.stdout
+    env_named = subprocess.run(
+        [sys.executable, "-m", "driftloop.flows.cli", "ingest", "2026-11-01"],
+        env={**os.environ, "DRIFTLOOP_PROFILE": "staging"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert env_named.returncode == 2
+    assert "profile 'staging' (DRIFTLOOP_PROFILE) does not exist" in env_named.stderr

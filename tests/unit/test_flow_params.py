@@ -68,6 +68,8 @@ def test_the_form_reads_as_written(name: str, flow: Any) -> None:
         assert not re.search(r"<[^>]*>", text), f"{name}: {text!r}"
     assert all(descriptions), f"{name}: every parameter has a description"
     assert deployment.get("enforce_parameter_schema") is True, name
+    # the deployment's own defaults pass its schema (else `prefect deploy` is refused: 422)
+    validate(deployment.get("parameters") or {}, schema, raise_on_error=True, ignore_required=True)
     assert flow.timeout_seconds == DEFAULT_TIMEOUTS[name], name
 
 
@@ -82,8 +84,24 @@ def test_profile_is_a_choice_and_free_json_has_examples(name: str, flow: Any) ->
             validate({"profile": "staging"}, _schema(flow), True, ignore_required=True)
     for field in ("overrides", "hyperparameters"):
         if field in properties:
-            (obj,) = [o for o in properties[field]["anyOf"] if o.get("type") == "object"]
-            assert obj["examples"], field
+            prop = properties[field]
+            # one JSON field, no "None" branch (the form said "Property is type None")
+            assert "anyOf" not in prop and prop["type"] == "object", (field, prop)
+            assert prop["examples"] and prop["default"] == {}, field
+            validate({field: {"a.b": 1}}, _schema(flow), raise_on_error=True, ignore_required=True)
+            with pytest.raises(ValidationError, match=field):
+                validate({field: "a.b=1"}, _schema(flow), True, ignore_required=True)
+
+
+def test_python_callers_may_still_pass_no_overrides() -> None:
+    """A parent flow hands its own `overrides=None` to the runs it starts (Prefect checks a
+    sub-flow's parameters against the signature, not the deployment's schema)."""
+    from driftloop.flows.train import train
+
+    checked = train.validate_parameters(
+        {"window_start": "2026-11-01", "window_end": "2026-11-03", "overrides": None}
+    )
+    assert checked["overrides"] is None and checked["hyperparameters"] is None
 
 
 def test_trigger_is_recorded_by_the_system_not_typed() -> None:

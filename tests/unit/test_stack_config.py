@@ -3,6 +3,8 @@ DRIFTLOOP_STACK=prod."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from driftloop.deployments.stack import StackConfig, StackError
@@ -20,6 +22,21 @@ def test_default_stack_is_embedded() -> None:
     assert cfg.database == "postgres", "its own embedded PostgreSQL: SQLite loses events"
     assert StackConfig.from_env({"DRIFTLOOP_STACK_DB": "SQLite"}).database == "sqlite"
     assert cfg.client_env()["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] == "60"
+    assert cfg.reports_url == "http://127.0.0.1:4210"
+    assert StackConfig.from_env({"DRIFTLOOP_REPORTS_PORT": "4999"}).reports_port == 4999
+
+
+def test_a_lake_in_s3_gets_no_report_server(tmp_path: Path) -> None:
+    """Its links are presigned; a local lake's reports/ folder is what the stack serves."""
+    from driftloop.deployments.stack import Stack
+
+    s3 = Stack(StackConfig(home=tmp_path, overrides={"storage.root": "s3://bucket/lake"}))
+    assert s3.reports_dir() is None and s3.reports_env() == {}
+    local = Stack(StackConfig(home=tmp_path, overrides={"storage.root": str(tmp_path / "lake")}))
+    assert local.reports_env() == {
+        "DRIFTLOOP_REPORTS_DIR": str(tmp_path / "lake" / "reports"),
+        "DRIFTLOOP_REPORTS_URL": "http://127.0.0.1:4210",
+    }
 
 
 def test_an_unknown_stack_database_is_refused_by_name() -> None:
