@@ -116,13 +116,18 @@ def iter_raw_tables(
 def sorted_unique(values: np.ndarray) -> np.ndarray:
     """The distinct uint64 values, sorted. Why not np.unique: on numpy 2.3+ it goes through a
     hash table first, which for distinct hashes is much slower than one sort."""
-    values = np.sort(values.astype(np.uint64, copy=False))
+    return _dedupe_sorted(np.sort(values.astype(np.uint64, copy=False)))
+
+
+def _dedupe_sorted(values: np.ndarray) -> np.ndarray:
+    """Sorted values without repeats; no copy when there are none (hashes of a unique column
+    usually have none), so a merge of the hash set's largest levels holds two arrays, not four."""
     if len(values) < 2:
         return values
     keep = np.empty(len(values), dtype=bool)
     keep[0] = True
     np.not_equal(values[1:], values[:-1], out=keep[1:])
-    return values[keep]
+    return values if keep.all() else values[keep]
 
 
 class HashSet64:
@@ -157,7 +162,13 @@ class HashSet64:
         if not len(new):
             return
         while self._levels and len(self._levels[-1]) <= 2 * len(new):
-            new = sorted_unique(np.concatenate([self._levels.pop(), new]))
+            # peak memory here bounds scoring's at 10M+ rows: the inputs are dropped as soon as
+            # they are copied and the copy is sorted in place (was concat, sort, compress: 4x)
+            merged = np.concatenate([self._levels.pop(), new])
+            del new
+            merged.sort()
+            new = _dedupe_sorted(merged)
+            del merged
         self._levels.append(new)
 
     def values(self) -> np.ndarray:
