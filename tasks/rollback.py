@@ -17,7 +17,7 @@ from driftloop.configs.settings import Settings
 from driftloop.tasks.adapters import registry, storage
 from driftloop.tasks.adapters.ledger import LedgerEntry
 from driftloop.tasks.adapters.promotion import ledger_for, move_alias
-from driftloop.tasks.adapters.registry import ModelVersionInfo
+from driftloop.tasks.adapters.registry import ModelVersionInfo, RegistryError
 from driftloop.tasks.adapters.smoke import check_in_fresh_process
 from driftloop.tasks.common import IO_RETRIES, artifact_key, current_run_id
 from driftloop.tasks.core.gate import SmokeResult
@@ -63,8 +63,12 @@ def rollback_target(
 
 @task(name="rollback-smoke-check", cache_policy=NONE)
 def smoke_version(settings: Settings, target: ModelVersionInfo) -> SmokeResult:
-    """The rollback target must load and predict on its own reference rows before it serves."""
-
+    """The rollback target's files must be the ones registered (their digest), and it must load
+    and predict on its own reference rows, before it serves."""
+    try:
+        registry.verify_version(target)
+    except RegistryError as err:
+        raise RollbackError(f"v{target.version} cannot be rolled back to: {err}") from err
     reference = storage.read_frame(target.tag("reference_uri"))
     sample = model_input(reference.head(settings.gate.smoke_rows), settings.dataset)
     result = check_in_fresh_process(target.uri, sample, settings.tracking.uri)

@@ -181,6 +181,27 @@ def load_version(info: ModelVersionInfo) -> Pipeline:
     """
     import mlflow
 
+    expected = _expected_digest(info)
+    with downloaded_model(info.uri) as local:
+        _check_digest(info, local, expected)
+        try:
+            return mlflow.sklearn.load_model(str(local))
+        except Exception as err:
+            raise RegistryError(
+                f"model {info.uri} (run {info.run_id}) could not be loaded: {err}"
+            ) from err
+
+
+def verify_version(info: ModelVersionInfo) -> None:
+    """Refuse a version whose files changed since registration, without loading it: a rollback
+    checks this before its smoke check, which loads the model in another process by URI."""
+    expected = _expected_digest(info)
+    if expected:
+        with downloaded_model(info.uri) as local:
+            _check_digest(info, local, expected)
+
+
+def _expected_digest(info: ModelVersionInfo) -> str | None:
     expected = info.tag("model_sha256")
     if not expected and registered_by_driftloop(info):
         raise RegistryError(
@@ -189,19 +210,16 @@ def load_version(info: ModelVersionInfo) -> Pipeline:
             "cannot be checked: refused. Register it again (retrain) or roll back to a "
             "previous version."
         )
-    with downloaded_model(info.uri) as local:
-        if expected and artifact_digest(local) != expected:
-            raise RegistryError(
-                f"model {info.uri} (run {info.run_id}) does not match the digest recorded at "
-                f"registration ({expected[:12]}...): its artifacts changed. Re-register the "
-                "model or roll back to a previous version."
-            )
-        try:
-            return mlflow.sklearn.load_model(str(local))
-        except Exception as err:
-            raise RegistryError(
-                f"model {info.uri} (run {info.run_id}) could not be loaded: {err}"
-            ) from err
+    return expected or None
+
+
+def _check_digest(info: ModelVersionInfo, local: Path, expected: str | None) -> None:
+    if expected and artifact_digest(local) != expected:
+        raise RegistryError(
+            f"model {info.uri} (run {info.run_id}) does not match the digest recorded at "
+            f"registration ({expected[:12]}...): its artifacts changed. Re-register the "
+            "model or roll back to a previous version."
+        )
 
 
 def pip_requirements() -> list[str]:

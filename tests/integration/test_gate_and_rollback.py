@@ -152,11 +152,22 @@ def test_each_rollback_error_leaves_champion_and_ledger_alone(workspace) -> None
     no_reference = _register(ws, 2, reference=False)
     broken = _register(ws, 3, reference=True)
     _model_file(ws, broken).write_bytes(b"not a model")
+    swapped = _register(ws, 4, reference=True)
+    info = registry.get_version(settings.registry, swapped)
+    with registry.downloaded_model(info.uri) as local:  # the digest the train flow records
+        digest = registry.artifact_digest(local)
+    registry.set_version_tags(settings.registry, swapped, {"model_sha256": digest})
+    # another model that loads and predicts (it would pass the smoke check), not the one registered
+    _model_file(ws, swapped).write_bytes(_model_file(ws, first).read_bytes())
     cases: list[tuple[dict[str, Any], str]] = [
         ({}, rf"the ledger has no champion before v{first}.*name the version"),
         ({"to_version": first}, rf"v{first} is already the champion"),
         ({"to_version": no_reference}, rf"v{no_reference} has no drift reference snapshot"),
         ({"to_version": broken}, rf"v{broken} failed the serving smoke check.*not rolled back"),
+        (
+            {"to_version": swapped},
+            rf"v{swapped} cannot be rolled back to: .*does not match the digest",
+        ),
     ]
     for kwargs, message in cases:
         with pytest.raises(RollbackError, match=message):
