@@ -1,7 +1,8 @@
-"""The Prefect server restarts while a flow run is going: the run ends in a final state
-(Completed, or Crashed/Failed), never left Running. A real `prefect server` subprocess on
-127.0.0.1 (SQLite in a temporary PREFECT_HOME), stopped and started again on the same port and
-database while a driftloop ingest runs in its own process against it."""
+"""The Prefect server restarts while flow runs are going: each run ends in a final state
+(Completed, or Crashed/Failed), never left Running, and on-call is paged exactly once for each
+run that did not complete. A real `prefect server` subprocess on 127.0.0.1 (SQLite in a
+temporary PREFECT_HOME), stopped and started again on the same port and database while driftloop
+ingests run in their own processes against it, paging a real HTTP webhook receiver."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ DAY = date(2026, 11, 7)
 FINAL = {"COMPLETED", "CRASHED", "FAILED"}
 CHILD = """
 import json, sys
-from datetime import date
+from datetime import date, timedelta
 from driftloop.flows.ingest import ingest
 ingest(date.fromisoformat(sys.argv[1]), overrides=json.loads(sys.argv[2]))
 """
@@ -118,45 +119,81 @@ def server(tmp_path: Path) -> Iterator[PrefectServer]:
         prefect.stop()
 
 
-def test_a_server_restart_mid_run_leaves_the_run_in_a_final_state(server, tmp_path) -> None:
-    lake_root = str(tmp_path / "lake")
-    storage.write_frame(
-        generate_day(DAY, 150_000, seed=1), storage.Lake(lake_root, "loans").raw(DAY)
-    )
+def test_a_server_restart_mid_run_leaves_runs_final_and_pages_once(
+    server, tmp_path, webhook
+) -> None:
+    """Two ingests are going when the server stops: a good day, and a day whose every row breaks
+    the contract (it fails at the end of validation, around the restart)."""
+    webhook_url, received = webhook
+    lake = storage.Lake(str(tmp_path / "lake"), "loans")
+    bad_day = DAY + timedelta(days=1)
+    storage.write_frame(generate_day(DAY, 150_000, seed=1), lake.raw(DAY))
+    broken = generate_day(bad_day, 150_000, seed=2).assign(age=-5)  # out of range on every row
+    storage.write_frame(broken, lake.raw(bad_day))
     overrides = {
-        "storage.root": lake_root,
+        "storage.root": lake.root,
         "tracking.uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
         "tracking.artifact_location": str(tmp_path / "mlartifacts"),
     }
-    env = {**server.env, "PREFECT_API_URL": server.url}
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, DAY.isoformat(), json.dumps(overrides)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    env = {**server.env, "PREFECT_API_URL": server.url, "DRIFTLOOP_WEBHOOK_URL": webhook_url}
+    children = {
+        day: subprocess.Popen(
+            [sys.executable, "-c", CHILD, day.isoformat(), json.dumps(overrides)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for day in (DAY, bad_day)
+    }
     try:
 
-        def running() -> str | None:
-            assert child.poll() is None, "the run ended before the restart"
+        def running() -> list[str] | None:
+            assert all(c.poll() is None for c in children.values()), "a run ended too soon"
             runs = _api(server.url, "/flow_runs/filter", {"limit": 5})
-            return next((r["id"] for r in runs if r["state_type"] == "RUNNING"), None)
+            ids = [r["id"] for r in runs if r["state_type"] == "RUNNING"]
+            return ids if len(ids) == 2 else None
 
-        run_id = _wait(running, 120, "a Running flow run")
+        run_ids = _wait(running, 120, "two Running flow runs")
         server.stop()
-        alive_through_restart = child.poll() is None
+        alive_through_restart = any(c.poll() is None for c in children.values())
         server.start()
-        child.wait(300)
+        for child in children.values():
+            child.wait(300)
     finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    output = child.stdout.read().decode(errors="replace")[-3000:]  # type: ignore[union-attr]
-    child.stdout.close()  # type: ignore[union-attr]
-    state = _wait(
-        lambda: (s := _api(server.url, f"/flow_runs/{run_id}")["state_type"]) in FINAL and s,
-        120,
-        f"flow run {run_id} to reach a final state (child said:\n{output})",
+        for child in children.values():
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    outputs = []
+    for child in children.values():
+        outputs.append(child.stdout.read().decode(errors="replace")[-3000:])  # type: ignore[union-attr]
+        child.stdout.close()  # type: ignore[union-attr]
+    said = "\n---\n".join(outputs)
+    states = {
+        run_id: _wait(
+            lambda run_id=run_id: (
+                (s := _api(server.url, f"/flow_runs/{run_id}")["state_type"]) in FINAL and s
+            ),
+            120,
+            f"flow run {run_id} to reach a final state (children said:\n{said})",
+        )
+        for run_id in run_ids
+    }
+    assert alive_through_restart, "both runs ended before the server went away"
+    if children[DAY].returncode == 0:
+        assert storage.exists(lake.curated(DAY))
+    assert children[bad_day].returncode != 0, said
+    assert "FAILED" in states.values() or "CRASHED" in states.values(), states
+
+    def pages_for(run_id: str) -> int:
+        return sum(1 for m in received if m.get("driftloop", {}).get("flow_run_id") == run_id)
+
+    _wait(
+        lambda: all(pages_for(r) >= 1 for r, s in states.items() if s != "COMPLETED"),
+        60,
+        f"a page for each run that did not complete ({states}; received {received})",
     )
-    assert alive_through_restart, "the run ended before the server went away"
-    if child.returncode == 0:
-        assert state == "COMPLETED", output
-        assert storage.exists(storage.Lake(lake_root, "loans").curated(DAY))
+    time.sleep(5)  # a second page, if any, would come from the same hook: give it time
+    assert {r: pages_for(r) for r in states} == {
+        r: 0 if s == "COMPLETED" else 1 for r, s in states.items()
+    }, [m.get("text", "")[:300] for m in received]
