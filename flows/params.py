@@ -71,6 +71,7 @@ SystemValue = SkipJsonSchema[str]
 DEFAULT_TIMEOUTS: dict[str, float] = {
     "process": 12 * 3600,
     "ingest": 3600,
+    "labels": 3600,
     "score": 3 * 3600,
     "check_drift": 3600,
     "train": 6 * 3600,
