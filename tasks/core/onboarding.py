@@ -260,13 +260,15 @@ def suggest_thresholds(rows: int) -> dict[str, int]:
 
     A batch is refused below a twentieth of it (at most 50); drift is judged once a window has
     half a day of scored rows (50..1000), realised performance once a quarter of a day is
-    labelled (50..500). Too low and small samples look drifted by chance; too high and a
-    small dataset is never judged.
+    labelled (50..500), and a retrain waits for two days of new rows (50..3000, the default):
+    too low and small samples look drifted by chance; too high and a small dataset is never
+    judged, or never retrained.
     """
     return {
         "dataset.min_rows": max(1, min(50, rows // 20)),
         "drift.min_rows": max(50, min(1000, rows // 2)),
         "drift.min_labelled_rows": max(50, min(500, rows // 4)),
+        "policy.min_new_rows": max(50, min(3000, 2 * rows)),
     }
 
 
@@ -434,9 +436,10 @@ def render(draft: Draft, source: str, why: dict[str, str]) -> str:
         "as drift (half the sample's rows, 50..1000)",
         f"  min_labelled_rows: {t['drift.min_labelled_rows']}  # REVIEW: fewer labelled rows: "
         "decay not judged (a quarter of the sample's rows, 50..500)",
-        f"# REVIEW: a retrain waits for policy.min_new_rows rows in its window (3000 unless the "
-        f"profile says otherwise; the sample has {draft.rows}): `policy` lives in the profile, "
-        "not here",
+        "",
+        "policy:",
+        f"  min_new_rows: {t['policy.min_new_rows']}  # REVIEW: a retrain waits for this many "
+        f"new rows in its window (two days of the sample's {draft.rows} rows, 50..3000)",
         "",
     ]
     return "\n".join(lines)

@@ -81,6 +81,7 @@ def test_a_sample_of_each_task_type_gives_a_contract_that_loads(
             assert spec.dtype == "float" and not spec.nullable
             assert spec.min <= frame[name].min() and frame[name].max() <= spec.max
     assert settings.drift.min_rows == 600 and settings.drift.min_labelled_rows == 300
+    assert settings.policy.min_new_rows == 2400  # two days of 1,200 rows, not the default 3000
     text = result.path.read_text()
     assert text.count("# REVIEW:") >= len(frame.columns)
     assert sample.read_bytes() == _sample(tmp_path, frame, "again.csv").read_bytes()
@@ -124,8 +125,10 @@ def test_guesses_nulls_ranges_categories_and_a_bool_target(
 def test_the_sample_size_sets_the_thresholds() -> None:
     assert suggest_thresholds(100) == {
         "dataset.min_rows": 5, "drift.min_rows": 50, "drift.min_labelled_rows": 50,
+        "policy.min_new_rows": 200,  # a small dataset can retrain (the default waits for 3000)
     }  # fmt: skip
     assert suggest_thresholds(100_000)["drift.min_rows"] == 1000
+    assert suggest_thresholds(100_000)["policy.min_new_rows"] == 3000
 
 
 @pytest.mark.parametrize(
