@@ -230,6 +230,7 @@ async def _run_of(client: Any, name: str, overrides: dict[str, Any]) -> Any:
     return await _create(client, name, {"overrides": overrides})
 
 
+@pytest.mark.serial  # a week of process runs with inline retrains: timed out beside `make test`
 def test_retrains_that_keep_failing_the_gate_page_once(
     ui_stack: Stack,
     ui_webhook: tuple[str, list[dict[str, Any]]],
