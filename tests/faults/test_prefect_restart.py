@@ -147,15 +147,15 @@ def test_a_server_restart_mid_run_leaves_runs_final_and_pages_once(
     }
     try:
 
-        def running() -> list[str] | None:
-            assert all(c.poll() is None for c in children.values()), "a run ended too soon"
+        def running() -> bool:
+            assert children[DAY].poll() is None, "the good day's run ended before the restart"
             runs = _api(server.url, "/flow_runs/filter", {"limit": 5})
-            ids = [r["id"] for r in runs if r["state_type"] == "RUNNING"]
-            return ids if len(ids) == 2 else None
+            return any(r["state_type"] == "RUNNING" for r in runs)
 
-        run_ids = _wait(running, 120, "two Running flow runs")
+        # the bad day may fail before, during or after the restart: each must page once
+        _wait(running, 120, "a Running flow run")
         server.stop()
-        alive_through_restart = any(c.poll() is None for c in children.values())
+        alive_through_restart = children[DAY].poll() is None
         server.start()
         for child in children.values():
             child.wait(300)
@@ -169,6 +169,8 @@ def test_a_server_restart_mid_run_leaves_runs_final_and_pages_once(
         outputs.append(child.stdout.read().decode(errors="replace")[-3000:])  # type: ignore[union-attr]
         child.stdout.close()  # type: ignore[union-attr]
     said = "\n---\n".join(outputs)
+    run_ids = [r["id"] for r in _api(server.url, "/flow_runs/filter", {"limit": 10})]
+    assert len(run_ids) == 2, run_ids
     states = {
         run_id: _wait(
             lambda run_id=run_id: (
@@ -179,7 +181,7 @@ def test_a_server_restart_mid_run_leaves_runs_final_and_pages_once(
         )
         for run_id in run_ids
     }
-    assert alive_through_restart, "both runs ended before the server went away"
+    assert alive_through_restart, "the good day's run ended before the server went away"
     if children[DAY].returncode == 0:
         assert storage.exists(lake.curated(DAY))
     assert children[bad_day].returncode != 0, said
