@@ -134,11 +134,12 @@ def check_file(prefix: str, decision: PolicyDecision) -> str:
 
 def append(prefix: str, rows: pd.DataFrame, decision: PolicyDecision) -> str:
     """Write this check's rows as their own file; returns its URI (the decision record).
-    Every `COMPACT_AFTER` checks, the history is also written as one compacted file."""
+    Every `COMPACT_AFTER` checks, the history is also written as one compacted file: whether
+    one is due is read off the names (one listing), so the other checks read nothing back."""
     uri = storage.write_frame(rows, check_file(prefix, decision))
-    compacted, pending = _parts(prefix)
-    if len(pending) >= COMPACT_AFTER:
-        history = _read_parts(prefix, compacted, pending)
+    newest, checks = _listing(prefix)
+    if len(checks) - (_held(newest) if newest else 0) >= COMPACT_AFTER:
+        history = _read_parts(prefix, newest, checks)
         held = history["check_id"].nunique()
         storage.write_frame(history, storage.join(prefix, COMPACTED, f"{held:08d}.parquet"))
     return uri
@@ -146,21 +147,23 @@ def append(prefix: str, rows: pd.DataFrame, decision: PolicyDecision) -> str:
 
 def read(prefix: str) -> pd.DataFrame:
     """Every check under the prefix, oldest first (empty frame when there is none yet)."""
-    compacted, pending = _parts(prefix)
-    return _read_parts(prefix, compacted, pending)
+    newest, checks = _listing(prefix)
+    return _read_parts(prefix, newest, checks)
 
 
-def _parts(prefix: str) -> tuple[pd.DataFrame | None, list[str]]:
-    """The newest compacted history and the check files it does not hold (one listing)."""
+def _listing(prefix: str) -> tuple[str | None, list[str]]:
+    """The newest compacted file (None: none yet) and every check file, from one listing."""
     uris = storage.list_uris(prefix, ".parquet")
     folder = storage.join(prefix, COMPACTED) + "/"
     compacted = [u for u in uris if u.startswith(folder)]
     checks = [u for u in uris if not u.startswith(folder)]
-    if not compacted:
-        return None, checks
-    newest = _read_one(prefix, max(compacted, key=posixpath.basename))
-    held = set(newest["check_id"].astype(str))
-    return newest, [u for u in checks if _check_id(u) not in held]
+    return (max(compacted, key=_held) if compacted else None), checks
+
+
+def _held(compacted: str) -> int:
+    """How many checks a compacted file holds: its name (check files are never deleted, so
+    the check files past that count are the ones it does not hold)."""
+    return int(posixpath.basename(compacted).removesuffix(".parquet"))
 
 
 def _check_id(uri: str) -> str:
@@ -169,9 +172,14 @@ def _check_id(uri: str) -> str:
     return name[len("YYYY-MM-DD-") :]
 
 
-def _read_parts(prefix: str, compacted: pd.DataFrame | None, pending: list[str]) -> pd.DataFrame:
-    frames = [] if compacted is None else [compacted]
-    return combine(frames + [_read_one(prefix, uri) for uri in pending])
+def _read_parts(prefix: str, newest: str | None, checks: list[str]) -> pd.DataFrame:
+    """The newest compacted history and the check files it does not hold (by check id)."""
+    if newest is None:
+        return combine([_read_one(prefix, uri) for uri in checks])
+    compacted = _read_one(prefix, newest)
+    held = set(compacted["check_id"].astype(str))
+    pending = [u for u in checks if _check_id(u) not in held]
+    return combine([compacted] + [_read_one(prefix, uri) for uri in pending])
 
 
 def _read_one(prefix: str, uri: str) -> pd.DataFrame:

@@ -95,14 +95,17 @@ def test_a_long_history_is_read_from_a_compacted_file_and_the_checks_after_it(
     root = str(tmp_path) if where == "local" else request.getfixturevalue("s3_bucket")
     prefix = storage.Lake(root, "loans").drift_history("loan-default")
     total = 2 * history.COMPACT_AFTER + 5
+    opened: list[str] = []
+    read_frame = storage.read_frame
+    monkeypatch.setattr(storage, "read_frame", lambda uri: opened.append(uri) or read_frame(uri))
     for n in range(total):
         decision, assessment = check(DAY + timedelta(days=n), n % 7 == 0, f"c{n:03d}")
         history.append(
             prefix, history.history_rows(decision, assessment, datetime.now(UTC)), decision
         )
-    opened: list[str] = []
-    read_frame = storage.read_frame
-    monkeypatch.setattr(storage, "read_frame", lambda uri: opened.append(uri) or read_frame(uri))
+    # appending reads back only when a compaction is due: 30 checks, then 1 compacted + 30
+    assert len(opened) == history.COMPACT_AFTER + 1 + history.COMPACT_AFTER
+    opened.clear()
     records = history.records(history.read(prefix))
     assert [r.check_id for r in records] == [f"c{n:03d}" for n in range(total)]
     assert [r.retrain for r in records] == [n % 7 == 0 for n in range(total)]
