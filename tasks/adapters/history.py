@@ -163,7 +163,13 @@ def _listing(prefix: str) -> tuple[str | None, list[str]]:
 def _held(compacted: str) -> int:
     """How many checks a compacted file holds: its name (check files are never deleted, so
     the check files past that count are the ones it does not hold)."""
-    return int(posixpath.basename(compacted).removesuffix(".parquet"))
+    name = posixpath.basename(compacted).removesuffix(".parquet")
+    if not name.isdigit():
+        raise HistoryError(
+            f"{compacted} is not a compacted drift history (named by its check count, e.g. "
+            f"00000030.parquet); move it out of {posixpath.dirname(compacted)}"
+        )
+    return int(name)
 
 
 def _check_id(uri: str) -> str:

@@ -120,6 +120,11 @@ def test_a_foreign_file_in_the_history_is_named(tmp_path) -> None:
     storage.write_frame(pd.DataFrame({"a": [1]}), f"{prefix}/stray.parquet")
     with pytest.raises(history.HistoryError, match=r"stray\.parquet"):
         history.read(prefix)
+    other = str(tmp_path / "other")
+    write_two(other)
+    storage.write_frame(pd.DataFrame({"a": [1]}), f"{other}/compacted/backup.parquet")
+    with pytest.raises(history.HistoryError, match=r"compacted/backup\.parquet"):
+        history.read(other)
 
 
 def test_plot_is_a_png_with_or_without_checks(tmp_path) -> None:
