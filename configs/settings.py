@@ -799,11 +799,18 @@ class DriftSettings(Strict):
     min_rows: int = Field(100, ge=1)
     report: Literal["signals", "decisions", "always"] = Field(
         "signals",
-        description="when a check renders its Evidently report and history plot: 'signals' "
+        description="when a check writes its drift report and history plot: 'signals' "
         "(a signal breached), 'decisions' (the policy decided to retrain or escalate) or "
         "'always'; the decision never needs them, and every day's statistics are in the drift "
         "history either way; under 'decisions' the loop status page is rewritten only by checks "
         "that decided. A catch-up over many days renders 'decisions' but for its last day",
+    )
+    evidently_report: bool = Field(
+        True,
+        description="with each drift report, also render Evidently's per-column report from a "
+        "sample of sample_size rows per side, linked from it; it is rendered after the "
+        "decision is recorded and announced, and importing Evidently and rendering cost "
+        "3-4 s a report, so a long backfill may turn it off",
     )
     event: str = "driftloop.drift.detected"
     retrain_inline: bool = Field(

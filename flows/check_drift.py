@@ -84,14 +84,15 @@ def check_drift(
         assessment=quote(assessment),
         checked_at=checked_at,
     )
-    # The report and plot are for people: rendered when there is something to look at.
+    # The report and plot are for people: written when there is something to look at.
     render = wants_report(settings.drift.report, assessment, decision)
     report_uri = None
     if render:
-        report_uri = steps.render_report(
-            inputs.baseline.snapshot_uri,
-            quote(inputs.current),
+        report_uri = steps.write_report(
             settings,
+            quote(assessment),
+            quote(decision),
+            quote(inputs.baseline),
             lake.report("drift", f"{model_name}-{window_end}.html"),
         )
         decision = decision.model_copy(update={"report_uri": report_uri})
@@ -140,22 +141,30 @@ def check_drift(
                 "baseline_version": champion.version,
             },
         )
-        if settings.drift.retrain_inline if retrain is None else retrain:
-            with tags(model_run_tag(model_name)):
-                summary.retrain = train(
-                    train_start,
-                    train_end,
-                    retrain_trigger(record_uri, report_uri),
-                    profile,
-                    overrides,
-                )
+    if report_uri and settings.drift.evidently_report:  # seconds: after the decision is out
+        steps.render_detail_report(
+            inputs.baseline.snapshot_uri,
+            quote(inputs.current),
+            settings,
+            steps.detail_report_uri(report_uri),
+        )
+    inline = settings.drift.retrain_inline if retrain is None else retrain
+    if decision.retrain and inline:
+        with tags(model_run_tag(model_name)):
+            summary.retrain = train(
+                train_start,
+                train_end,
+                retrain_trigger(record_uri, report_uri),
+                profile,
+                overrides,
+            )
     if decision.rule == "escalate":  # recorded and published above: now page a human
         raise RetrainsKeepFailing(f"{decision.reason} Decision record: {record_uri}")
     return summary
 
 
 def wants_report(mode: str, assessment: Assessment, decision: PolicyDecision) -> bool:
-    """Whether this check renders its Evidently report and history plot (`drift.report`)."""
+    """Whether this check writes its drift report and history plot (`drift.report`)."""
     if mode == "always":
         return True
     if mode == "decisions":

@@ -12,7 +12,7 @@ bodies, never passed in.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pandas as pd
@@ -30,6 +30,7 @@ from driftloop.tasks.adapters.prefect_runs import in_flight_runs
 from driftloop.tasks.adapters.promotion import ledger_for
 from driftloop.tasks.adapters.registry import ModelVersionInfo
 from driftloop.tasks.common import IO_RETRIES, MissingDataError, artifact_key, current_run_id
+from driftloop.tasks.core import drift_report
 from driftloop.tasks.core.monitoring import (
     Assessment,
     Quality,
@@ -55,9 +56,48 @@ def measure(reference: pd.DataFrame, current: pd.DataFrame, settings: Settings) 
     )
 
 
-@task(name="render-drift-report", task_run_name="render-{uri}", cache_policy=NONE, **IO_RETRIES)
-def render_report(snapshot_uri: str, current: pd.DataFrame, settings: Settings, uri: str) -> str:
-    """The Evidently report people open: the champion's reference snapshot vs the window."""
+def detail_report_uri(report_uri: str) -> str:
+    """Where Evidently's report of a check goes: beside its drift report."""
+    return report_uri.removesuffix(".html") + ".evidently.html"
+
+
+@task(name="write-drift-report", task_run_name="write-{uri}", cache_policy=NONE, **IO_RETRIES)
+def write_report(
+    settings: Settings,
+    assessment: Assessment,
+    decision: PolicyDecision,
+    baseline: ReferenceStats,
+    uri: str,
+) -> str:
+    """The drift report people open, from the statistics the decision used (milliseconds: no
+    Evidently); it links Evidently's report, rendered later, when `drift.evidently_report`."""
+    if assessment.window is None:
+        raise ValueError("the assessment carries no window statistics to report")
+    detail = None
+    if settings.drift.evidently_report:
+        detail_uri = detail_report_uri(uri)
+        detail = (
+            storage.browser_link(detail_uri)
+            if storage.is_s3(detail_uri)
+            else detail_uri.rsplit("/", 1)[-1]  # beside it, wherever it is served from
+        )
+    page = drift_report.render_html(
+        assessment,
+        decision,
+        baseline.stats,
+        assessment.window,
+        detail_link=detail,
+        sample_size=settings.drift.sample_size,
+        written=datetime.now(UTC),
+    )
+    return storage.write_text(uri, page)
+
+
+@task(name="render-evidently-report", task_run_name="render-{uri}", cache_policy=NONE, **IO_RETRIES)
+def render_detail_report(
+    snapshot_uri: str, current: pd.DataFrame, settings: Settings, uri: str
+) -> str:
+    """Evidently's per-column report: the champion's reference snapshot vs the window."""
     measurement = measure(storage.read_frame(snapshot_uri), current, settings)
     return storage.write_text(uri, measurement.html)
 
@@ -300,7 +340,7 @@ def publish_policy(
         create_link_artifact(
             key=artifact_key("drift-report", model),
             link=storage.browser_link(decision.report_uri),
-            link_text=f"Evidently drift report, window ending {decision.window_end} (HTML)",
+            link_text=f"drift report, window ending {decision.window_end} (HTML)",
             description="presigned for 7 days on S3",
         )
     return plot_uri

@@ -156,6 +156,8 @@ class Assessment(BaseModel):
     null_rates: dict[str, float] = Field(default_factory=dict)
     realised: Realised | None = None
     quality: Quality | None = None
+    # The window's statistics, for the drift report; not kept in the history (too large).
+    window: WindowStats | None = Field(None, exclude=True)
 
     def breached(self) -> list[str]:
         return [name for name, s in self.signals.items() if s.breached]
@@ -234,8 +236,19 @@ def _binned(ref: FeatureStats, cur: FeatureStats) -> tuple[np.ndarray, np.ndarra
         r = np.array([ref.frequencies.get(k, 0.0) for k in keys])
         c = np.array([cur.frequencies.get(k, 0.0) for k in keys])
         return r, c
+    return binned_shares(ref, cur, bin_edges(ref))
+
+
+def bin_edges(ref: FeatureStats) -> np.ndarray:
+    """The inner edges of a numeric reference's deciles (ties merged)."""
+    return np.unique(np.quantile(np.asarray(ref.quantiles), np.linspace(0, 1, _PSI_BINS + 1)[1:-1]))
+
+
+def binned_shares(
+    ref: FeatureStats, cur: FeatureStats, edges: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both numeric sides' shares of rows between consecutive `edges` (and beyond either end)."""
     rq, cq = np.asarray(ref.quantiles), np.asarray(cur.quantiles)
-    edges = np.unique(np.quantile(rq, np.linspace(0, 1, _PSI_BINS + 1)[1:-1]))
     r = np.diff(np.concatenate([[0.0], _cdf_at(rq, edges), [1.0]]))
     c = np.diff(np.concatenate([[0.0], _cdf_at(cq, edges), [1.0]]))
     return r, c
@@ -525,6 +538,7 @@ def assess(
         null_rates=null_rates,
         realised=realised,
         quality=quality,
+        window=current,
     )
 
 

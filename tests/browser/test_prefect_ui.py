@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
+from urllib.parse import urljoin
 
 import pytest
 
@@ -90,6 +91,7 @@ def test_the_train_form_reads_as_written_and_offers_the_profiles(
     train = _deployment_id(ui_stack, on_stack, "train")
     browser.get(f"{ui_stack.config.prefect_url}/v2/deployments/deployment/{train}/run")
     _until(browser, lambda b: "configs/PROFILE.yaml" in _text(b), "the profile's description")
+
     # overrides and hyperparameters are JSON editors holding {}, not a choice of type with
     # "None" picked (before: 'dict | None' tabs and 'Property is type "None"'); the editors
     # fill in after the descriptions, later still on a busy machine
@@ -246,9 +248,17 @@ def test_the_drift_report_link_opens_the_report(
     assert content_type.startswith("text/html")
     features = load_settings("local").dataset.feature_columns
     assert features
+    # the drift report has a row per column, and links Evidently's report beside it, where
     # each column's drift section names it ("Value Drift for column income", "column 'income'")
-    missing = [c for c in features if not re.search(rf"column '?{re.escape(c)}\b", html)]
-    assert not missing, f"columns not in the report: {missing}"
+    missing = [c for c in features if f"<td><b>{c}</b>" not in html]
+    assert not missing, f"columns not in the drift report: {missing}"
+    detail = re.search(r'<a href="([^"]+)">Evidently', html)
+    assert detail, "the drift report links Evidently's report"
+    content_type, body = _fetch(urljoin(link, detail.group(1)))
+    evidently = body.decode("utf-8", errors="replace")
+    assert content_type.startswith("text/html")
+    missing = [c for c in features if not re.search(rf"column '?{re.escape(c)}\b", evidently)]
+    assert not missing, f"columns not in Evidently's report: {missing}"
 
     # ... and the Prefect UI's artifact page links it (not a file:// path a browser refuses)
     browser.get(f"{ui_stack.config.prefect_url}/v2/artifacts/artifact/{artifact.id}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from driftloop.flows.ingest import ingest
 from driftloop.flows.score import score
 from driftloop.flows.train import train
 from driftloop.tasks.adapters import registry, storage
+from driftloop.tasks.check_drift import detail_report_uri
 
 pytestmark = pytest.mark.usefixtures("prefect_backend")
 
@@ -148,7 +150,15 @@ def test_no_drift_window_triggers_nothing(trained) -> None:
     assert summary.report_uri is None, "a quiet window renders no report by default"
     always = {**workspace.overrides, "drift.report": "always"}
     summary = check_drift(days[-1], overrides=always)
-    assert storage.read_bytes(summary.report_uri).lstrip().lower().startswith(b"<!doctype html")
+    report = storage.read_bytes(summary.report_uri).decode()
+    assert report.lstrip().lower().startswith("<!doctype html") and "<b>No retrain</b>" in report
+    # Evidently's report is rendered beside it, and the drift report links it by name
+    detail = detail_report_uri(summary.report_uri)
+    assert f'href="{detail.rsplit("/", 1)[-1]}"' in report
+    evidently = storage.read_bytes(detail).decode()
+    features = workspace.settings().dataset.feature_columns
+    assert features
+    assert all(re.search(rf"column '?{re.escape(c)}\b", evidently) for c in features)
 
 
 def test_flow_runs_are_named_for_what_they_did(trained) -> None:
