@@ -527,12 +527,80 @@ def _decompress(uri: str, data: bytes, compression: str) -> bytes:
             return stream.read()
     except StorageError:
         raise
-    except (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile, ValueError) as err:
-        raise StorageError(
-            f"{uri} is named as {compression}-compressed but cannot be decompressed ({err}): "
-            "it is truncated or not that format; deliver it again or name it by what it holds. "
-            "The raw file was not changed"
-        ) from err
+    except _DECOMPRESSION_ERRORS as err:
+        raise _not_compressed(uri, compression, err) from err
+
+
+_DECOMPRESSION_ERRORS = (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile, ValueError)
+
+
+def _not_compressed(uri: str, compression: str, err: Exception) -> StorageError:
+    return StorageError(
+        f"{uri} is named as {compression}-compressed but cannot be decompressed ({err}): "
+        "it is truncated or not that format; deliver it again or name it by what it holds. "
+        "The raw file was not changed"
+    )
+
+
+class _Decompressing(io.RawIOBase):
+    """The decompressed bytes of a raw stream, read as they are asked for (a 2 GB .csv.gz is
+    never held whole); a fault met mid-way is named like one met at the start."""
+
+    def __init__(self, uri: str, raw: BinaryIO, compression: str) -> None:
+        self._uri, self._raw, self._compression = uri, raw, compression
+        try:
+            self._stream = _decompressed(uri, raw, compression)
+        except BaseException:
+            raw.close()
+            raise
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            data = self._stream.read(len(buffer))
+        except _DECOMPRESSION_ERRORS as err:
+            raise _not_compressed(self._uri, self._compression, err) from err
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._stream.close()
+            self._raw.close()
+        super().close()
+
+
+def _open_raw(uri: str) -> BinaryIO:
+    """The file's bytes as a stream: the S3 GET body, or the local file."""
+    if is_s3(uri):
+        bucket, key = _split_s3(uri)
+        resp = _s3_call(uri, lambda: _s3().get_object(Bucket=bucket, Key=key))
+        return resp["Body"]  # type: ignore[no-any-return]
+    try:
+        return open(uri, "rb", buffering=1 << 16)
+    except FileNotFoundError as err:
+        raise NotFoundError(f"{uri} does not exist") from err
+    except OSError as err:
+        raise StorageError(f"cannot read {uri}: {err}") from err
+
+
+def _spooled(uri: str, compression: str) -> BinaryIO:
+    """A compressed parquet decompressed to a temporary file (parquet needs random access; a
+    file on disk, not the bytes in memory), deleted when closed."""
+    import shutil
+    import tempfile
+
+    spool = tempfile.TemporaryFile(prefix="driftloop-decompressed-")  # noqa: SIM115
+    try:
+        with _Decompressing(uri, _open_raw(uri), compression) as stream:
+            shutil.copyfileobj(stream, spool, 1 << 20)
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    return spool  # type: ignore[return-value]
 
 
 def _not_parquet(uri: str, err: Exception) -> StorageError:
@@ -973,8 +1041,8 @@ def iter_parquet_tables(
     if suffix != ".parquet":
         raise StorageError(f"{uri} is not a .parquet file; batches need parquet")
     source: str | BinaryIO
-    if compression is not None:  # parquet needs random access: decompressed in memory
-        source = io.BytesIO(_decompress(uri, read_bytes(uri), compression))
+    if compression is not None:  # parquet needs random access: decompressed to a file
+        source = _spooled(uri, compression)
     else:
         source = _parquet_source(uri, buffer_size=8 << 20)
     try:
@@ -1058,25 +1126,20 @@ def iter_csv_batches(uri: str, batch_rows: int) -> Iterator[pd.DataFrame]:
     suffix, compression = frame_format(uri)
     if suffix != ".csv":
         raise StorageError(f"{uri} is not a .csv file")
-    if compression is not None:
-        data = _decompress(uri, read_bytes(uri), compression)
-        binary: Any = io.BufferedReader(io.BytesIO(data), buffer_size=1 << 16)
-    elif is_s3(uri):
-        bucket, key = _split_s3(uri)
-        resp = _s3_call(uri, lambda: _s3().get_object(Bucket=bucket, Key=key))
-        binary = io.BufferedReader(resp["Body"], buffer_size=1 << 16)
-    else:
-        try:
-            binary = open(uri, "rb", buffering=1 << 16)  # noqa: SIM115 - closed below
-        except FileNotFoundError as err:
-            raise NotFoundError(f"{uri} does not exist") from err
-        except OSError as err:
-            raise StorageError(f"cannot read {uri}: {err}") from err
-    head = binary.peek(4096)[:4096]
+    raw = _open_raw(uri)
+    if compression is not None:  # decompressed as it is read, never whole in memory
+        raw = _Decompressing(uri, raw, compression)  # type: ignore[assignment]
+    binary: Any = io.BufferedReader(raw, buffer_size=1 << 16)  # type: ignore[arg-type]
+    try:
+        head = binary.peek(4096)[:4096]
+    except BaseException:
+        binary.close()
+        raise
     fault = _not_text(uri, head)
     if fault is not None or not head:
         binary.close()
-        raise fault or UnreadableFileError(f"{uri} is empty (0 bytes): {_REDELIVER}")
+        empty = "once decompressed" if compression else "(0 bytes)"
+        raise fault or UnreadableFileError(f"{uri} is empty {empty}: {_REDELIVER}")
     handle = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
     return _csv_batches(uri, handle, batch_rows)
 

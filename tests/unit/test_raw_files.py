@@ -121,3 +121,22 @@ def test_a_bad_pattern_fails_at_load_naming_the_key(pattern: str, message: str) 
     with pytest.raises(ConfigError, match=message) as err:
         load_settings("local", {"dataset.raw_pattern": pattern})
     assert "'dataset.raw_pattern'" in str(err.value)
+
+
+@pytest.mark.parametrize("compression", [".gz", ".bz2", ".xz"])
+def test_a_compressed_csv_cut_mid_way_is_named_when_the_cut_is_reached(
+    tmp_path: Path, compression: str
+) -> None:
+    """Compressed CSV is decompressed as it is read (never whole in memory), so a fault deep in
+    the file surfaces after the first batches: it must still name the file and the fault."""
+    rows = pd.DataFrame({"a": range(60_000), "b": [f"value-{i}" for i in range(60_000)]})
+    whole = COMPRESSORS[compression](rows.to_csv(index=False).encode())
+    path = tmp_path / f"day.csv{compression}"
+    path.write_bytes(whole[: len(whole) * 2 // 3])
+    read: list[int] = []
+    with pytest.raises(storage.StorageError, match="cannot be decompressed") as err:
+        for batch in iter_raw_batches(str(path), 5_000):
+            read.append(len(batch))
+    assert str(path) in str(err.value) and "deliver it again" in str(err.value)
+    # gzip and xz hand over rows before the cut; bzip2 decompresses 900 kB blocks whole
+    assert read or compression == ".bz2", "streamed: batches before the cut was reached"
