@@ -175,3 +175,33 @@ def test_a_missing_day_names_the_pattern_and_the_day(
         ingest(START, overrides=overrides)
     message = str(err.value)
     assert PATTERN in message and "2026-11-01" in message and "cancer_20261101.csv.gz" in message
+
+
+def test_process_finds_the_days_the_pattern_names_and_runs_them(
+    workspace: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The unattended loop on files as the producer names them: `process` lists the days by
+    `dataset.raw_pattern`, trains v1 once two are curated, and scores the rest; a file the
+    pattern does not name is reported, not read."""
+    from driftloop.flows.process import process
+
+    monkeypatch.setenv("DRIFTLOOP_CONFIG_DIR", str(anonymous_config(tmp_path / "configs")))
+    overrides = {**workspace.overrides, "dataset_config": NAME, "process.bootstrap_days": 2}
+    lake = storage.Lake(workspace.lake_root, NAME, PATTERN)
+    days = [START + timedelta(days=i) for i in range(3)]
+    for day in days:
+        path = Path(lake.raw_by_pattern(day))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(gzip.compress(raw_day(day).to_csv(index=False).encode(), mtime=0))
+    stray = Path(lake.raw_by_pattern(days[0])).parent / "cancer_latest.csv.gz"
+    stray.write_bytes(b"")
+
+    summary = process(check=False, overrides=overrides)
+
+    assert [o.day for o in summary.days] == days
+    assert not summary.failed_days and not summary.missing_days, summary
+    assert summary.champion == "1"
+    assert any(f.endswith("cancer_latest.csv.gz") for f in summary.unmatched_files), summary
+    predictions = storage.read_frame(lake.predictions("anon-cancer", days[-1]))
+    assert len(predictions) == ROWS
+    assert set(predictions["model_version"].astype(str)) == {"1"}
