@@ -94,9 +94,9 @@ def plan(source: str, row_groups_per_partition: int) -> list[Partition]:
     file (runs of `row_groups_per_partition` row groups; a CSV file is one partition)."""
     if row_groups_per_partition < 1:
         raise ValueError(f"row_groups_per_partition must be >= 1, got {row_groups_per_partition}")
-    lowered = source.lower().rstrip("/")
-    if lowered.endswith(storage.FRAME_SUFFIXES):
-        if lowered.endswith(".csv"):
+    if _is_frame_file(source):
+        suffix, compression = storage.frame_format(source)
+        if suffix == ".csv" or compression:  # no row groups to split by without reading it
             return [Partition(index=0, uri=source)]
         sizes = storage.parquet_row_groups(source)
         if not sizes:
@@ -107,13 +107,22 @@ def plan(source: str, row_groups_per_partition: int) -> list[Partition]:
             parts.append(Partition(index=index, uri=source, row_groups=groups, row_offset=offset))
             offset += sum(sizes[g] for g in groups)
         return parts
-    files = [u for u in storage.list_uris(source) if u.lower().endswith(storage.FRAME_SUFFIXES)]
+    files = [u for u in storage.list_uris(source) if _is_frame_file(u)]
     if not files:
         raise storage.NotFoundError(
-            f"{source} holds no .parquet or .csv files to score: point `source` at a file, or at "
-            "a folder/prefix that holds the day's files"
+            f"{source} holds no .parquet or .csv files (compressed or not) to score: point "
+            "`source` at a file, or at a folder/prefix that holds the day's files"
         )
     return [Partition(index=i, uri=uri) for i, uri in enumerate(files)]
+
+
+def _is_frame_file(uri: str) -> bool:
+    """Named as a file the scorer reads: .csv or .parquet, compressed or not (`day.csv.gz`)."""
+    try:
+        storage.frame_format(uri)
+    except storage.StorageError:
+        return False
+    return True
 
 
 def inspect(

@@ -135,3 +135,33 @@ def test_rerun_after_a_crash_leaves_one_file_per_partition(scaled) -> None:
         old = pd.read_parquet(pd.io.common.BytesIO(before[name])).drop(columns=LINEAGE_TIME)
         new = storage.read_frame(str(Path(out) / name)).drop(columns=LINEAGE_TIME)
         pd.testing.assert_frame_equal(new, old)
+
+
+def test_compressed_files_are_scored_in_partitions_like_plain_ones(scaled, tmp_path) -> None:
+    """A folder of gzipped CSV and parquet files (and one compressed file alone) scores in
+    partitions to the same predictions as the plain file."""
+    import gzip
+
+    _ws, overrides, _lake = scaled
+    day = DAY + timedelta(days=2)
+    raw = generate_day(day, 1200, seed=5)
+    plain = storage.write_frame(raw, str(tmp_path / "plain" / "day.parquet"))
+    folder = tmp_path / "compressed"
+    folder.mkdir()
+    halves = (raw.iloc[:600], raw.iloc[600:])
+    (folder / "a.csv.gz").write_bytes(gzip.compress(halves[0].to_csv(index=False).encode()))
+    half = storage.write_frame(halves[1], str(tmp_path / "b.parquet"))
+    (folder / "b.parquet.gz").write_bytes(gzip.compress(Path(half).read_bytes()))
+
+    expected = storage.read_frame(score(day, source=plain, overrides=overrides).output_uri)
+    fanned = score(day, source=str(folder), overrides=overrides, mode="partitioned")
+    assert fanned.partitions == 2
+    got = read_parts(fanned.output_uri)
+    columns = ["loan_id", "score", "model_version"]
+    pd.testing.assert_frame_equal(got[columns], expected[columns])
+
+    alone = tmp_path / "day.csv.gz"
+    alone.write_bytes(gzip.compress(raw.to_csv(index=False).encode()))
+    single = score(day, source=str(alone), overrides=overrides, mode="partitioned")
+    assert single.partitions == 1
+    pd.testing.assert_frame_equal(read_parts(single.output_uri)[columns], expected[columns])
