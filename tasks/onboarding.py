@@ -106,6 +106,21 @@ def init_dataset(
     return InitResult(path, draft, settings)
 
 
+def _roles(d: Draft) -> str:
+    """The id and timestamp it found, or what stands in for them (docs/data-scientist.md)."""
+    id_part = (
+        f"id {d.id_column!r}"
+        if d.id_column
+        else "no id column (each row gets one from the batch's digest and its position)"
+    )
+    time_part = (
+        f"timestamp {d.timestamp_column!r}"
+        if d.timestamp_column
+        else "no timestamp (a row's event time is its batch's day)"
+    )
+    return f"{id_part}, {time_part}"
+
+
 def next_steps(result: InitResult) -> str:
     """What init prints: what it guessed and the two commands to a first champion."""
     d, s = result.draft, result.settings
@@ -113,7 +128,7 @@ def next_steps(result: InitResult) -> str:
     label = f", positive label {d.positive_label!r}" if d.task == "binary" else ""
     return (
         f"wrote {result.path}: {len(d.columns)} columns from {d.rows} rows; task {d.task} on "
-        f"target {d.target!r}{label}; id {d.id_column!r}, timestamp {d.timestamp_column!r}\n"
+        f"target {d.target!r}{label}; {_roles(d)}\n"
         f"next:\n"
         f"  1. review the lines marked REVIEW in {result.path}\n"
         f"  2. put one file per day in {lake.raw_folder()}/ named YYYY-MM-DD.csv (or .parquet)\n"

@@ -220,6 +220,16 @@ def test_the_cli_prints_the_next_steps_or_one_line_error(tmp_path: Path, config_
     assert done.returncode == 0, done.stderr
     assert "task regression on target 'progression'" in done.stdout
     assert "DRIFTLOOP_DATASET=clinic driftloop process" in done.stdout
+    assert "id 'row_id'" in done.stdout
+    bare = _sample(
+        tmp_path,
+        generate_day("diabetes", date(2026, 11, 1), 60).drop(columns=["row_id", "observed_at"]),
+        "bare.csv",
+    )
+    done = run(str(bare), "--name", "bare")
+    assert done.returncode == 0, done.stderr
+    assert "no id column (each row gets one" in done.stdout, done.stdout
+    assert "no timestamp (a row's event time is its batch's day)" in done.stdout
     failed = run(str(sample), "--name", "other", "--target", "outcome")
     assert failed.returncode == 2
     assert failed.stderr.startswith("driftloop init: --target 'outcome' is not a column")
