@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import os
 from datetime import timedelta
 from typing import Any
@@ -303,6 +304,46 @@ async def set_process_interval(seconds: float) -> str:
     return f"process: every {seconds:g} s"
 
 
+def form_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A deployment's parameter schema with each optional text, number, date or choice as a
+    plain field of its type, left empty for the default.
+
+    Why: Prefect writes `X | None = None` as `anyOf: [X, null]` with `default: null`, and the
+    UI's form then offers "None" as a type and shows 'Property is type "None"' in place of the
+    field. Without the null branch and the default, the form shows the field itself; the
+    server still accepts the field left out (and null, except for a choice). Booleans keep
+    theirs: for `retrain` or `check` "None" is the third choice, the config's default."""
+    out = copy.deepcopy(schema)
+    for name, prop in (out.get("properties") or {}).items():
+        options = prop.get("anyOf") or []
+        typed = [o for o in options if o.get("type") != "null"]
+        if len(options) != 2 or len(typed) != 1 or prop.get("default", 0) is not None:
+            continue
+        if typed[0].get("type") not in ("string", "integer", "number"):
+            continue
+        plain = {k: v for k, v in prop.items() if k not in ("anyOf", "default")}
+        out["properties"][name] = {**plain, **typed[0]}
+    return out
+
+
+async def plain_optional_fields() -> list[str]:
+    """Apply `form_schema` to every deployment (after each `prefect deploy`, which writes
+    Prefect's own schema again); returns the deployments it changed."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import DeploymentUpdate
+
+    changed = []
+    async with get_client() as client:
+        for deployment in await client.read_deployments():
+            schema = deployment.parameter_openapi_schema or {}
+            plain = form_schema(schema)
+            if plain != schema:
+                update = DeploymentUpdate(parameter_openapi_schema=plain)
+                await client.update_deployment(deployment.id, update)
+                changed.append(deployment.name)
+    return changed
+
+
 async def paused_state() -> dict[str, dict[str, Any]]:
     """What an operator paused: per deployment, the deployment itself and which schedules (by
     position). `prefect deploy` re-applies prefect.yaml (`active: true`), so `make up` reads
@@ -351,7 +392,8 @@ def main() -> None:
         asyncio.run(ensure_work_pool(*sys.argv[2:4]))
         print(json.dumps(asyncio.run(paused_state())))
         return
-    if sys.argv[1:2] == ["process-interval"]:  # after it: the interval, then re-pause
+    if sys.argv[1:2] == ["process-interval"]:  # after it: forms, the interval, re-pause
+        asyncio.run(plain_optional_fields())
         print(asyncio.run(set_process_interval(float(sys.argv[2]))))
         if sys.argv[3:]:
             restored = asyncio.run(restore_paused(json.loads(sys.argv[3])))

@@ -133,3 +133,30 @@ def test_timeouts_come_from_the_environment() -> None:
     assert flow_timeout("train", {"DRIFTLOOP_TIMEOUT_TRAIN": "0"}) is None
     with pytest.raises(ConfigError, match="DRIFTLOOP_TIMEOUT_TRAIN='an hour'"):
         flow_timeout("train", {"DRIFTLOOP_TIMEOUT_TRAIN": "an hour"})
+
+
+@pytest.mark.parametrize(("name", "flow"), DEPLOYMENTS, ids=[name for name, _ in DEPLOYMENTS])
+def test_optional_fields_are_plain_fields_in_the_form(name: str, flow: Any) -> None:
+    """What `make up` writes over Prefect's schema after each deploy: no "None" type to pick
+    ('Property is type "None"') but for the booleans whose third choice is the config's."""
+    from driftloop.deployments.automations import form_schema
+
+    schema = form_schema(_schema(flow))
+    for field, prop in schema["properties"].items():
+        nulls = [o for o in prop.get("anyOf", []) if o.get("type") == "null"]
+        if nulls:
+            (typed,) = [o for o in prop["anyOf"] if o.get("type") != "null"]
+            assert typed["type"] == "boolean", (name, field, prop)
+    spec = yaml.safe_load((PROJECT_ROOT / "deployments" / "prefect.yaml").read_text())
+    (deployment,) = [d for d in spec["deployments"] if d["name"] == name]
+    validate(deployment.get("parameters") or {}, schema, raise_on_error=True, ignore_required=True)
+    validate({}, schema, raise_on_error=True, ignore_required=True)  # left out: the default
+    plain = [f for f, p in schema["properties"].items() if "anyOf" not in p]
+    assert all(schema["properties"][f].get("default", 0) is not None for f in plain), name
+    if "profile" in schema["properties"]:
+        assert schema["properties"]["profile"]["enum"] == ["local", "prod"]
+        with pytest.raises(ValidationError, match="profile"):
+            validate({"profile": "staging"}, schema, True, ignore_required=True)
+    if "source" not in schema.get("required", []) and "source" in schema["properties"]:
+        # an API caller's explicit null for an optional field still passes
+        validate({"source": None}, schema, raise_on_error=True, ignore_required=True)
