@@ -302,3 +302,45 @@ def test_the_loop_status_page_shows_the_champion(
     shown = _text(browser)
     assert "v1 since" in shown, shown[-2000:]
     assert "Nothing waits for approval." in shown
+
+
+def test_a_run_submitted_from_the_form_leaves_empty_fields_to_their_defaults(
+    ui_stack: Stack, on_stack: Any, browser: Any
+) -> None:
+    """A data scientist fills the one required field of `rollback` and submits: the run is
+    created (the server's schema check passes) with the empty optional fields left out, so
+    the flow's defaults apply (not a null its type refuses)."""
+    from selenium.webdriver.common.by import By
+
+    deployment = _deployment_id(ui_stack, on_stack, "rollback")
+    browser.get(f"{ui_stack.config.prefect_url}/v2/deployments/deployment/{deployment}/run")
+    _until(browser, lambda b: "why (an incident" in _text(b), "the reason's description")
+    assert "Property is type" not in _text(browser)
+    reason = _until(
+        browser,
+        lambda b: b.find_element(
+            By.XPATH, "//*[contains(text(), 'why (an incident')]/following::textarea[1]"
+        ),
+        "the reason's text box",
+    )
+    reason.send_keys("form test: INC-1")
+    (submit,) = [b for b in browser.find_elements(By.TAG_NAME, "button") if b.text == "Submit"]
+    submit.click()
+
+    async def submitted(client: Any) -> Any:
+        from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+        runs = await client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment]))
+        )
+        return next((r for r in runs if r.parameters.get("reason") == "form test: INC-1"), None)
+
+    run = _until(browser, lambda _b: on_stack(ui_stack, submitted), "the submitted run")
+
+    async def cancel(client: Any) -> None:  # nothing to roll back here: do not let it run
+        from prefect.states import Cancelled
+
+        await client.set_flow_run_state(run.id, Cancelled(), force=True)
+
+    on_stack(ui_stack, cancel)
+    assert run.parameters == {"reason": "form test: INC-1", "overrides": {}}, run.parameters
