@@ -582,6 +582,16 @@ def _run(args: argparse.Namespace, profile: str) -> int:
     return 0
 
 
+def _stop_temporary_servers() -> None:
+    """Stop the temporary Prefect server a command started (`demo`, DRIFTLOOP_LOCAL_SERVER=off):
+    Prefect stops it at interpreter exit, which `os._exit` skips, and it was left running."""
+    server_module = sys.modules.get("prefect.server.api.server")
+    if server_module is None:
+        return
+    for server in list(server_module.SubprocessASGIServer._instances.values()):
+        server.stop()
+
+
 def entry() -> None:
     """The `driftloop` console script: `main`, then a prompt exit.
 
@@ -597,6 +607,7 @@ def entry() -> None:
 
         APILogWorker.drain_all()
         EventsWorker.drain_all()
+    _stop_temporary_servers()
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

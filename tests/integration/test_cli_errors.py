@@ -109,3 +109,31 @@ def test_a_profile_that_does_not_exist_is_one_line_naming_the_existing_ones(
     )
     assert env_named.returncode == 2
     assert "profile 'staging' (DRIFTLOOP_PROFILE) does not exist" in env_named.stderr
+
+
+def test_the_commands_fast_exit_stops_the_temporary_server(tmp_path: Path) -> None:
+    """`driftloop demo` (and any command with DRIFTLOOP_LOCAL_SERVER=off) runs on a temporary
+    Prefect server; the CLI leaves with os._exit, which skips Prefect's own stop at exit, and
+    each demo left its server running. The exit path stops it (in a child process: stopping
+    servers must not touch this test process's own)."""
+    script = (
+        "import os, sys\n"
+        "from prefect.server.api.server import SubprocessASGIServer\n"
+        "from driftloop.flows.cli import _stop_temporary_servers\n"
+        "server = SubprocessASGIServer()\n"
+        "server.start()\n"
+        "print(server.server_process.pid, flush=True)\n"
+        "_stop_temporary_servers()\n"
+        "os._exit(0)\n"
+    )
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
+    env.pop("PREFECT_API_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    pid = int(done.stdout.split()[0])
+    assert (
+        not Path(f"/proc/{pid}").exists()
+        or b"prefect.server" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ), f"the temporary server {pid} is still running"
