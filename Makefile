@@ -127,6 +127,11 @@ bench-validation: $(STAMP)
 bench-drift: $(STAMP)
 	$(BIN)/python benchmarks/drift.py
 
+# the drift check's window statistics: peak memory on 10M rows vs 1M (~4 GB, minutes)
+.PHONY: bench-drift-window
+bench-drift-window: $(STAMP)
+	$(BIN)/python benchmarks/drift_window.py
+
 # streaming score vs bare read_parquet -> predict_proba -> to_parquet, 100k/1M/10M rows (minutes)
 .PHONY: bench-scoring
 bench-scoring: $(STAMP)

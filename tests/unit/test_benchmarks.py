@@ -25,6 +25,11 @@ def test_drift_benchmark_runs_at_a_tiny_size(run_benchmark: Run) -> None:
     assert "Same decision and drifted columns: 1 of 1 scenarios" in out
 
 
+def test_drift_window_benchmark_runs_at_a_tiny_size(run_benchmark: Run) -> None:
+    out = run_benchmark("drift_window.py", "--rows", "3000", "6000")
+    assert "| driftloop |" in out and "| bare |" in out and "peak ratio" in out
+
+
 def test_scoring_benchmark_runs_at_a_tiny_size(run_benchmark: Run, tmp_path) -> None:
     out = run_benchmark(
         "scoring.py", "--sizes", "1500", "--reps", "1", "--train-rows", "600",
