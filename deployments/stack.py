@@ -785,11 +785,14 @@ def local_server(config: StackConfig, idle_minutes: float) -> str:
     Why: a temporary server per command costs 10-15 s of start-up every time, and on SQLite
     each sub-flow waits about two seconds on its database lock; one server on the embedded
     PostgreSQL is paid once. Unless the stack's worker runs (`make up` owns the server then),
-    an idle watcher stops it after `idle_minutes` (0: never).
+    an idle watcher stops it after `idle_minutes` (0: never). A local lake's reports are
+    served beside it, as `make up` serves them.
     """
     stack = Stack(config)
     if not (stack.prefect.pid() and stack.prefect_healthy()):
         stack.start_prefect()
+    # the runs' report links (drift reports, Data Docs, plots) open from the server's UI
+    stack.start_reports()
     mark_used(config)  # after a start, which can outlast a short idle time
     if idle_minutes > 0 and stack.worker.pid() is None and stack.idle_watch.pid() is None:
         argv = [_python(), "-m", "driftloop.deployments.stack", "idle-stop", f"{idle_minutes:g}"]
@@ -840,6 +843,7 @@ def idle_stop(config: StackConfig, idle_minutes: float) -> str:
             quiet_for = idle_minutes * 60
         if quiet_for < idle_minutes * 60 or _runs_in_progress(config) != 0:
             continue
+        stack.reports.stop()
         stack.prefect.stop()
         stack.postgres.stop()
         return f"stopped after {quiet_for / 60:.0f} idle minutes"

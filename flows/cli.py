@@ -454,6 +454,7 @@ def _use_local_server() -> Any:
     api_url = local_server(config, idle)
     os.environ["PREFECT_API_URL"] = api_url
     os.environ["PREFECT_HOME"] = config.client_env()["PREFECT_HOME"]
+    os.environ.update(Stack(config).reports_env())  # links over HTTP, not file://
     # plain HTTP on 127.0.0.1: no TLS, so no certificate store to load for each API client
     os.environ.setdefault("PREFECT_API_TLS_INSECURE_SKIP_VERIFY", "true")
     return Stack(config)

@@ -53,6 +53,7 @@ def test_commands_share_one_local_server_that_stops_when_idle(home: Path, wait_f
         "DRIFTLOOP_LOCAL_SERVER_IDLE_MINUTES": "0.5",
         "DRIFTLOOP_STACK_HOME": str(tmp_path / "stack"),
         "DRIFTLOOP_PREFECT_PORT": str(free_port()),
+        "DRIFTLOOP_REPORTS_PORT": str(free_port()),
         "DRIFTLOOP_OVERRIDES": json.dumps(
             {
                 "storage.root": str(lake),
@@ -79,9 +80,17 @@ def test_commands_share_one_local_server_that_stops_when_idle(home: Path, wait_f
         runs = _flow_runs(config.api_url)
         assert sorted(r["name"] for r in runs) == ["ingest-2025-01-01", "ingest-2025-01-02"]
         assert {r["state_type"] for r in runs} == {"COMPLETED"}
+        # the lake's reports are served beside it, so the runs' links open from its UI
+        assert stack.reports.pid() is not None and stack.reports_healthy()
+        served = (config.home / "pids" / "reports.dir").read_text()
+        assert served == str(lake / "reports"), served
         # idle for 30 s with nothing running: the watcher stops the server and its database
         wait_for(
-            lambda: stack.prefect.pid() is None and stack.postgres.pid() is None,
+            lambda: (
+                stack.prefect.pid() is None
+                and stack.postgres.pid() is None
+                and stack.reports.pid() is None
+            ),
             timeout=120,
             what="the idle watcher to stop the local server",
             detail=lambda: stack.idle_watch.tail(),
