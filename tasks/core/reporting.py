@@ -26,7 +26,7 @@ def policy_markdown(decision: PolicyDecision, assessment: Assessment, record_uri
         f"last retrain {decision.last_retrain or 'never'}; in flight: "
         + (", ".join(decision.in_flight) or "none"),
         f"- decision record: `{record_uri}` (check `{decision.check_id}`)",
-        f"- Evidently report: `{decision.report_uri or 'not stored'}`",
+        f"- drift report: `{decision.report_uri or 'not stored'}`",
         "",
         "| signal | breached | value | threshold | detail |",
         "|---|:---:|---:|---:|---|",
