@@ -84,17 +84,18 @@ def test_commands_share_one_local_server_that_stops_when_idle(home: Path, wait_f
         assert stack.reports.pid() is not None and stack.reports_healthy()
         served = (config.home / "pids" / "reports.dir").read_text()
         assert served == str(lake / "reports"), served
-        # idle for 30 s with nothing running: the watcher stops the server and its database
+        # idle for 30 s with nothing running: the watcher stops the server and its database,
+        # then logs why (its line may land a moment after the processes are gone)
         wait_for(
             lambda: (
                 stack.prefect.pid() is None
                 and stack.postgres.pid() is None
                 and stack.reports.pid() is None
+                and "stopped after" in stack.idle_watch.tail()
             ),
             timeout=120,
-            what="the idle watcher to stop the local server",
+            what="the idle watcher to stop the local server and say so",
             detail=lambda: stack.idle_watch.tail(),
         )
-        assert "stopped after" in stack.idle_watch.tail()
     finally:
         stack.down()
